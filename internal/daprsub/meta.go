@@ -27,9 +27,12 @@ type Meta struct {
 }
 
 // traceIDOf returns the trace-id field of a W3C traceparent ("00-<trace-id>-<span-id>-<flags>").
+// An all-zero trace id (what daprd sends when tracing is off) counts as none.
 func traceIDOf(traceparent string) string {
-	if len(traceparent) >= 35 && traceparent[2] == '-' && traceparent[35] == '-' {
-		return traceparent[3:35]
+	if len(traceparent) >= 36 && traceparent[2] == '-' && traceparent[35] == '-' {
+		if id := traceparent[3:35]; id != "00000000000000000000000000000000" {
+			return id
+		}
 	}
 	return ""
 }

@@ -157,6 +157,7 @@ func (s *Server) OnBulkTopicEventAlpha1(ctx context.Context, req *runtimev1.Topi
 	r := s.lookup(req.GetPubsubName(), req.GetTopic())
 	metas := make([]Meta, len(entries))
 	datas := make([][]byte, len(entries))
+	var decodeErrs []indexedErr
 	for i, e := range entries {
 		m := Meta{PubsubName: req.GetPubsubName(), Topic: req.GetTopic(), Path: req.GetPath(), Type: req.GetType(), ContentType: e.GetContentType()}
 		if ce := e.GetCloudEvent(); ce != nil {
@@ -168,6 +169,13 @@ func (s *Server) OnBulkTopicEventAlpha1(ctx context.Context, req *runtimev1.Topi
 			datas[i] = ce.GetData()
 		} else {
 			datas[i] = e.GetBytes()
+			if looksLikeCloudEvent(m.ContentType, datas[i]) {
+				data, err := unwrapCloudEvent(&m, datas[i])
+				if err != nil {
+					decodeErrs = append(decodeErrs, indexedErr{i, err})
+				}
+				datas[i] = data
+			}
 		}
 		m.setKafka(mapGetter(e.GetMetadata()))
 		metas[i] = m
@@ -180,7 +188,7 @@ func (s *Server) OnBulkTopicEventAlpha1(ctx context.Context, req *runtimev1.Topi
 		}
 		return out, nil
 	}
-	sts := r.handleBatch(ctx, s, metas, datas)
+	sts := r.handleBatch(ctx, s, metas, datas, decodeErrs)
 	for i, e := range entries {
 		out.Statuses[i] = &runtimev1.TopicEventBulkResponseEntry{EntryId: e.GetEntryId(), Status: sts[i]}
 	}
@@ -258,6 +266,11 @@ func (s *Server) finish(ctx context.Context, m Meta, eventID string, err error, 
 			"partition", m.Partition, "offset", m.Offset, "error", err.Error())
 	}
 	return st
+}
+
+type indexedErr struct {
+	i   int
+	err error
 }
 
 // errPanic wraps a recovered handler panic; it is answered RETRY.

@@ -57,6 +57,9 @@ func (s Subscription) proto() *runtimev1.TopicSubscription {
 		if p.Metadata == nil {
 			p.Metadata = map[string]string{}
 		}
+		// daprd 1.14's bulk gRPC delivery loses binary (data_base64) payloads: take the
+		// raw records and unwrap the CloudEvent envelope ourselves (cloudevent.go).
+		p.Metadata["rawPayload"] = "true"
 		p.Metadata["maxBulkSubCount"] = strconv.Itoa(int(s.Bulk.MaxMessages))
 		p.Metadata["maxBulkSubAwaitDurationMs"] = strconv.Itoa(int(s.Bulk.MaxAwait / time.Millisecond))
 	}
@@ -157,13 +160,21 @@ func (r *route) handleOne(ctx context.Context, s *Server, m Meta, data []byte) r
 	return s.finish(ctx, m, msg.GetEventId(), errs[0], start)
 }
 
-func (r *route) handleBatch(ctx context.Context, s *Server, metas []Meta, datas [][]byte) []runtimev1.TopicEventResponse_TopicEventResponseStatus {
+func (r *route) handleBatch(ctx context.Context, s *Server, metas []Meta, datas [][]byte, envelopeErrs []indexedErr) []runtimev1.TopicEventResponse_TopicEventResponseStatus {
 	start := s.now()
 	out := make([]runtimev1.TopicEventResponse_TopicEventResponseStatus, len(metas))
+	skip := make(map[int]bool, len(envelopeErrs))
+	for _, e := range envelopeErrs {
+		skip[e.i] = true
+		out[e.i] = s.finish(ctx, metas[e.i], "", e.err, start)
+	}
 	validIdx := make([]int, 0, len(metas))
 	validMeta := make([]Meta, 0, len(metas))
 	validMsg := make([]Message, 0, len(metas))
 	for i := range metas {
+		if skip[i] {
+			continue
+		}
 		msg, err := r.decode(metas[i], datas[i])
 		if err != nil {
 			out[i] = s.finish(ctx, metas[i], msg.GetEventId(), err, start)

@@ -1,0 +1,70 @@
+package daprsub
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// cloudEvent is the JSON envelope daprd wraps every published event in. Bulk subscriptions
+// ask daprd for the raw Kafka record (rawPayload) and unwrap it here, because daprd 1.14's
+// bulk gRPC delivery drops `data_base64`, i.e. every binary protobuf payload.
+type cloudEvent struct {
+	ID              string          `json:"id"`
+	Type            string          `json:"type"`
+	Source          string          `json:"source"`
+	SpecVersion     string          `json:"specversion"`
+	DataContentType string          `json:"datacontenttype"`
+	Time            string          `json:"time"`
+	TraceParent     string          `json:"traceparent"`
+	TraceID         string          `json:"traceid"`
+	Data            json.RawMessage `json:"data"`
+	DataBase64      []byte          `json:"data_base64"`
+}
+
+// looksLikeCloudEvent reports whether a raw record is a structured CloudEvent.
+func looksLikeCloudEvent(contentType string, raw []byte) bool {
+	if mediaType(contentType) == "application/cloudevents+json" {
+		return true
+	}
+	trimmed := bytes.TrimLeft(raw, " \t\r\n")
+	return len(trimmed) > 0 && trimmed[0] == '{' && bytes.Contains(raw, []byte(`"specversion"`))
+}
+
+// unwrapCloudEvent fills m from the envelope and returns the event data.
+func unwrapCloudEvent(m *Meta, raw []byte) ([]byte, error) {
+	var ce cloudEvent
+	if err := json.Unmarshal(raw, &ce); err != nil {
+		return nil, fmt.Errorf("%w: decode CloudEvent envelope: %v", ErrInvalidEvent, err)
+	}
+	m.ID, m.Type, m.Source, m.SpecVersion, m.ContentType = ce.ID, ce.Type, ce.Source, ce.SpecVersion, ce.DataContentType
+	if ce.TraceParent != "" {
+		m.TraceParent = ce.TraceParent
+	} else if ce.TraceID != "" {
+		m.TraceParent = ce.TraceID
+	}
+	m.TraceID = traceIDOf(m.TraceParent)
+	if t, err := time.Parse(time.RFC3339Nano, ce.Time); err == nil {
+		m.Time = t
+	}
+	switch {
+	case ce.DataBase64 != nil:
+		return ce.DataBase64, nil
+	case len(ce.Data) == 0 || string(ce.Data) == "null":
+		return nil, nil
+	case ce.Data[0] == '"' && !isJSON(mediaType(ce.DataContentType)):
+		s, err := strconv.Unquote(string(ce.Data))
+		if err != nil {
+			var str string
+			if jerr := json.Unmarshal(ce.Data, &str); jerr != nil {
+				return nil, fmt.Errorf("%w: decode CloudEvent data string: %v", ErrInvalidEvent, jerr)
+			}
+			s = str
+		}
+		return []byte(s), nil
+	default:
+		return ce.Data, nil
+	}
+}
