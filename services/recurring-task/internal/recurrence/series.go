@@ -2,6 +2,7 @@ package recurrence
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"time"
 )
@@ -134,13 +135,18 @@ func (s *Series) emptyPeriodLimit() int {
 // false or the series ends.
 func (s *Series) each(after time.Time, fn func(time.Time) bool) {
 	afterUnix := after.Unix()
-	if after.IsZero() {
-		afterUnix = -1 << 62
-	}
+	// Occurrences on local days before afterDay are certainly not after the instant
+	// after (a zone transition moves a wall time by hours, never by a day).
+	afterDay := math.MinInt
 	k := 0
-	if s.rule.Count == 0 && !after.IsZero() {
-		// Without COUNT no index needs counting: skip the periods that lie wholly before after.
-		k = s.periodIndexOf(wallOf(after.In(s.loc)).day - 2)
+	if !after.IsZero() {
+		afterDay = wallOf(after.In(s.loc)).day - 1
+		if s.rule.Count == 0 {
+			// Without COUNT no index needs counting: skip the periods wholly before after.
+			k = s.periodIndexOf(afterDay - 1)
+		}
+	} else {
+		afterUnix = math.MinInt64
 	}
 	var buf [366]int
 	index, empty, limit := 0, 0, s.emptyPeriodLimit()
@@ -165,6 +171,9 @@ func (s *Series) each(after time.Time, fn func(time.Time) bool) {
 				return
 			}
 			index++
+			if day < afterDay {
+				continue
+			}
 			if l := s.rule.Until.local; l != nil && l.less(w) {
 				return
 			}
@@ -231,6 +240,18 @@ func (s *Series) expand(k int, buf []int) (days []int, ok bool) {
 		}
 	case Weekly:
 		first := s.weekStart(s.start.day) + 7*step
+		if y, _, _ := civilFromDays(first + 6); y > 9999 {
+			return nil, false
+		}
+		if !s.hasByMonth {
+			// Only BYDAY applies: no calendar fields needed.
+			for day := first; day < first+7; day++ {
+				if s.plainDays[weekdayOf(day)] {
+					buf = append(buf, day)
+				}
+			}
+			break
+		}
 		for day := first; day < first+7; day++ {
 			y, m, d := civilFromDays(day)
 			if y > 9999 {
