@@ -1,0 +1,130 @@
+// Package previewapi serves taskflow.recurrence.v1.RecurrenceService, which lists the
+// next occurrences of a rule with the same engine that schedules recurring tasks.
+//
+// buf.gen.yaml generates messages only (no protoc-gen-go-grpc), so the service
+// descriptor is declared here by hand; server reflection still describes the service
+// because the generated file registers it in the global registry.
+package previewapi
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	recurrencev1 "github.com/taskflow/taskflow-events/gen/taskflow/recurrence/v1"
+	"github.com/taskflow/taskflow-events/services/recurring-task/internal/recurrence"
+)
+
+const (
+	// MaxCount is the largest number of occurrences one Preview returns.
+	MaxCount = 100
+	// DefaultCount is used when the request's count is 0.
+	DefaultCount = 10
+)
+
+// Server implements RecurrenceService.
+type Server struct{}
+
+// PreviewServer is the service as gRPC sees it.
+type PreviewServer interface {
+	Preview(ctx context.Context, req *recurrencev1.PreviewRequest) (*recurrencev1.PreviewResponse, error)
+}
+
+var _ PreviewServer = (*Server)(nil)
+
+// ServiceDesc is the gRPC descriptor of taskflow.recurrence.v1.RecurrenceService.
+var ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "taskflow.recurrence.v1.RecurrenceService",
+	HandlerType: (*PreviewServer)(nil),
+	Methods: []grpc.MethodDesc{{
+		MethodName: "Preview",
+		Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+			in := new(recurrencev1.PreviewRequest)
+			if err := dec(in); err != nil {
+				return nil, err
+			}
+			if interceptor == nil {
+				return srv.(PreviewServer).Preview(ctx, in)
+			}
+			info := &grpc.UnaryServerInfo{Server: srv, FullMethod: "/taskflow.recurrence.v1.RecurrenceService/Preview"}
+			return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
+				return srv.(PreviewServer).Preview(ctx, req.(*recurrencev1.PreviewRequest))
+			})
+		},
+	}},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "taskflow/recurrence/v1/recurrence.proto",
+}
+
+// Register adds the service to a gRPC server.
+func Register(g grpc.ServiceRegistrar, s PreviewServer) { g.RegisterService(&ServiceDesc, s) }
+
+// Preview lists the occurrences strictly after req.after (or from dtstart on).
+func (Server) Preview(_ context.Context, req *recurrencev1.PreviewRequest) (*recurrencev1.PreviewResponse, error) {
+	n := int(req.GetCount())
+	switch {
+	case n == 0:
+		n = DefaultCount
+	case n > MaxCount:
+		return nil, status.Errorf(codes.InvalidArgument, "count %d: want 1 to %d", n, MaxCount)
+	}
+	if req.GetDtstart() == nil {
+		return nil, status.Error(codes.InvalidArgument, "dtstart is required")
+	}
+	if err := req.GetDtstart().CheckValid(); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "dtstart: %v", err)
+	}
+	loc, err := LoadLocation(req.GetTimeZone())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	rule, err := recurrence.ParseRule(req.GetRrule())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	exdates := make([]time.Time, 0, len(req.GetExdates()))
+	for _, e := range req.GetExdates() {
+		exdates = append(exdates, e.AsTime())
+	}
+	start := req.GetDtstart().AsTime()
+	series, err := recurrence.NewSeries(rule, start, loc, exdates)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	after := start.Add(-time.Second)
+	if req.GetAfter() != nil {
+		after = req.GetAfter().AsTime()
+	}
+	occ := series.Take(after, n+1)
+	out := &recurrencev1.PreviewResponse{SeriesEnded: len(occ) <= n}
+	if len(occ) > n {
+		occ = occ[:n]
+	}
+	for _, t := range occ {
+		out.Occurrences = append(out.Occurrences, &recurrencev1.Occurrence{
+			At: timestamppb.New(t), LocalTime: t.In(loc).Format(time.RFC3339),
+		})
+	}
+	return out, nil
+}
+
+// LoadLocation loads an IANA time zone; "" is UTC. "Local" is refused: it depends on
+// the machine the service runs on.
+func LoadLocation(name string) (*time.Location, error) {
+	if name == "" || name == "UTC" {
+		return time.UTC, nil
+	}
+	if name == "Local" {
+		return nil, fmt.Errorf("time zone %q: want an IANA name such as Europe/Berlin", name)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("time zone %q: want an IANA name such as Europe/Berlin: %w", name, err)
+	}
+	return loc, nil
+}
