@@ -8,7 +8,6 @@ package previewapi
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"google.golang.org/grpc"
@@ -79,7 +78,7 @@ func (Server) Preview(_ context.Context, req *recurrencev1.PreviewRequest) (*rec
 	if err := req.GetDtstart().CheckValid(); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "dtstart: %v", err)
 	}
-	loc, err := LoadLocation(req.GetTimeZone())
+	loc, err := recurrence.LoadLocation(req.GetTimeZone())
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
@@ -113,18 +112,3 @@ func (Server) Preview(_ context.Context, req *recurrencev1.PreviewRequest) (*rec
 	return out, nil
 }
 
-// LoadLocation loads an IANA time zone; "" is UTC. "Local" is refused: it depends on
-// the machine the service runs on.
-func LoadLocation(name string) (*time.Location, error) {
-	if name == "" || name == "UTC" {
-		return time.UTC, nil
-	}
-	if name == "Local" {
-		return nil, fmt.Errorf("time zone %q: want an IANA name such as Europe/Berlin", name)
-	}
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		return nil, fmt.Errorf("time zone %q: want an IANA name such as Europe/Berlin: %w", name, err)
-	}
-	return loc, nil
-}

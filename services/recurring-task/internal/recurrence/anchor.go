@@ -1,6 +1,9 @@
 package recurrence
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Anchor chooses what the next occurrence of a completed task is computed from.
 type Anchor int
@@ -82,4 +85,20 @@ func later(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// LoadLocation loads an IANA time zone; "" is UTC. "Local" is refused: it would depend
+// on the machine the service runs on.
+func LoadLocation(name string) (*time.Location, error) {
+	if name == "" || name == "UTC" {
+		return time.UTC, nil
+	}
+	if name == "Local" {
+		return nil, fmt.Errorf("time zone %q: want an IANA name such as Europe/Berlin", name)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("load time zone %q (want an IANA name such as Europe/Berlin): %w", name, err)
+	}
+	return loc, nil
 }
