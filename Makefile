@@ -39,12 +39,12 @@ $(BIN)/centrifugo:
 $(BIN)/daprd:
 	DAPR_VERSION=$(DAPR_VERSION) bash scripts/build-daprd.sh $(BIN)/daprd
 
-.PHONY: tools daprd postgres deps
+.PHONY: tools daprd debs deps
 tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/grpcurl $(BIN)/helm $(BIN)/mailpit ## Install the pinned Go tools into .cache/bin.
 daprd: $(BIN)/daprd ## Build daprd $(DAPR_VERSION) from its module source (a few minutes the first time).
-postgres: ## Install Debian's PostgreSQL 15 server when it is missing.
-	@bash scripts/ensure-postgres.sh
-deps: tools daprd postgres ## Everything the tests need.
+debs: ## Install the Debian packages the tests need (PostgreSQL 15 server, Chromium) when missing.
+	@bash scripts/ensure-debs.sh
+deps: tools daprd debs ## Everything the tests need.
 
 ## ---- code ---------------------------------------------------------------
 
@@ -83,3 +83,4 @@ bench-runtime: ## Decode+dispatch benchmark of the callback runtime.
 	go test -run '^$$' -bench . -benchmem ./internal/daprsub/
 
 -include services/*/service.mk
+-include chart/chart.mk
