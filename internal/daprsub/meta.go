@@ -77,9 +77,8 @@ func (m *Meta) setKafka(get func(string) string) {
 }
 
 func incomingGetter(ctx context.Context) func(string) string {
-	md, _ := metadata.FromIncomingContext(ctx)
 	return func(k string) string {
-		if v := md.Get(k); len(v) > 0 {
+		if v := metadata.ValueFromIncomingContext(ctx, k); len(v) > 0 {
 			return v[0]
 		}
 		return ""

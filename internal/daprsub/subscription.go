@@ -3,6 +3,7 @@ package daprsub
 import (
 	"context"
 	"errors"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -82,9 +83,11 @@ type Handler[T Message] func(ctx context.Context, meta Meta, msg T) error
 type BatchHandler[T Message] func(ctx context.Context, events []Event[T]) []error
 
 type route struct {
-	sub     Subscription
-	decode  func(m Meta, data []byte) (Message, error)
-	handle  func(ctx context.Context, metas []Meta, msgs []Message) []error
+	sub    Subscription
+	decode func(m Meta, data []byte) (Message, error)
+	handle func(ctx context.Context, metas []Meta, msgs []Message) []error
+	// one is the allocation-free path for single deliveries to a per-event Handler.
+	one     func(ctx context.Context, m Meta, msg Message) error
 	timeout time.Duration
 }
 
@@ -93,14 +96,23 @@ func Handle[T any, PT interface {
 	*T
 	Message
 }](s *Server, sub Subscription, h Handler[PT]) {
-	s.add(newRoute[T, PT](sub, func(ctx context.Context, metas []Meta, msgs []Message) []error {
+	one := func(ctx context.Context, m Meta, msg Message) (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				err = &errPanic{value: v, stack: debug.Stack()}
+			}
+		}()
+		return h(ctx, m, msg.(PT))
+	}
+	r := newRoute[T, PT](sub, func(ctx context.Context, metas []Meta, msgs []Message) []error {
 		errs := make([]error, len(msgs))
 		for i := range msgs {
-			m, msg := metas[i], msgs[i].(PT)
-			errs[i] = call(func() error { return h(ctx, m, msg) })
+			errs[i] = one(ctx, metas[i], msgs[i])
 		}
 		return errs
-	}))
+	})
+	r.one = one
+	s.add(r)
 }
 
 // HandleBatch subscribes a batch handler to sub: with bulk delivery it receives all valid
@@ -152,12 +164,15 @@ func (r *route) handleOne(ctx context.Context, s *Server, m Meta, data []byte) r
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	errs := r.handle(ctx, []Meta{m}, []Message{msg})
-	if len(errs) < 1 {
-		errs = []error{errMissingStatus}
+	if r.one != nil {
+		err = r.one(ctx, m, msg)
+	} else if errs := r.handle(ctx, []Meta{m}, []Message{msg}); len(errs) > 0 {
+		err = errs[0]
+	} else {
+		err = errMissingStatus
 	}
-	r.logPanic(ctx, s, m, msg, errs[0])
-	return s.finish(ctx, m, msg.GetEventId(), errs[0], start)
+	r.logPanic(ctx, s, m, msg, err)
+	return s.finish(ctx, m, msg.GetEventId(), err, start)
 }
 
 func (r *route) handleBatch(ctx context.Context, s *Server, metas []Meta, datas [][]byte, envelopeErrs []indexedErr) []runtimev1.TopicEventResponse_TopicEventResponseStatus {

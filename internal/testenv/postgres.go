@@ -41,7 +41,7 @@ func StartPostgres(t testing.TB) *Postgres {
 		return externalDatabase(t, base)
 	}
 	if _, err := os.Stat(filepath.Join(PostgresBinDir, "initdb")); err != nil {
-		t.Fatalf("testenv: PostgreSQL 15 server binaries missing in %s: run `make postgres` (apt-get install postgresql-15)", PostgresBinDir)
+		t.Fatalf("testenv: PostgreSQL 15 server binaries missing in %s: run `make debs` (apt-get install postgresql-15)", PostgresBinDir)
 	}
 	p := &Postgres{Port: FreePort(t)}
 	if os.Geteuid() == 0 {
