@@ -172,4 +172,3 @@ func Next(task *eventsv1.Task, done time.Time) (*eventsv1.Task, bool, error) {
 	}
 	return next, true, nil
 }
-

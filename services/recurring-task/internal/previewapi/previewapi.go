@@ -111,4 +111,3 @@ func (Server) Preview(_ context.Context, req *recurrencev1.PreviewRequest) (*rec
 	}
 	return out, nil
 }
-

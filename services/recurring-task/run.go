@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	dapr "github.com/dapr/go-sdk/client"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+
+	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
+	"github.com/taskflow/taskflow-events/internal/daprsub"
+	"github.com/taskflow/taskflow-events/internal/grpcapp"
+	"github.com/taskflow/taskflow-events/internal/telemetry"
+	"github.com/taskflow/taskflow-events/services/recurring-task/internal/nexttask"
+	"github.com/taskflow/taskflow-events/services/recurring-task/internal/previewapi"
+	"github.com/taskflow/taskflow-events/services/recurring-task/internal/taskapi"
+)
+
+const serviceName = "recurring-task-service"
+
+// run reads the configuration, wires the service and serves until ctx ends.
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := readConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("read configuration: %w", err)
+	}
+	logger, err := telemetry.NewLogger(stdout, cfg.App.LogLevel, serviceName)
+	if err != nil {
+		return err
+	}
+	// grpc.NewClient connects lazily: the service starts before its sidecar does.
+	creds := insecure.NewCredentials()
+	if cfg.DaprTLS {
+		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
+	}
+	conn, err := grpc.NewClient(cfg.DaprTarget, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return fmt.Errorf("create dapr client for %s: %w", cfg.DaprTarget, err)
+	}
+	client := dapr.NewClientWithConnection(conn)
+	if cfg.DaprAPIToken != "" {
+		client.WithAuthToken(cfg.DaprAPIToken)
+	}
+
+	app := grpcapp.New(cfg.App, logger)
+	previewapi.Register(app.GRPC, previewapi.Server{})
+	handler := nexttask.New(taskapi.New(client, cfg.TaskAPIAppID, cfg.TaskAPICreateMethod), time.Now)
+	daprsub.Handle(app.Events, daprsub.Subscription{
+		PubsubName:      cfg.App.PubsubName,
+		Topic:           cfg.Topic,
+		DeadLetterTopic: cfg.DeadLetterTopic,
+		Rules:           []daprsub.Rule{{Match: fmt.Sprintf("event.type == %q", CompletedType), Path: "/task-completed"}},
+		// daprd 1.14 copies every event that matches no rule to the dead-letter topic
+		// (pkg/runtime/subscription/subscription.go), which would fill it with every
+		// created/updated/deleted event. The default route takes them and acks them.
+		Default: "/task-events-ignored",
+		Timeout:         cfg.EventTimeout,
+	}, handleEvent(logger, handler))
+	app.OnShutdown(func(context.Context) error {
+		if err := conn.Close(); err != nil {
+			return fmt.Errorf("close dapr client: %w", err)
+		}
+		return nil
+	})
+	return app.Run(ctx)
+}
+
+// handleEvent adapts the next-task handler to the callback runtime: permanent errors
+// become DROP, outcomes other than failures are logged here.
+func handleEvent(logger *slog.Logger, h *nexttask.Handler) daprsub.Handler[*eventsv1.TaskEvent] {
+	return func(ctx context.Context, meta daprsub.Meta, ev *eventsv1.TaskEvent) error {
+		if meta.Type != CompletedType {
+			logger.DebugContext(ctx, "event_ignored", "event_id", ev.GetEventId(), "topic", meta.Topic,
+				"trace_id", meta.TraceID, "type", meta.Type, "reason", "not a completion")
+			return nil
+		}
+		res, err := h.Handle(ctx, ev)
+		if err != nil {
+			if errors.Is(err, nexttask.ErrPermanent) {
+				return daprsub.Permanent(err)
+			}
+			return err
+		}
+		attrs := []any{"event_id", ev.GetEventId(), "topic", meta.Topic, "trace_id", meta.TraceID,
+			"task_id", ev.GetTask().GetId(), "series_id", ev.GetTask().GetRecurrence().GetSeriesId()}
+		switch res.Action {
+		case nexttask.Created:
+			logger.InfoContext(ctx, "next_occurrence_created", append(attrs,
+				"next_task_id", res.Next.GetId(),
+				"occurrence_index", res.Next.GetRecurrence().GetOccurrenceIndex(),
+				"due_at", res.Next.GetDueAt().AsTime().Format(time.RFC3339))...)
+		case nexttask.Ended:
+			logger.InfoContext(ctx, "series_ended", append(attrs, "reason", res.Reason)...)
+		default:
+			logger.DebugContext(ctx, "event_ignored", append(attrs, "reason", res.Reason)...)
+		}
+		return nil
+	}
+}
