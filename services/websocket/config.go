@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/taskflow/taskflow-events/internal/envconfig"
+	"github.com/taskflow/taskflow-events/internal/grpcapp"
+	"github.com/taskflow/taskflow-events/services/websocket/internal/auth"
+	"github.com/taskflow/taskflow-events/services/websocket/internal/gateway"
+	"github.com/taskflow/taskflow-events/services/websocket/internal/hub"
+)
+
+// Config is the websocket service's configuration, read once from the environment.
+type Config struct {
+	App             grpcapp.Config
+	HTTPAddr        string
+	Topic           string
+	DeadLetterTopic string
+	Auth            auth.Config
+	Gateway         gateway.Config
+	Hub             hub.Config
+}
+
+func readConfig(getenv func(string) string) (Config, error) {
+	r := envconfig.New(getenv)
+	c := Config{
+		App:             grpcapp.ReadConfig(r),
+		HTTPAddr:        r.String("HTTP_ADDR", ":8080"),
+		Topic:           r.String("TOPIC", "task-updates"),
+		DeadLetterTopic: r.String("DEAD_LETTER_TOPIC", "task-updates-websocket-dlq"),
+		Auth: auth.Config{
+			HS256Secret: []byte(r.String("JWT_HS256_SECRET", "")),
+			Issuer:      r.String("JWT_ISSUER", ""),
+			Audience:    r.List("JWT_AUDIENCE", nil),
+			UserClaim:   r.String("JWT_USER_CLAIM", "sub"),
+			Leeway:      r.Duration("JWT_LEEWAY", 30*time.Second),
+		},
+		Gateway: gateway.Config{
+			PingInterval:   r.Duration("WS_PING_INTERVAL", 25*time.Second),
+			PongTimeout:    r.Duration("WS_PONG_TIMEOUT", 10*time.Second),
+			WriteTimeout:   r.Duration("WS_WRITE_TIMEOUT", 10*time.Second),
+			ReadLimit:      int64(r.Int("WS_READ_LIMIT", 4096, 128, 1<<20)),
+			SendQueue:      r.Int("WS_SEND_QUEUE", 256, 2, 1<<16),
+			AllowedOrigins: r.List("ALLOWED_ORIGINS", nil),
+		},
+		Hub: hub.Config{
+			HistorySize:     r.Int("HISTORY_SIZE", 100, 0, 100000),
+			HistoryTTL:      r.Duration("HISTORY_TTL", 5*time.Minute),
+			MaxConnsPerUser: r.Int("MAX_CONNS_PER_USER", 16, 1, 10000),
+			MaxConns:        r.Int("MAX_CONNS", 50000, 1, 10000000),
+		},
+	}
+	if f := r.String("JWT_PUBLIC_KEYS_FILE", ""); f != "" {
+		if b, err := os.ReadFile(f); err != nil {
+			r.Fail("JWT_PUBLIC_KEYS_FILE: %v", err)
+		} else {
+			c.Auth.PublicKeysPEM = b
+		}
+	}
+	if f := r.String("JWT_JWKS_FILE", ""); f != "" {
+		if b, err := os.ReadFile(f); err != nil {
+			r.Fail("JWT_JWKS_FILE: %v", err)
+		} else {
+			c.Auth.JWKS = b
+		}
+	}
+	if len(c.Auth.HS256Secret) == 0 && c.Auth.PublicKeysPEM == nil && c.Auth.JWKS == nil {
+		r.Fail("set at least one of JWT_HS256_SECRET, JWT_PUBLIC_KEYS_FILE, JWT_JWKS_FILE")
+	}
+	if n := len(c.Auth.HS256Secret); n > 0 && n < 32 {
+		r.Fail("JWT_HS256_SECRET: want at least 32 bytes, got %d", n)
+	}
+	if err := r.Err(); err != nil {
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	return c, nil
+}

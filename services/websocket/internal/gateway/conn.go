@@ -1,0 +1,134 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/taskflow/taskflow-events/services/websocket/internal/auth"
+	"github.com/taskflow/taskflow-events/services/websocket/internal/hub"
+)
+
+// closeGrace is how long the writer waits for the client's close reply.
+const closeGrace = time.Second
+
+// serve runs one connection: the writer in a new goroutine, the reader in this one.
+func (g *Gateway) serve(r *http.Request, conn *websocket.Conn, claims auth.Claims, proto bool, since *hub.Position) {
+	defer conn.Close()
+	c := hub.NewClient(claims.UserID, proto, g.cfg.SendQueue, func(code int) {
+		if code == hub.CloseSlow {
+			// Unblock a write stuck on a client that stopped reading.
+			_ = conn.UnderlyingConn().SetWriteDeadline(time.Now())
+		}
+	})
+	if err := g.hub.Attach(c, since); err != nil {
+		code := hub.CloseTryAgain
+		if errors.Is(err, hub.ErrShuttingDown) {
+			code = hub.CloseGoingAway
+		}
+		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, err.Error()), time.Now().Add(g.cfg.WriteTimeout))
+		return
+	}
+	defer g.hub.Detach(c)
+	ttl := claims.Expiry.Sub(g.now())
+	expiry := time.AfterFunc(max(ttl, 0), func() { c.Kick(hub.CloseTokenExpired, "token expired") })
+	defer expiry.Stop()
+
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		g.write(conn, c)
+	}()
+	g.read(conn, c)
+	c.Kick(hub.CloseNormal, "")
+	<-written
+	g.logger.DebugContext(r.Context(), "ws_closed", "user_id", claims.UserID)
+}
+
+// read consumes client frames: pongs extend the deadline, {"type":"ping"} is answered,
+// anything else closes the connection (1003), as does a frame over the read limit (1009).
+func (g *Gateway) read(conn *websocket.Conn, c *hub.Client) {
+	wait := g.cfg.PingInterval + g.cfg.PongTimeout
+	conn.SetReadLimit(g.cfg.ReadLimit)
+	_ = conn.SetReadDeadline(time.Now().Add(wait))
+	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wait)) })
+	for {
+		typ, data, err := conn.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				c.Kick(hub.CloseTooBig, "message too big")
+			}
+			return
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(wait))
+		var msg struct {
+			Type string `json:"type"`
+		}
+		if typ != websocket.TextMessage || json.Unmarshal(data, &msg) != nil || msg.Type != "ping" {
+			c.Kick(hub.CloseUnsupported, "unsupported frame")
+			continue // wait for the close reply; the writer bounds it with a deadline
+		}
+		if !c.Offer(hub.Item{Frame: hub.PongFrame()}) {
+			c.Kick(hub.CloseSlow, "slow")
+		}
+	}
+}
+
+// write sends queued frames and pings until the client is kicked, then sends the close
+// frame and gives the client closeGrace to answer before the reader is cut off.
+func (g *Gateway) write(conn *websocket.Conn, c *hub.Client) {
+	ping := time.NewTicker(g.cfg.PingInterval)
+	defer ping.Stop()
+	mt := websocket.TextMessage
+	if c.Proto {
+		mt = websocket.BinaryMessage
+	}
+	send := func(f *hub.Frame) error {
+		_ = conn.SetWriteDeadline(time.Now().Add(g.cfg.WriteTimeout))
+		b := f.JSON
+		if c.Proto {
+			b = f.Proto
+		}
+		if err := conn.WriteMessage(mt, b); err != nil {
+			return err
+		}
+		g.hub.Metrics().FramesSent.Inc()
+		return nil
+	}
+	for {
+		select {
+		case <-c.Done():
+			code, reason := c.CloseCode()
+			if err := conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(closeGrace)); err != nil {
+				conn.Close()
+				return
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(closeGrace))
+			return
+		case it := <-c.Queue():
+			var err error
+			if it.Frame != nil {
+				err = send(it.Frame)
+			}
+			for _, f := range it.Batch {
+				if err == nil {
+					err = send(f)
+				}
+			}
+			if err != nil {
+				c.Kick(hub.CloseInternal, "write failed")
+				conn.Close()
+				return
+			}
+		case <-ping.C:
+			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(g.cfg.WriteTimeout)); err != nil {
+				c.Kick(hub.CloseInternal, "ping failed")
+				conn.Close()
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,229 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func update(user, id string) *eventsv1.TaskUpdate {
+	return &eventsv1.TaskUpdate{EventId: id, UserId: user, Update: &eventsv1.TaskUpdate_Notification{
+		Notification: &eventsv1.Notification{Id: "n-" + id, Title: "hello"}}}
+}
+
+type decoded struct {
+	Seq   uint64 `json:"seq"`
+	Epoch string `json:"epoch"`
+	Type  string `json:"type"`
+	Data  struct {
+		EventID string `json:"event_id"`
+	} `json:"data"`
+}
+
+// drain returns "type:seq:event_id" for every frame queued on c.
+func drain(t *testing.T, c *Client) []string {
+	t.Helper()
+	var out []string
+	for {
+		select {
+		case it := <-c.Queue():
+			fs := it.Batch
+			if it.Frame != nil {
+				fs = append(fs, it.Frame)
+			}
+			for _, f := range fs {
+				var d decoded
+				if err := json.Unmarshal(f.JSON, &d); err != nil {
+					t.Fatalf("frame %s is not JSON: %v", f.JSON, err)
+				}
+				out = append(out, fmt.Sprintf("%s:%d:%s", d.Type, d.Seq, d.Data.EventID))
+			}
+		default:
+			return out
+		}
+	}
+}
+
+func TestPublishRoutesOnlyToTheUser(t *testing.T) {
+	t.Parallel()
+	h := New(Config{}, "e1", time.Now, nil)
+	a1, a2, b := NewClient("a", false, 8, nil), NewClient("a", false, 8, nil), NewClient("b", false, 8, nil)
+	for _, c := range []*Client{a1, a2, b} {
+		if err := h.Attach(c, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.Publish(context.Background(), update("a", "u1")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"welcome:0:", "notification:1:u1"}
+	for _, c := range []*Client{a1, a2} {
+		if diff := cmp.Diff(want, drain(t, c)); diff != "" {
+			t.Errorf("frames of a (-want +got):\n%s", diff)
+		}
+	}
+	if diff := cmp.Diff([]string{"welcome:0:"}, drain(t, b)); diff != "" {
+		t.Errorf("frames of b (-want +got):\n%s", diff)
+	}
+}
+
+func TestPublishRejectsInvalidUpdates(t *testing.T) {
+	t.Parallel()
+	h := New(Config{}, "e1", time.Now, nil)
+	for name, u := range map[string]*eventsv1.TaskUpdate{
+		"no user":    {EventId: "x", Update: &eventsv1.TaskUpdate_Notification{Notification: &eventsv1.Notification{}}},
+		"no payload": {EventId: "x", UserId: "a"},
+	} {
+		if err := h.Publish(context.Background(), u); !errors.Is(err, ErrInvalidUpdate) {
+			t.Errorf("%s: Publish = %v, want ErrInvalidUpdate", name, err)
+		}
+	}
+}
+
+func TestResume(t *testing.T) {
+	t.Parallel()
+	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	h := New(Config{HistorySize: 5, HistoryTTL: time.Minute}, "e1", clk.now, nil)
+	for i := 1; i <= 8; i++ {
+		if err := h.Publish(context.Background(), update("a", fmt.Sprint("u", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// History keeps seqs 4..8.
+	tests := []struct {
+		name  string
+		since *Position
+		age   time.Duration
+		want  []string
+	}{
+		{"fresh connect", nil, 0, []string{"welcome:8:"}},
+		{"up to date", &Position{Seq: 8, Epoch: "e1"}, 0, []string{"welcome:8:"}},
+		{"missed two", &Position{Seq: 6, Epoch: "e1"}, 0, []string{"welcome:6:", "notification:7:u7", "notification:8:u8"}},
+		{"oldest kept", &Position{Seq: 3, Epoch: "e1"}, 0, []string{"welcome:3:", "notification:4:u4", "notification:5:u5", "notification:6:u6", "notification:7:u7", "notification:8:u8"}},
+		{"gap beyond count", &Position{Seq: 2, Epoch: "e1"}, 0, []string{"resync:8:"}},
+		{"other epoch", &Position{Seq: 8, Epoch: "e0"}, 0, []string{"resync:8:"}},
+		{"from the future", &Position{Seq: 9, Epoch: "e1"}, 0, []string{"resync:8:"}},
+		{"expired", &Position{Seq: 6, Epoch: "e1"}, 2 * time.Minute, []string{"resync:8:"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := h
+			if tt.age > 0 {
+				clk2 := &clock{t: clk.t}
+				h = New(Config{HistorySize: 5, HistoryTTL: time.Minute}, "e1", clk2.now, nil)
+				for i := 1; i <= 8; i++ {
+					_ = h.Publish(context.Background(), update("a", fmt.Sprint("u", i)))
+				}
+				clk2.t = clk2.t.Add(tt.age)
+			}
+			c := NewClient("a", false, 4, nil)
+			if err := h.Attach(c, tt.since); err != nil {
+				t.Fatal(err)
+			}
+			defer h.Detach(c)
+			if diff := cmp.Diff(tt.want, drain(t, c)); diff != "" {
+				t.Errorf("Attach(since %+v) frames (-want +got):\n%s", tt.since, diff)
+			}
+		})
+	}
+}
+
+func TestReclaimedStreamNeverReusesSeqs(t *testing.T) {
+	t.Parallel()
+	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	h := New(Config{HistoryTTL: time.Minute}, "e1", clk.now, nil)
+	ctx := context.Background()
+	_ = h.Publish(ctx, update("a", "a1"))
+	_ = h.Publish(ctx, update("b", "b1"))
+	_ = h.Publish(ctx, update("a", "a2")) // a's client saw seq 2
+	clk.t = clk.t.Add(2 * time.Minute)
+	h.Sweep() // a's stream is forgotten
+	_ = h.Publish(ctx, update("a", "a3"))
+	_ = h.Publish(ctx, update("a", "a4"))
+	c := NewClient("a", false, 4, nil)
+	if err := h.Attach(c, &Position{Seq: 2, Epoch: "e1"}); err != nil {
+		t.Fatal(err)
+	}
+	got := drain(t, c)
+	if len(got) != 1 || got[0][:7] != "resync:" {
+		t.Errorf("resume across a reclaimed stream = %v, want one resync frame (a3 and a4 cannot be told apart from a lost gap)", got)
+	}
+}
+
+func TestDuplicateEventIsNotSentTwice(t *testing.T) {
+	t.Parallel()
+	h := New(Config{}, "e1", time.Now, nil)
+	c := NewClient("a", false, 8, nil)
+	_ = h.Attach(c, nil)
+	_ = h.Publish(context.Background(), update("a", "u1"))
+	_ = h.Publish(context.Background(), update("a", "u1"))
+	if diff := cmp.Diff([]string{"welcome:0:", "notification:1:u1"}, drain(t, c)); diff != "" {
+		t.Errorf("frames after a redelivery (-want +got):\n%s", diff)
+	}
+}
+
+func TestSlowClientIsKickedWithoutAffectingOthers(t *testing.T) {
+	t.Parallel()
+	h := New(Config{}, "e1", time.Now, nil)
+	slow, fast := NewClient("a", false, 3, nil), NewClient("a", false, 100, nil)
+	_ = h.Attach(slow, nil)
+	_ = h.Attach(fast, nil)
+	for i := range 10 {
+		_ = h.Publish(context.Background(), update("a", fmt.Sprint("u", i)))
+	}
+	select {
+	case <-slow.Done():
+		if code, _ := slow.CloseCode(); code != CloseSlow {
+			t.Errorf("slow client close code = %d, want %d", code, CloseSlow)
+		}
+	default:
+		t.Fatal("slow client was not kicked")
+	}
+	if got := len(drain(t, fast)); got != 11 {
+		t.Errorf("fast client got %d frames, want 11 (welcome + 10)", got)
+	}
+	if h.Conns() != 1 {
+		t.Errorf("Conns() = %d, want 1", h.Conns())
+	}
+}
+
+func TestConnectionLimits(t *testing.T) {
+	t.Parallel()
+	h := New(Config{MaxConnsPerUser: 2, MaxConns: 3}, "e1", time.Now, nil)
+	attach := func(user string) error { return h.Attach(NewClient(user, false, 4, nil), nil) }
+	for _, step := range []struct {
+		user string
+		want error
+	}{{"a", nil}, {"a", nil}, {"a", ErrUserLimit}, {"b", nil}, {"c", ErrProcessLimit}} {
+		if err := attach(step.user); !errors.Is(err, step.want) {
+			t.Errorf("Attach(%s) = %v, want %v", step.user, err, step.want)
+		}
+	}
+	h.Shutdown(CloseGoingAway, "bye")
+	if err := attach("d"); !errors.Is(err, ErrShuttingDown) {
+		t.Errorf("Attach after Shutdown = %v, want ErrShuttingDown", err)
+	}
+}
+
+func TestProtoFrameCarriesSeqEpochAndUpdate(t *testing.T) {
+	t.Parallel()
+	f := newFrame(7, "ep", TypeTaskChange, "u1", []byte(`{}`), []byte{0x0a, 0x02, 'u', '1'}, time.Time{})
+	want := []byte{0x08, 7, 0x12, 2, 'e', 'p', 0x1a, 11, 't', 'a', 's', 'k', '_', 'c', 'h', 'a', 'n', 'g', 'e', 0x22, 4, 0x0a, 0x02, 'u', '1'}
+	if diff := cmp.Diff(want, f.Proto); diff != "" {
+		t.Errorf("proto frame (-want +got):\n%s", diff)
+	}
+	if got, want := string(f.JSON), `{"seq":7,"epoch":"ep","type":"task_change","data":{}}`; got != want {
+		t.Errorf("JSON frame = %s, want %s", got, want)
+	}
+}

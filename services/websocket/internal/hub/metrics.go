@@ -1,0 +1,35 @@
+package hub
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the hub's Prometheus collectors.
+type Metrics struct {
+	Connections     prometheus.Gauge
+	FramesSent      prometheus.Counter
+	SlowDisconnects prometheus.Counter
+	Rejected        *prometheus.CounterVec
+	Resume          *prometheus.CounterVec
+	Updates         *prometheus.CounterVec
+}
+
+// NewMetrics creates the collectors and registers them on reg when it is not nil.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "taskflow_ws_connections", Help: "Open WebSocket connections."}),
+		FramesSent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "taskflow_ws_frames_sent_total", Help: "Frames written to WebSocket clients."}),
+		SlowDisconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "taskflow_ws_slow_disconnects_total", Help: "Clients closed with 4008 because their send queue was full."}),
+		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "taskflow_ws_rejected_total", Help: "Connections refused, by reason (auth, origin, user_limit, process_limit)."}, []string{"reason"}),
+		Resume: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "taskflow_ws_resume_total", Help: "Reconnects with since/epoch, by result (hit: missed frames replayed; miss: resync sent)."}, []string{"result"}),
+		Updates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "taskflow_ws_updates_total", Help: "Task updates handled, by result (delivered, no_client, duplicate)."}, []string{"result"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Connections, m.FramesSent, m.SlowDisconnects, m.Rejected, m.Resume, m.Updates)
+	}
+	return m
+}
