@@ -2,6 +2,8 @@ package charttest
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -10,6 +12,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 )
 
 // appIDs are the Dapr app-ids of the four services, by their section in values.
@@ -397,4 +400,48 @@ func toInt(t *testing.T, v any) int {
 	}
 	t.Fatalf("value %v (%T) is not a number", v, v)
 	return 0
+}
+
+// TestNotesRender renders NOTES.txt (helm template skips it) through a copy of the chart in
+// which it is wrapped into a manifest, and checks the smoke commands are there.
+func TestNotesRender(t *testing.T) {
+	for _, c := range renderCases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.CopyFS(dir, os.DirFS(chartDir(t))); err != nil {
+				t.Fatalf("copy chart: %v", err)
+			}
+			notes, err := os.ReadFile(filepath.Join(dir, "templates", "NOTES.txt"))
+			if err != nil {
+				t.Fatalf("read NOTES.txt: %v", err)
+			}
+			os.Remove(filepath.Join(dir, "templates", "NOTES.txt"))
+			wrapped := `{{- define "te.notesPreview" -}}` + string(notes) + `{{- end -}}`
+			preview := "notes: {{ include \"te.notesPreview\" . | toJson }}\n"
+			if err := os.WriteFile(filepath.Join(dir, "templates", "_notes_preview.tpl"), []byte(wrapped), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "templates", "notes-preview.yaml"), []byte(preview), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args := append([]string{"template", "taskflow-events", dir, "--namespace", "taskflow", "--kube-version", kubeVersion,
+				"--show-only", "templates/notes-preview.yaml"}, c.args()...)
+			out, stderr, err := helm(t, args...)
+			if err != nil {
+				t.Fatalf("render NOTES.txt: %v\n%s", err, stderr)
+			}
+			var doc struct{ Notes string }
+			if err := yaml.Unmarshal([]byte(out), &doc); err != nil {
+				t.Fatalf("parse rendered notes: %v", err)
+			}
+			for _, want := range []string{"grpcurl -plaintext localhost:", "grpc.health.v1.Health/Check", "websocat", "/readyz"} {
+				if !strings.Contains(doc.Notes, want) {
+					t.Errorf("NOTES lack %q:\n%s", want, doc.Notes)
+				}
+			}
+			if strings.Contains(doc.Notes, "<no value>") {
+				t.Errorf("NOTES render <no value>:\n%s", doc.Notes)
+			}
+		})
+	}
 }
