@@ -61,7 +61,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		// (pkg/runtime/subscription/subscription.go), which would fill it with every
 		// created/updated/deleted event. The default route takes them and acks them.
 		Default: "/task-events-ignored",
-		Timeout:         cfg.EventTimeout,
+		Timeout: cfg.EventTimeout,
 	}, handleEvent(logger, handler))
 	app.OnShutdown(func(context.Context) error {
 		if err := conn.Close(); err != nil {
