@@ -1,0 +1,86 @@
+package main
+
+import (
+	"net/mail"
+	"time"
+
+	"github.com/taskflow/taskflow-events/internal/envconfig"
+	"github.com/taskflow/taskflow-events/internal/grpcapp"
+	"github.com/taskflow/taskflow-events/services/notification/internal/email"
+	"github.com/taskflow/taskflow-events/services/notification/internal/webhook"
+)
+
+// Config is the notification service's configuration, read from the environment once.
+type Config struct {
+	App grpcapp.Config
+	// DatabaseURL is the PostgreSQL DSN of the delivery ledger (DATABASE_URL, required).
+	DatabaseURL string
+	// DBMaxConns caps the pool (DB_MAX_CONNS, 16).
+	DBMaxConns int
+	// DBStartupTimeout bounds waiting for PostgreSQL to run migrations at start (DB_STARTUP_TIMEOUT, 60s).
+	DBStartupTimeout time.Duration
+	// DaprGRPCAddr is the sidecar's gRPC API, 127.0.0.1:DAPR_GRPC_PORT (50001).
+	DaprGRPCAddr string
+	// DaprAPIToken is sent to the sidecar when set (DAPR_API_TOKEN, secret).
+	DaprAPIToken string
+	// MaxLateness: a reminder handled later than this after its due time is skipped
+	// (NOTIFY_MAX_LATENESS, 6h; 0 disables).
+	MaxLateness time.Duration
+	// HandlerTimeout bounds the handling of one reminder, all channels (HANDLER_TIMEOUT, 30s).
+	HandlerTimeout time.Duration
+	// WebhookKey signs webhooks (WEBHOOK_SECRET, secret, "whsec_<base64>"); nil disables
+	// the webhook channel (reminders asking for it record it as failed).
+	WebhookKey []byte
+	// WebhookTimeout bounds one webhook POST (WEBHOOK_TIMEOUT, 10s).
+	WebhookTimeout time.Duration
+	// SMTP is nil when SMTP_ADDR is unset: the e-mail channel is disabled.
+	SMTP *email.Config
+}
+
+func readConfig(getenv func(string) string) (Config, error) {
+	r := envconfig.New(getenv)
+	c := Config{
+		App:              grpcapp.ReadConfig(r),
+		DatabaseURL:      r.Required("DATABASE_URL"),
+		DBMaxConns:       r.Int("DB_MAX_CONNS", 16, 1, 1000),
+		DBStartupTimeout: r.Duration("DB_STARTUP_TIMEOUT", 60*time.Second),
+		DaprGRPCAddr:     "127.0.0.1:" + r.String("DAPR_GRPC_PORT", "50001"),
+		DaprAPIToken:     r.String("DAPR_API_TOKEN", ""),
+		MaxLateness:      r.Duration("NOTIFY_MAX_LATENESS", 6*time.Hour),
+		HandlerTimeout:   r.Duration("HANDLER_TIMEOUT", 30*time.Second),
+		WebhookTimeout:   r.Duration("WEBHOOK_TIMEOUT", 10*time.Second),
+	}
+	if s := r.String("WEBHOOK_SECRET", ""); s != "" {
+		key, err := webhook.ParseSecret(s)
+		if err != nil {
+			// The error never contains the secret itself.
+			r.Fail("WEBHOOK_SECRET: %v", err)
+		}
+		c.WebhookKey = key
+	}
+	if addr := r.String("SMTP_ADDR", ""); addr != "" {
+		sc := &email.Config{
+			Addr:     addr,
+			TLS:      r.String("SMTP_TLS", email.TLSStartTLS),
+			Username: r.String("SMTP_USERNAME", ""),
+			Password: r.String("SMTP_PASSWORD", ""),
+			Timeout:  r.Duration("SMTP_TIMEOUT", 15*time.Second),
+			HeloName: r.String("SMTP_HELO_NAME", ""),
+		}
+		switch sc.TLS {
+		case email.TLSNone, email.TLSStartTLS, email.TLSImplicit:
+		default:
+			r.Fail("SMTP_TLS=%q: want none, starttls or tls", sc.TLS)
+		}
+		from := r.Required("SMTP_FROM")
+		if from != "" {
+			a, err := mail.ParseAddress(from)
+			if err != nil {
+				r.Fail("SMTP_FROM=%q: not an e-mail address", from)
+			}
+			sc.From = a
+		}
+		c.SMTP = sc
+	}
+	return c, r.Err()
+}

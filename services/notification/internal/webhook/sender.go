@@ -1,0 +1,158 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
+	"github.com/taskflow/taskflow-events/services/notification/internal/notify"
+)
+
+// Sender POSTs signed notifications. It is safe for concurrent use.
+type Sender struct {
+	client *http.Client
+	key    []byte
+	now    func() time.Time
+}
+
+var _ notify.Sender = (*Sender)(nil)
+
+var errCrossHostRedirect = errors.New("redirect to another host refused")
+
+// NewSender returns a Sender signing with key; each POST (with redirects) is bounded by timeout.
+func NewSender(key []byte, timeout time.Duration, now func() time.Time) *Sender {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	tr.Proxy = nil
+	return &Sender{
+		key: key, now: now,
+		client: &http.Client{
+			Timeout:   timeout,
+			Transport: tr,
+			// Same-host redirects (say, http → https or a moved path) are followed up to 3
+			// times; a redirect to another host would send the user's notification and our
+			// signature somewhere the user did not choose.
+			CheckRedirect: func(req *http.Request, via []*http.Request) error {
+				if req.URL.Host != via[0].URL.Host {
+					return errCrossHostRedirect
+				}
+				if len(via) >= 3 {
+					return errors.New("stopped after 3 redirects")
+				}
+				return nil
+			},
+		},
+	}
+}
+
+// Check implements notify.Sender: the URL must be an absolute http(s) URL.
+func (s *Sender) Check(ev *eventsv1.ReminderEvent) error {
+	_, err := parseURL(ev.GetTargets().GetWebhookUrl())
+	return err
+}
+
+func parseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("webhook_url is not an absolute http(s) URL")
+	}
+	return u, nil
+}
+
+// Payload is the JSON body of a reminder webhook.
+type Payload struct {
+	// Type is always "task.reminder".
+	Type string `json:"type"`
+	// Timestamp is when the notification was rendered (RFC 3339).
+	Timestamp time.Time `json:"timestamp"`
+	// Data is the notification.
+	Data PayloadData `json:"data"`
+}
+
+// PayloadData is the notification inside a Payload.
+type PayloadData struct {
+	NotificationID string     `json:"notification_id"`
+	EventID        string     `json:"event_id"`
+	ReminderID     string     `json:"reminder_id"`
+	TaskID         string     `json:"task_id"`
+	UserID         string     `json:"user_id"`
+	Title          string     `json:"title"`
+	Body           string     `json:"body"`
+	DueAt          *time.Time `json:"due_at,omitempty"`
+	DueLocal       string     `json:"due_local,omitempty"`
+	RemindAt       *time.Time `json:"remind_at,omitempty"`
+	TimeZone       string     `json:"time_zone,omitempty"`
+}
+
+// NewPayload builds the body of n's webhook.
+func NewPayload(n *notify.Notification) Payload {
+	ev := n.Reminder
+	p := Payload{Type: "task.reminder", Timestamp: n.CreatedAt.UTC(), Data: PayloadData{
+		NotificationID: n.ID, EventID: ev.GetEventId(), ReminderID: ev.GetReminderId(), TaskID: ev.GetTaskId(),
+		UserID: ev.GetUserId(), Title: ev.GetTitle(), Body: n.Body, TimeZone: ev.GetTimeZone(),
+	}}
+	if ev.GetDueAt() != nil {
+		t := ev.GetDueAt().AsTime()
+		p.Data.DueAt, p.Data.DueLocal = &t, n.DueLocal.Format(time.RFC3339)
+	}
+	if ev.GetRemindAt() != nil {
+		t := ev.GetRemindAt().AsTime()
+		p.Data.RemindAt = &t
+	}
+	return p
+}
+
+// Send implements notify.Sender. 2xx is delivered; 410, other 4xx, an unfollowed
+// redirect and a redirect to another host fail permanently; 408, 429, 5xx and network
+// errors are transient.
+func (s *Sender) Send(ctx context.Context, n *notify.Notification) error {
+	u, err := parseURL(n.Reminder.GetTargets().GetWebhookUrl())
+	if err != nil {
+		return notify.Permanent(err)
+	}
+	body, err := json.Marshal(NewPayload(n))
+	if err != nil {
+		return notify.Permanent(fmt.Errorf("encode webhook payload: %w", err))
+	}
+	ts := s.now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return notify.Permanent(fmt.Errorf("build webhook request: %w", err))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "taskflow-notification/1")
+	req.Header.Set(HeaderID, n.ID)
+	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
+	req.Header.Set(HeaderSignature, Sign(s.key, n.ID, ts, body))
+	resp, err := s.client.Do(req)
+	if err != nil {
+		// Never echo the URL: it may carry the receiver's token.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		if errors.Is(err, errCrossHostRedirect) {
+			return notify.Permanent(fmt.Errorf("post webhook: %w", err))
+		}
+		return fmt.Errorf("post webhook: %w", err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	code := resp.StatusCode
+	switch {
+	case code >= 200 && code < 300:
+		return nil
+	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
+		return fmt.Errorf("webhook answered HTTP %d", code)
+	default:
+		return notify.Permanent(fmt.Errorf("webhook answered HTTP %d", code))
+	}
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
+	"github.com/taskflow/taskflow-events/internal/daprpub"
+	"github.com/taskflow/taskflow-events/internal/daprsub"
+	"github.com/taskflow/taskflow-events/internal/grpcapp"
+	"github.com/taskflow/taskflow-events/internal/telemetry"
+	"github.com/taskflow/taskflow-events/services/notification/internal/deliveryapi"
+	"github.com/taskflow/taskflow-events/services/notification/internal/email"
+	"github.com/taskflow/taskflow-events/services/notification/internal/inapp"
+	"github.com/taskflow/taskflow-events/services/notification/internal/ledger"
+	"github.com/taskflow/taskflow-events/services/notification/internal/notify"
+	"github.com/taskflow/taskflow-events/services/notification/internal/webhook"
+)
+
+// Names of the subscription.
+const (
+	AppID           = "notification-service"
+	Topic           = "reminders"
+	DeadLetterTopic = "reminders-notification-dlq"
+)
+
+// run reads the configuration, wires the service and serves until ctx ends or SIGTERM.
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	cfg, err := readConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	logger, err := telemetry.NewLogger(stdout, cfg.App.LogLevel, "notification")
+	if err != nil {
+		return err
+	}
+	now := time.Now
+
+	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: cannot parse")
+	}
+	pcfg.MaxConns = int32(cfg.DBMaxConns)
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return fmt.Errorf("open PostgreSQL pool: %w", err)
+	}
+	defer pool.Close()
+	if err := migrate(ctx, pool, cfg.DBStartupTimeout); err != nil {
+		return err
+	}
+	store := ledger.New(pool)
+
+	dc, err := inapp.DialSidecar(cfg.DaprGRPCAddr, cfg.DaprAPIToken)
+	if err != nil {
+		return err
+	}
+	senders := map[notify.Channel]notify.Sender{
+		notify.InApp: inapp.NewSender(daprpub.New(dc, cfg.App.PubsubName)),
+	}
+	if cfg.WebhookKey != nil {
+		senders[notify.Webhook] = webhook.NewSender(cfg.WebhookKey, cfg.WebhookTimeout, now)
+	} else {
+		logger.Warn("webhook_channel_disabled", "reason", "WEBHOOK_SECRET is not set")
+	}
+	if cfg.SMTP != nil {
+		s, err := email.NewSender(*cfg.SMTP)
+		if err != nil {
+			return fmt.Errorf("SMTP: %w", err)
+		}
+		senders[notify.Email] = s
+	} else {
+		logger.Warn("email_channel_disabled", "reason", "SMTP_ADDR is not set")
+	}
+	h := notify.NewHandler(store, senders, cfg.MaxLateness, now, logger)
+
+	app := grpcapp.New(cfg.App, logger)
+	app.Health.Register("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
+	daprsub.Handle(app.Events, daprsub.Subscription{
+		PubsubName: cfg.App.PubsubName, Topic: Topic, DeadLetterTopic: DeadLetterTopic, Timeout: cfg.HandlerTimeout,
+	}, func(ctx context.Context, m daprsub.Meta, ev *eventsv1.ReminderEvent) error {
+		return h.Handle(ctx, ev, "topic", m.Topic, "trace_id", m.TraceID)
+	})
+	deliveryapi.Register(app.GRPC, deliveryapi.New(store))
+	app.OnShutdown(func(context.Context) error { dc.Close(); return nil })
+	return app.Run(ctx)
+}
+
+// migrate applies the ledger migrations, waiting up to timeout for PostgreSQL.
+func migrate(ctx context.Context, pool *pgxpool.Pool, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		err := ledger.Migrate(ctx, pool)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("PostgreSQL not ready within %s: %w", timeout, err)
+		case <-time.After(time.Second):
+		}
+	}
+}
