@@ -2,11 +2,9 @@ package testenv
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,10 +14,12 @@ import (
 	dapr "github.com/dapr/go-sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/taskflow/taskflow-events/internal/localrun"
 )
 
 // PubsubName is the pub/sub component every service and test uses.
-const PubsubName = "taskflow-pubsub"
+const PubsubName = localrun.PubsubName
 
 // DaprdConfig describes one sidecar.
 type DaprdConfig struct {
@@ -62,51 +62,13 @@ func (d *Daprd) GRPCAddr() string { return "127.0.0.1:" + strconv.Itoa(d.Config.
 
 // PubsubComponent returns the pubsub.kafka component YAML for a broker address and group.
 func PubsubComponent(brokers, consumerGroup string) string {
-	return fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: %s
-spec:
-  type: pubsub.kafka
-  version: v1
-  metadata:
-    - name: brokers
-      value: "%s"
-    - name: consumerGroup
-      value: "%s"
-    - name: clientID
-      value: "%s"
-    - name: authType
-      value: "none"
-    - name: disableTls
-      value: "true"
-    - name: initialOffset
-      value: "oldest"
-    - name: backOffDuration
-      value: "100ms"
-`, PubsubName, brokers, consumerGroup, consumerGroup)
+	return localrun.PubsubComponent(brokers, consumerGroup)
 }
 
 // ResiliencyPolicy returns a Resiliency YAML retrying the pub/sub inbound retries times,
 // every interval, before the event goes to the dead-letter topic.
 func ResiliencyPolicy(retries int, interval time.Duration) string {
-	return fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
-kind: Resiliency
-metadata:
-  name: taskflow-resiliency
-spec:
-  policies:
-    retries:
-      pubsubInbound:
-        policy: constant
-        duration: %s
-        maxRetries: %d
-  targets:
-    components:
-      %s:
-        inbound:
-          retry: pubsubInbound
-`, interval, retries, PubsubName)
+	return localrun.ResiliencyPolicy(retries, interval)
 }
 
 // StartDaprd starts a sidecar and waits until its API is ready (and, with an app, until
@@ -155,80 +117,32 @@ func StartDaprd(t testing.TB, cfg DaprdConfig) *Daprd {
 	return d
 }
 
-func (d *Daprd) start(t testing.TB) {
-	t.Helper()
+func (d *Daprd) spec(t testing.TB) localrun.Daprd {
 	cfg := d.Config
-	args := []string{
-		"--app-id", cfg.AppID,
-		"--dapr-http-port", strconv.Itoa(cfg.HTTPPort),
-		"--dapr-grpc-port", strconv.Itoa(cfg.GRPCPort),
-		"--dapr-internal-grpc-port", strconv.Itoa(cfg.InternalGRPCPort),
-		"--metrics-port", strconv.Itoa(cfg.MetricsPort),
-		"--dapr-listen-addresses", "127.0.0.1",
-		"--resources-path", d.ResourcesDir,
-		"--log-level", "info",
-		"--dapr-graceful-shutdown-seconds", "2",
-		"--placement-host-address", "",
+	return localrun.Daprd{
+		Bin: Bin(t, "daprd"), AppID: cfg.AppID, AppPort: cfg.AppPort, AppProtocol: cfg.AppProtocol,
+		AppHealthCheck: cfg.AppHealthCheck, ResourcesDir: d.ResourcesDir,
+		HTTPPort: cfg.HTTPPort, GRPCPort: cfg.GRPCPort, InternalGRPCPort: cfg.InternalGRPCPort, MetricsPort: cfg.MetricsPort,
 	}
-	if cfg.AppPort != 0 {
-		args = append(args, "--app-port", strconv.Itoa(cfg.AppPort), "--app-protocol", cfg.AppProtocol,
-			"--app-channel-address", "127.0.0.1")
-		if cfg.AppHealthCheck {
-			args = append(args, "--enable-app-health-check", "--app-health-probe-interval", "1",
-				"--app-health-threshold", "1", "--app-health-probe-timeout", "500")
-		}
-	}
-	cmd := exec.Command(Bin(t, "daprd"), args...)
-	d.Proc = StartProcess(t, "daprd-"+cfg.AppID, cmd)
-	d.waitReady(t, 60*time.Second)
 }
 
-func (d *Daprd) waitReady(t testing.TB, timeout time.Duration) {
+func (d *Daprd) start(t testing.TB) {
 	t.Helper()
-	url := d.HTTPAddr() + "/v1.0/healthz"
-	if d.Config.AppPort == 0 {
-		url = d.HTTPAddr() + "/v1.0/healthz/outbound"
+	spec := d.spec(t)
+	d.Proc = StartProcess(t, "daprd-"+d.Config.AppID, spec.Command())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := spec.WaitReady(ctx, d.Proc); err != nil {
+		t.Fatalf("testenv: %v", err)
 	}
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if d.Proc.Exited() {
-			t.Fatalf("testenv: daprd %s exited during start:\n%s", d.Config.AppID, d.Proc.Tail(30))
-		}
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusNoContent {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("testenv: daprd %s not ready after %v:\n%s", d.Config.AppID, timeout, d.Proc.Tail(30))
 }
 
 // WaitSubscribed waits until daprd reports a subscription to topic in its metadata.
 func (d *Daprd) WaitSubscribed(t testing.TB, topic string) {
 	t.Helper()
+	spec := d.spec(t)
 	WaitFor(t, 30*time.Second, "daprd "+d.Config.AppID+" to subscribe to "+topic, func() bool {
-		resp, err := http.Get(d.HTTPAddr() + "/v1.0/metadata")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		var md struct {
-			Subscriptions []struct {
-				Topic string `json:"topic"`
-			} `json:"subscriptions"`
-		}
-		if json.NewDecoder(resp.Body).Decode(&md) != nil {
-			return false
-		}
-		for _, s := range md.Subscriptions {
-			if s.Topic == topic {
-				return true
-			}
-		}
-		return false
+		return spec.Subscribed(context.Background(), topic)
 	})
 }
 

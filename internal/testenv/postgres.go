@@ -7,18 +7,13 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-)
 
-// PostgresBinDir is where Debian's PostgreSQL 15 server binaries live.
-const PostgresBinDir = "/usr/lib/postgresql/15/bin"
+	"github.com/taskflow/taskflow-events/internal/localrun"
+)
 
 // Postgres is a throwaway PostgreSQL cluster (or a fresh database in DATABASE_URL's server).
 type Postgres struct {
@@ -27,9 +22,7 @@ type Postgres struct {
 	// Port the cluster listens on (0 for DATABASE_URL).
 	Port int
 
-	dir     string
-	logPath string
-	asUser  *user.User
+	cluster *localrun.PGCluster
 }
 
 // StartPostgres returns a fresh database. With DATABASE_URL set it creates a new database
@@ -40,88 +33,51 @@ func StartPostgres(t testing.TB) *Postgres {
 	if base := os.Getenv("DATABASE_URL"); base != "" {
 		return externalDatabase(t, base)
 	}
-	if _, err := os.Stat(filepath.Join(PostgresBinDir, "initdb")); err != nil {
-		t.Fatalf("testenv: PostgreSQL 15 server binaries missing in %s: run `make debs` (apt-get install postgresql-15)", PostgresBinDir)
-	}
-	p := &Postgres{Port: FreePort(t)}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatalf("testenv: running as root needs the postgres user (from the postgresql package): %v", err)
-		}
-		p.asUser = u
-	}
 	dir, err := os.MkdirTemp("", "testenv-pg-")
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	p.dir = dir
-	p.logPath = filepath.Join(dir, "postgres.log")
-	if p.asUser != nil {
-		uid, _ := strconv.Atoi(p.asUser.Uid)
-		gid, _ := strconv.Atoi(p.asUser.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatalf("testenv: chown %s: %v", dir, err)
-		}
+	c, err := localrun.NewPGCluster(dir, FreePort(t))
+	if err != nil {
+		os.RemoveAll(dir)
+		t.Fatalf("testenv: %v", err)
 	}
+	p := &Postgres{Port: c.Port, cluster: c, DSN: c.DSN("postgres")}
 	t.Cleanup(func() {
-		p.stop()
+		if c.Running() {
+			_ = c.Stop()
+		}
 		if t.Failed() {
-			if b, err := os.ReadFile(p.logPath); err == nil {
-				t.Logf("--- postgres log ---\n%s", tail(string(b), 30))
-			}
+			t.Logf("--- postgres log ---\n%s", localrun.TailFile(c.LogPath, 30))
 		}
 		os.RemoveAll(dir)
 	})
-	if out, err := p.command("initdb", "-D", filepath.Join(dir, "data"), "-U", "postgres", "-A", "trust",
-		"--no-sync", "-E", "UTF8", "--locale", "C").CombinedOutput(); err != nil {
-		t.Fatalf("testenv: initdb: %v\n%s", err, out)
+	if err := c.Init(); err != nil {
+		t.Fatalf("testenv: %v", err)
 	}
 	p.Start(t)
-	p.DSN = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.Port)
 	return p
-}
-
-func (p *Postgres) command(name string, args ...string) *exec.Cmd {
-	bin := filepath.Join(PostgresBinDir, name)
-	if p.asUser != nil {
-		return exec.Command("runuser", append([]string{"-u", "postgres", "--", bin}, args...)...)
-	}
-	return exec.Command(bin, args...)
 }
 
 // Start starts (or restarts) the cluster and waits until it accepts connections.
 func (p *Postgres) Start(t testing.TB) {
 	t.Helper()
-	if p.dir == "" {
+	if p.cluster == nil {
 		t.Fatal("testenv: Start/Stop need a throwaway cluster; unset DATABASE_URL")
 	}
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-		p.Port, p.dir)
-	if out, err := p.command("pg_ctl", "-D", filepath.Join(p.dir, "data"), "-l", p.logPath, "-o", opts, "-w", "-t", "60", "start").CombinedOutput(); err != nil {
-		log, _ := os.ReadFile(p.logPath)
-		t.Fatalf("testenv: pg_ctl start: %v\n%s\n%s", err, out, tail(string(log), 20))
+	if err := p.cluster.Start(); err != nil {
+		t.Fatalf("testenv: %v", err)
 	}
 }
 
 // Stop stops the cluster (fast shutdown: open connections are terminated).
 func (p *Postgres) Stop(t testing.TB) {
 	t.Helper()
-	if p.dir == "" {
+	if p.cluster == nil {
 		t.Fatal("testenv: Start/Stop need a throwaway cluster; unset DATABASE_URL")
 	}
-	if out, err := p.stopCmd().CombinedOutput(); err != nil {
-		t.Fatalf("testenv: pg_ctl stop: %v\n%s", err, out)
-	}
-}
-
-func (p *Postgres) stopCmd() *exec.Cmd {
-	return p.command("pg_ctl", "-D", filepath.Join(p.dir, "data"), "-m", "fast", "-w", "-t", "30", "stop")
-}
-
-func (p *Postgres) stop() {
-	if p.dir != "" {
-		_ = p.stopCmd().Run()
+	if err := p.cluster.Stop(); err != nil {
+		t.Fatalf("testenv: %v", err)
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/taskflow/taskflow-events/internal/localrun"
 )
 
 // RunFunc is a service's run function (see STYLE.md: main only calls run).
@@ -70,7 +72,7 @@ func RunService(t testing.TB, run RunFunc, env map[string]string) *Service {
 			t.Errorf("service stopped with error: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("--- service log tail ---\n%s", tail(s.logs.String(), 40))
+			t.Logf("--- service log tail ---\n%s", localrun.Tail(s.logs.String(), 40))
 		}
 	})
 	return s
@@ -90,7 +92,7 @@ func (s *Service) start(t testing.TB) {
 		select {
 		case err := <-s.done:
 			s.done <- err
-			t.Fatalf("testenv: service exited during start: %v\n%s", err, tail(s.logs.String(), 30))
+			t.Fatalf("testenv: service exited during start: %v\n%s", err, localrun.Tail(s.logs.String(), 30))
 		default:
 		}
 		cctx, ccancel := context.WithTimeout(context.Background(), time.Second)
@@ -100,7 +102,7 @@ func (s *Service) start(t testing.TB) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("testenv: service gRPC not answering on port %d: %v\n%s", s.GRPCPort, err, tail(s.logs.String(), 30))
+			t.Fatalf("testenv: service gRPC not answering on port %d: %v\n%s", s.GRPCPort, err, localrun.Tail(s.logs.String(), 30))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -160,12 +162,4 @@ func (s *Service) WaitHealth(t testing.TB, want healthpb.HealthCheckResponse_Ser
 		last = r.GetStatus()
 		return last == want
 	})
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

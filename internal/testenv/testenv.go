@@ -5,15 +5,14 @@
 package testenv
 
 import (
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/taskflow/taskflow-events/internal/localrun"
 )
 
 var (
@@ -60,12 +59,11 @@ func Bin(t testing.TB, name string) string {
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := localrun.FreePort()
 	if err != nil {
-		t.Fatalf("testenv: find a free port: %v", err)
+		t.Fatalf("testenv: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // WaitFor polls cond every 50ms until it returns true or timeout passes, then fails with msg.
@@ -84,34 +82,22 @@ func WaitFor(t testing.TB, timeout time.Duration, msg string, cond func() bool) 
 }
 
 // Process is a child process in its own process group, killed with the test.
-type Process struct {
-	Name    string
-	LogPath string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	err     error
-}
+type Process = localrun.Process
 
 // StartProcess starts a command with output going to a log file; t.Cleanup stops it
-// (SIGTERM, then SIGKILL after 5s). The child also dies if the test process dies.
+// (SIGTERM, then SIGKILL after 5s) and prints the log tail when the test failed. The child
+// also dies if the test process dies.
 func StartProcess(t testing.TB, name string, cmd *exec.Cmd) *Process {
 	t.Helper()
 	logf, err := os.CreateTemp("", "testenv-"+name+"-*.log")
 	if err != nil {
 		t.Fatalf("testenv: create log for %s: %v", name, err)
 	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatalf("testenv: start %s: %v", name, err)
+	logf.Close()
+	p, err := localrun.Start(name, cmd, logf.Name())
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
 	}
-	p := &Process{Name: name, LogPath: logf.Name(), cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
 	t.Cleanup(func() {
 		p.Stop(5 * time.Second)
 		if t.Failed() {
@@ -121,66 +107,4 @@ func StartProcess(t testing.TB, name string, cmd *exec.Cmd) *Process {
 		}
 	})
 	return p
-}
-
-// Exited reports whether the process has exited.
-func (p *Process) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// Kill sends SIGKILL to the process group and waits for the exit.
-func (p *Process) Kill() {
-	if p.Exited() {
-		return
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.done
-}
-
-// Signal sends sig to the process group.
-func (p *Process) Signal(sig syscall.Signal) { _ = syscall.Kill(-p.cmd.Process.Pid, sig) }
-
-// Wait waits up to timeout for the process to exit and reports whether it did.
-func (p *Process) Wait(timeout time.Duration) bool {
-	select {
-	case <-p.done:
-		return true
-	case <-time.After(timeout):
-		return false
-	}
-}
-
-// Stop sends SIGTERM, waits up to grace, then kills.
-func (p *Process) Stop(grace time.Duration) {
-	if p.Exited() {
-		return
-	}
-	p.Signal(syscall.SIGTERM)
-	if !p.Wait(grace) {
-		p.Kill()
-	}
-}
-
-// Tail returns the last n lines of the process log.
-func (p *Process) Tail(n int) string {
-	b, err := os.ReadFile(p.LogPath)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Log returns the whole process log.
-func (p *Process) Log() string {
-	b, _ := os.ReadFile(p.LogPath)
-	return string(b)
 }
