@@ -7,6 +7,7 @@ BIN := $(CURDIR)/.cache/bin
 
 BUF_VERSION           := v1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 GRPCURL_VERSION       := v1.9.4
 HELM_VERSION          := v3.22.0
 MAILPIT_VERSION       := v1.33.1
@@ -28,6 +29,8 @@ $(BIN)/buf:
 	GOBIN=$(BIN) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 $(BIN)/protoc-gen-go:
 	GOBIN=$(BIN) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+$(BIN)/protoc-gen-go-grpc:
+	GOBIN=$(BIN) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 $(BIN)/grpcurl:
 	GOBIN=$(BIN) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 $(BIN)/helm:
@@ -40,7 +43,7 @@ $(BIN)/daprd:
 	DAPR_VERSION=$(DAPR_VERSION) bash scripts/build-daprd.sh $(BIN)/daprd
 
 .PHONY: tools daprd debs deps
-tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/grpcurl $(BIN)/helm $(BIN)/mailpit ## Install the pinned Go tools into .cache/bin.
+tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/grpcurl $(BIN)/helm $(BIN)/mailpit ## Install the pinned Go tools into .cache/bin.
 daprd: $(BIN)/daprd ## Build daprd $(DAPR_VERSION) from its module source (a few minutes the first time).
 debs: ## Install the Debian packages the tests need (PostgreSQL 15 server, Chromium) when missing.
 	@bash scripts/ensure-debs.sh
@@ -49,7 +52,7 @@ deps: tools daprd debs ## Everything the tests need.
 ## ---- code ---------------------------------------------------------------
 
 .PHONY: generate check-generate lint fmt vet
-generate: $(BIN)/buf $(BIN)/protoc-gen-go ## Regenerate gen/ from proto/.
+generate: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc ## Regenerate gen/ from proto/.
 	buf generate
 
 check-generate: generate ## Fail when gen/ is not what proto/ generates.

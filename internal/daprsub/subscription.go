@@ -17,7 +17,8 @@ type Subscription struct {
 	// DeadLetterTopic receives every DROPped event (and events that exhaust retries).
 	DeadLetterTopic string
 	// Rules route events by CEL over CloudEvent attributes, e.g. `event.type == "x"`.
-	// When Rules is set and Default is empty, events matching no rule are not delivered.
+	// Beware: daprd 1.14 sends an event that matches no rule and has no Default to the
+	// dead-letter topic, so a filtering subscription also sets Default and acks there.
 	Rules   []Rule
 	Default string
 	// Bulk, when set, turns on bulk delivery with per-entry statuses.

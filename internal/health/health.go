@@ -11,6 +11,10 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
+// LivenessService is the grpc.health.v1 service name that stays SERVING while the process
+// runs (until shutdown), whatever its dependencies do; "" is the readiness status.
+const LivenessService = "liveness"
+
 // Check reports whether a dependency is usable; it must return within its context.
 type Check func(ctx context.Context) error
 
@@ -37,6 +41,9 @@ func NewChecker(interval time.Duration, logger *slog.Logger) *Checker {
 	}
 	s := health.NewServer()
 	s.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	// "liveness" says only that the process serves gRPC: a dependency outage must make a
+	// pod unready, not get it restarted.
+	s.SetServingStatus(LivenessService, healthpb.HealthCheckResponse_SERVING)
 	return &Checker{
 		Server: s, interval: interval, timeout: interval, logger: logger,
 		checks: map[string]Check{}, kick: make(chan struct{}, 1),
