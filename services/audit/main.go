@@ -1,0 +1,21 @@
+// Command audit is the TaskFlow audit service: it appends every task event, reminder and
+// task update to a tamper-evident, append-only log in PostgreSQL and answers queries over
+// gRPC (taskflow.audit.v1.AuditService). See README.md.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "audit:", err)
+		os.Exit(1)
+	}
+}

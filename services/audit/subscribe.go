@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/taskflow/taskflow-events/internal/daprsub"
+	"github.com/taskflow/taskflow-events/services/audit/internal/auditlog"
+)
+
+// Topics the audit service subscribes to, each with its own dead-letter topic.
+const (
+	topicTaskEvents  = "task-events"
+	topicReminders   = "reminders"
+	topicTaskUpdates = "task-updates"
+)
+
+// appender is what the subscription needs of the log.
+type appender interface {
+	Append(ctx context.Context, recs []auditlog.Record) (int, error)
+}
+
+// batchHandler turns a bulk delivery into one Append: invalid events are dropped, the
+// rest succeed or are retried together.
+func batchHandler[PT daprsub.Message](topic string, log appender, now func() time.Time) daprsub.BatchHandler[PT] {
+	return func(ctx context.Context, evs []daprsub.Event[PT]) []error {
+		errs := make([]error, len(evs))
+		recs := make([]auditlog.Record, 0, len(evs))
+		idx := make([]int, 0, len(evs))
+		received := now()
+		for i, ev := range evs {
+			rec, err := auditlog.NewRecord(topic, ev.Meta.Type, ev.Meta.TraceID, ev.Meta.Time, received, ev.Msg)
+			if err != nil {
+				errs[i] = daprsub.Permanent(err)
+				continue
+			}
+			recs = append(recs, rec)
+			idx = append(idx, i)
+		}
+		if _, err := log.Append(ctx, recs); err != nil {
+			for _, i := range idx {
+				errs[i] = err
+			}
+		}
+		return errs
+	}
+}
+
+// subscription is the subscription of topic with its dead-letter topic and bulk delivery.
+func subscription(cfg Config, topic string) daprsub.Subscription {
+	return daprsub.Subscription{
+		PubsubName:      cfg.App.PubsubName,
+		Topic:           topic,
+		DeadLetterTopic: topic + "-audit-dlq",
+		Bulk:            &daprsub.Bulk{MaxMessages: int32(cfg.BulkMaxMessages), MaxAwait: cfg.BulkMaxAwait},
+	}
+}
