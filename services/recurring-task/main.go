@@ -10,6 +10,9 @@ import (
 	_ "time/tzdata" // IANA zones even in images without /usr/share/zoneinfo
 )
 
+// version is stamped by the Dockerfile with -ldflags "-X main.version=...".
+var version = "dev"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
+	recurrencev1 "github.com/taskflow/taskflow-events/gen/taskflow/recurrence/v1"
 	"github.com/taskflow/taskflow-events/internal/daprsub"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
 	"github.com/taskflow/taskflow-events/internal/telemetry"
@@ -35,6 +36,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
+	logger = logger.With("version", version)
 	// grpc.NewClient connects lazily: the service starts before its sidecar does.
 	creds := insecure.NewCredentials()
 	if cfg.DaprTLS {
@@ -50,7 +52,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 
 	app := grpcapp.New(cfg.App, logger)
-	previewapi.Register(app.GRPC, previewapi.Server{})
+	recurrencev1.RegisterRecurrenceServiceServer(app.GRPC, &previewapi.Server{})
 	handler := nexttask.New(taskapi.New(client, cfg.TaskAPIAppID, cfg.TaskAPICreateMethod), time.Now)
 	daprsub.Handle(app.Events, daprsub.Subscription{
 		PubsubName:      cfg.App.PubsubName,

@@ -1,16 +1,11 @@
 // Package previewapi serves taskflow.recurrence.v1.RecurrenceService, which lists the
 // next occurrences of a rule with the same engine that schedules recurring tasks.
-//
-// buf.gen.yaml generates messages only (no protoc-gen-go-grpc), so the service
-// descriptor is declared here by hand; server reflection still describes the service
-// because the generated file registers it in the global registry.
 package previewapi
 
 import (
 	"context"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -26,45 +21,15 @@ const (
 	DefaultCount = 10
 )
 
-// Server implements RecurrenceService.
-type Server struct{}
-
-// PreviewServer is the service as gRPC sees it.
-type PreviewServer interface {
-	Preview(ctx context.Context, req *recurrencev1.PreviewRequest) (*recurrencev1.PreviewResponse, error)
+// Server implements taskflow.recurrence.v1.RecurrenceService.
+type Server struct {
+	recurrencev1.UnimplementedRecurrenceServiceServer
 }
 
-var _ PreviewServer = (*Server)(nil)
-
-// ServiceDesc is the gRPC descriptor of taskflow.recurrence.v1.RecurrenceService.
-var ServiceDesc = grpc.ServiceDesc{
-	ServiceName: "taskflow.recurrence.v1.RecurrenceService",
-	HandlerType: (*PreviewServer)(nil),
-	Methods: []grpc.MethodDesc{{
-		MethodName: "Preview",
-		Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-			in := new(recurrencev1.PreviewRequest)
-			if err := dec(in); err != nil {
-				return nil, err
-			}
-			if interceptor == nil {
-				return srv.(PreviewServer).Preview(ctx, in)
-			}
-			info := &grpc.UnaryServerInfo{Server: srv, FullMethod: "/taskflow.recurrence.v1.RecurrenceService/Preview"}
-			return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
-				return srv.(PreviewServer).Preview(ctx, req.(*recurrencev1.PreviewRequest))
-			})
-		},
-	}},
-	Streams:  []grpc.StreamDesc{},
-	Metadata: "taskflow/recurrence/v1/recurrence.proto",
-}
-
-// Register adds the service to a gRPC server.
-func Register(g grpc.ServiceRegistrar, s PreviewServer) { g.RegisterService(&ServiceDesc, s) }
+var _ recurrencev1.RecurrenceServiceServer = (*Server)(nil)
 
 // Preview lists the occurrences strictly after req.after (or from dtstart on).
-func (Server) Preview(_ context.Context, req *recurrencev1.PreviewRequest) (*recurrencev1.PreviewResponse, error) {
+func (*Server) Preview(_ context.Context, req *recurrencev1.PreviewRequest) (*recurrencev1.PreviewResponse, error) {
 	n := int(req.GetCount())
 	switch {
 	case n == 0:

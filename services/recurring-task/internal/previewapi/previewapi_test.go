@@ -20,11 +20,11 @@ import (
 )
 
 // client dials a real gRPC server over bufconn.
-func client(t *testing.T) grpc.ClientConnInterface {
+func client(t *testing.T) recurrencev1.RecurrenceServiceClient {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	g := grpc.NewServer()
-	Register(g, Server{})
+	recurrencev1.RegisterRecurrenceServiceServer(g, &Server{})
 	go func() { _ = g.Serve(lis) }()
 	t.Cleanup(g.Stop)
 	conn, err := grpc.NewClient("passthrough:///bufnet",
@@ -34,13 +34,7 @@ func client(t *testing.T) grpc.ClientConnInterface {
 		t.Fatalf("dial bufconn: %v", err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
-func preview(ctx context.Context, cc grpc.ClientConnInterface, req *recurrencev1.PreviewRequest) (*recurrencev1.PreviewResponse, error) {
-	out := new(recurrencev1.PreviewResponse)
-	err := cc.Invoke(ctx, "/taskflow.recurrence.v1.RecurrenceService/Preview", req, out)
-	return out, err
+	return recurrencev1.NewRecurrenceServiceClient(conn)
 }
 
 func ts(s string) *timestamppb.Timestamp {
@@ -90,7 +84,7 @@ func TestPreview(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := preview(t.Context(), cc, tt.req)
+			got, err := cc.Preview(t.Context(), tt.req)
 			if err != nil {
 				t.Fatalf("Preview error: %v", err)
 			}
@@ -119,7 +113,7 @@ func TestPreviewInvalidArgument(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := preview(t.Context(), cc, tt.req)
+			_, err := cc.Preview(t.Context(), tt.req)
 			st := status.Convert(err)
 			if st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), tt.wantMsg) {
 				t.Errorf("Preview error = %v, want InvalidArgument mentioning %q", err, tt.wantMsg)
