@@ -45,7 +45,11 @@ func (g *Gateway) serve(r *http.Request, conn *websocket.Conn, claims auth.Claim
 	g.read(conn, c)
 	c.Kick(hub.CloseNormal, "")
 	<-written
-	g.logger.DebugContext(r.Context(), "ws_closed", "user_id", claims.UserID)
+	if code, _ := c.CloseCode(); code == hub.CloseSlow {
+		g.logger.WarnContext(r.Context(), "ws_slow_client_closed", "user_id", claims.UserID, "queue", g.cfg.SendQueue)
+	} else {
+		g.logger.DebugContext(r.Context(), "ws_closed", "user_id", claims.UserID, "code", code)
+	}
 }
 
 // read consumes client frames: pongs extend the deadline, {"type":"ping"} is answered,
