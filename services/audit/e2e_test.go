@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	auditv1 "github.com/taskflow/taskflow-events/gen/taskflow/audit/v1"
+	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
+	"github.com/taskflow/taskflow-events/internal/testenv"
+)
+
+// stack is the audit service with its real dependencies.
+type stack struct {
+	pg     *testenv.Postgres
+	broker *testenv.Broker
+	svc    *testenv.Service
+	daprd  *testenv.Daprd
+	conn   *grpc.ClientConn
+}
+
+func startStack(t *testing.T, retries int) *stack {
+	t.Helper()
+	s := &stack{pg: testenv.StartPostgres(t)}
+	s.broker = testenv.StartBroker(t, topicTaskEvents, topicReminders, topicTaskUpdates)
+	s.svc = testenv.RunService(t, run, map[string]string{"DATABASE_URL": s.pg.DSN})
+	s.daprd = testenv.StartDaprd(t, testenv.DaprdConfig{
+		AppID: "audit-service", AppPort: s.svc.GRPCPort, Broker: s.broker, AppHealthCheck: true,
+		Retries: retries, RetryInterval: 200 * time.Millisecond,
+	})
+	for _, topic := range []string{topicTaskEvents, topicReminders, topicTaskUpdates} {
+		s.daprd.WaitSubscribed(t, topic)
+	}
+	s.conn = s.svc.Conn(t)
+	return s
+}
+
+// event is one publish of the test stream.
+type event struct {
+	topic, ceType, key string
+	msg                interface {
+		proto.Message
+		GetEventId() string
+	}
+	json      bool
+	malformed bool
+}
+
+// makeEvent builds a valid event number i, on one of the three topics.
+func makeEvent(i int, at time.Time) event {
+	id := fmt.Sprintf("evt-%04d", i)
+	user, task := fmt.Sprintf("user-%d", i%7), fmt.Sprintf("task-%d", i%50)
+	ts := timestamppb.New(at)
+	switch i % 3 {
+	case 0:
+		kind := eventsv1.TaskEventKind(1 + i%5)
+		return event{topic: topicTaskEvents, ceType: "taskflow.task.v1", key: task, msg: &eventsv1.TaskEvent{
+			EventId: id, Kind: kind, OccurredAt: ts, ActorId: user,
+			Task: &eventsv1.Task{Id: task, UserId: user, Title: "task " + id, Status: eventsv1.TaskStatus_TASK_STATUS_OPEN, Tags: []string{"x"}},
+		}}
+	case 1:
+		return event{topic: topicReminders, ceType: "taskflow.reminder.due.v1", key: task, msg: &eventsv1.ReminderEvent{
+			EventId: id, ReminderId: "r-" + id, TaskId: task, UserId: user, Title: "remind " + id, RemindAt: ts, DueAt: ts,
+			Targets: &eventsv1.DeliveryTargets{Email: user + "@example.com"},
+		}}
+	default:
+		return event{topic: topicTaskUpdates, ceType: "taskflow.update.notification.v1", key: user, msg: &eventsv1.TaskUpdate{
+			EventId: id, UserId: user, OccurredAt: ts,
+			Update: &eventsv1.TaskUpdate_Notification{Notification: &eventsv1.Notification{Id: "n-" + id, Title: "hi", TaskId: task}},
+		}}
+	}
+}
+
+func publish(d *testenv.Daprd, e event) error {
+	md := testenv.Meta(e.ceType, "", e.key)
+	if e.malformed {
+		if e.json {
+			return d.TryPublishRaw(e.topic, "application/json", []byte(`{"event_id": "broken`), md)
+		}
+		return d.TryPublishRaw(e.topic, "application/octet-stream", []byte("\xff\xff\xffnot a protobuf"), md)
+	}
+	md["cloudevent.id"] = e.msg.GetEventId()
+	md["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	if e.json {
+		data, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(e.msg)
+		if err != nil {
+			return err
+		}
+		return d.TryPublishRaw(e.topic, "application/json", data, md)
+	}
+	data, err := proto.Marshal(e.msg)
+	if err != nil {
+		return err
+	}
+	return d.TryPublishRaw(e.topic, "application/octet-stream", data, md)
+}
+
+// publishAll publishes events with workers concurrent publishers.
+func publishAll(t *testing.T, d *testenv.Daprd, events []event, workers int) {
+	t.Helper()
+	ch := make(chan event)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for e := range ch {
+				if err := publish(d, e); err != nil {
+					t.Errorf("publish: %v", err)
+				}
+			}
+		}()
+	}
+	for _, e := range events {
+		ch <- e
+	}
+	close(ch)
+	wg.Wait()
+}
+
+func countRows(t *testing.T, dsn string) (rows, distinct int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return -1, -1
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, "SELECT count(*), count(DISTINCT event_id) FROM audit_events").Scan(&rows, &distinct); err != nil {
+		return -1, -1
+	}
+	return rows, distinct
+}
+
+func waitRows(t *testing.T, dsn string, want int, timeout time.Duration) {
+	t.Helper()
+	testenv.WaitFor(t, timeout, fmt.Sprintf("%d stored events", want), func() bool {
+		n, _ := countRows(t, dsn)
+		return n >= want
+	})
+	time.Sleep(time.Second) // let stragglers (wrong extra rows) show up
+	if n, d := countRows(t, dsn); n != want || d != want {
+		t.Fatalf("audit_events has %d rows (%d distinct event ids), want %d", n, d, want)
+	}
+}
+
+func verifyChain(t *testing.T, conn *grpc.ClientConn, want uint64) {
+	t.Helper()
+	resp := &auditv1.VerifyChainResponse{}
+	if err := conn.Invoke(context.Background(), "/taskflow.audit.v1.AuditService/VerifyChain", &auditv1.VerifyChainRequest{}, resp); err != nil {
+		t.Fatalf("VerifyChain: %v", err)
+	}
+	if !resp.GetOk() || resp.GetRowsChecked() != want {
+		t.Errorf("VerifyChain = %v, want ok over %d rows", resp, want)
+	}
+}
+
+func listAll(t *testing.T, conn *grpc.ClientConn, req *auditv1.ListEventsRequest) []*auditv1.AuditEvent {
+	t.Helper()
+	var out []*auditv1.AuditEvent
+	for {
+		resp := &auditv1.ListEventsResponse{}
+		if err := conn.Invoke(context.Background(), "/taskflow.audit.v1.AuditService/ListEvents", req, resp); err != nil {
+			t.Fatalf("ListEvents: %v", err)
+		}
+		out = append(out, resp.GetEvents()...)
+		if resp.GetNextPageToken() == "" {
+			return out
+		}
+		req = proto.Clone(req).(*auditv1.ListEventsRequest)
+		req.PageToken = resp.GetNextPageToken()
+	}
+}
+
+func TestEndToEnd(t *testing.T) {
+	s := startStack(t, 20)
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+
+	// 1,000 publishes: 10 malformed (1%), 50 redeliveries of earlier events (5%), 940 distinct
+	// valid events; binary and JSON alternate, a redelivery uses the other encoding.
+	var events []event
+	want := map[string]bool{}
+	dlq := map[string]int{}
+	for i := range 1000 {
+		switch {
+		case i%100 == 99:
+			e := makeEvent(i, base)
+			e.malformed, e.json = true, i%200 == 99
+			events = append(events, e)
+			dlq[e.topic+"-audit-dlq"]++
+		case i%20 == 10:
+			e := makeEvent(i-3, base.Add(time.Duration(i-3)*time.Second))
+			e.json = (i-3)%2 == 0
+			events = append(events, e)
+		default:
+			e := makeEvent(i, base.Add(time.Duration(i)*time.Second))
+			e.json = i%2 == 1
+			events = append(events, e)
+			want[e.msg.GetEventId()] = true
+		}
+	}
+	publishAll(t, s.daprd, events, 8)
+	waitRows(t, s.pg.DSN, len(want), 90*time.Second)
+
+	for topic, n := range dlq {
+		if recs := s.broker.Consume(t, topic, n, 20*time.Second); len(recs) != n {
+			t.Errorf("%s has %d records, want the %d malformed events", topic, len(recs), n)
+		}
+	}
+	verifyChain(t, s.conn, uint64(len(want)))
+
+	got := listAll(t, s.conn, &auditv1.ListEventsRequest{PageSize: 64})
+	seen := map[string]bool{}
+	for i, e := range got {
+		if seen[e.GetEventId()] {
+			t.Errorf("ListEvents returned %s twice", e.GetEventId())
+		}
+		seen[e.GetEventId()] = true
+		if i > 0 && e.GetOccurredAt().AsTime().After(got[i-1].GetOccurredAt().AsTime()) {
+			t.Errorf("ListEvents: %s after the older %s, want newest first", e.GetEventId(), got[i-1].GetEventId())
+		}
+	}
+	for id := range want {
+		if !seen[id] {
+			t.Errorf("ListEvents is missing %s", id)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("ListEvents returned %d events, want %d", len(got), len(want))
+	}
+
+	t.Run("stored rows carry the event's fields", func(t *testing.T) {
+		evs := listAll(t, s.conn, &auditv1.ListEventsRequest{TaskId: "task-3", Kinds: []string{"task.reopened"}})
+		if len(evs) == 0 {
+			t.Fatal("ListEvents(task-3, task.reopened) is empty")
+		}
+		for _, e := range evs {
+			if e.GetTopic() != topicTaskEvents || e.GetKind() != "task.reopened" || e.GetTaskId() != "task-3" ||
+				e.GetTraceId() != "4bf92f3577b34da6a3ce929d0e0e4736" || e.GetPayloadType() != "taskflow.events.v1.TaskEvent" ||
+				e.GetPayload().GetFields()["event_id"].GetStringValue() != e.GetEventId() || len(e.GetHash()) != 32 {
+				t.Errorf("stored event = %v, want a task.reopened task event of task-3 with trace id, payload and hash", e)
+			}
+		}
+	})
+
+	t.Run("bad requests are InvalidArgument", func(t *testing.T) {
+		from := timestamppb.New(base.Add(time.Hour))
+		to := timestamppb.New(base)
+		for name, req := range map[string]*auditv1.ListEventsRequest{
+			"garbage token":  {PageToken: "not-a-token!"},
+			"oversize token": {PageToken: strings.Repeat("A", 4096)},
+			"from after to":  {FromTime: from, ToTime: to},
+			"token of another filter": {UserId: "user-1", PageToken: func() string {
+				resp := &auditv1.ListEventsResponse{}
+				_ = s.conn.Invoke(context.Background(), "/taskflow.audit.v1.AuditService/ListEvents", &auditv1.ListEventsRequest{PageSize: 1}, resp)
+				return resp.GetNextPageToken()
+			}()},
+		} {
+			err := s.conn.Invoke(context.Background(), "/taskflow.audit.v1.AuditService/ListEvents", req, &auditv1.ListEventsResponse{})
+			if status.Code(err) != codes.InvalidArgument {
+				t.Errorf("ListEvents(%s) error = %v, want InvalidArgument", name, err)
+			}
+		}
+	})
+}
+
+func TestPostgresOutage(t *testing.T) {
+	s := startStack(t, 1000)
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	const n = 400
+	var events []event
+	for i := range n {
+		e := makeEvent(i, base.Add(time.Duration(i)*time.Second))
+		e.json = i%2 == 1
+		events = append(events, e)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, e := range events {
+			if err := publish(s.daprd, e); err != nil {
+				t.Errorf("publish: %v", err)
+			}
+			time.Sleep(15 * time.Millisecond)
+		}
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	s.pg.Stop(t)
+	s.svc.WaitHealth(t, healthpb.HealthCheckResponse_NOT_SERVING, 10*time.Second)
+	time.Sleep(3 * time.Second)
+	s.pg.Start(t)
+	if stored, _ := countRows(t, s.pg.DSN); stored >= n {
+		t.Fatalf("all %d events were stored before PostgreSQL came back; the outage tested nothing", stored)
+	}
+	s.svc.WaitHealth(t, healthpb.HealthCheckResponse_SERVING, 20*time.Second)
+	<-done
+	waitRows(t, s.pg.DSN, n, 90*time.Second)
+	if !strings.Contains(s.svc.Logs(), `"event_failed"`) {
+		t.Errorf("service log has no event_failed line: no event was answered RETRY during the outage")
+	}
+	verifyChain(t, s.conn, n)
+}
