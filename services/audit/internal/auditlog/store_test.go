@@ -121,7 +121,7 @@ func TestStore(t *testing.T) {
 		}
 		for _, tc := range []struct {
 			name, sql, wantID string
-			want             BreakReason
+			want              BreakReason
 		}{
 			{"payload altered", `UPDATE audit_events SET payload = jsonb_set(payload, '{task,title}', '"forged"') WHERE event_id = 'e17'`, "e17", ContentMismatch},
 			{"column altered", `UPDATE audit_events SET user_id = 'mallory' WHERE event_id = 'e05'`, "e05", ContentMismatch},
