@@ -94,7 +94,7 @@ const finishSQL = `
 UPDATE notification_deliveries AS d
 SET status       = r.status,
     last_error   = CASE WHEN r.status = 'delivered' THEN '' ELSE r.err END,
-    delivered_at = CASE WHEN r.status = 'delivered' THEN $2 END,
+    delivered_at = CASE WHEN r.status = 'delivered' THEN $2::timestamptz END,
     updated_at   = $2
 FROM unnest($3::text[], $4::text[], $5::text[]) AS r(channel, status, err)
 WHERE d.event_id = $1 AND d.channel = r.channel AND d.status = 'sending'`

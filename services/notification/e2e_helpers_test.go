@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
+	notificationv1 "github.com/taskflow/taskflow-events/gen/taskflow/notification/v1"
+	"github.com/taskflow/taskflow-events/internal/testenv"
+	"github.com/taskflow/taskflow-events/services/notification/internal/deliveryapi"
+	"github.com/taskflow/taskflow-events/services/notification/internal/webhook"
+)
+
+// mailpit is a real SMTP server read through its HTTP API.
+type mailpit struct {
+	SMTPAddr, HTTPAddr string
+	dbPath             string
+	proc               *testenv.Process
+	owner              testing.TB // the test that owns the process (a subtest may restart it)
+}
+
+func startMailpit(t testing.TB) *mailpit {
+	t.Helper()
+	m := &mailpit{
+		SMTPAddr: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)),
+		HTTPAddr: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)),
+		dbPath:   filepath.Join(t.TempDir(), "mailpit.db"),
+		owner:    t,
+	}
+	m.Start(t)
+	return m
+}
+
+// Start (re)starts mailpit on the same ports and database and waits until it answers.
+func (m *mailpit) Start(t testing.TB) {
+	t.Helper()
+	cmd := exec.Command(testenv.Bin(t, "mailpit"), "--smtp", m.SMTPAddr, "--listen", m.HTTPAddr,
+		"--database", m.dbPath, "--disable-version-check", "--smtp-disable-rdns", "--quiet")
+	m.proc = testenv.StartProcess(m.owner, "mailpit", cmd)
+	testenv.WaitFor(t, 20*time.Second, "mailpit to answer", func() bool {
+		resp, err := http.Get("http://" + m.HTTPAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// Stop stops mailpit; SMTP connections are refused until Start.
+func (m *mailpit) Stop() { m.proc.Stop(5 * time.Second) }
+
+type mailSummary struct {
+	ID        string `json:"ID"`
+	MessageID string `json:"MessageID"`
+	Subject   string `json:"Subject"`
+	To        []struct {
+		Address string `json:"Address"`
+	} `json:"To"`
+}
+
+// Messages lists every stored message.
+func (m *mailpit) Messages(t testing.TB) []mailSummary {
+	t.Helper()
+	var out struct {
+		Messages []mailSummary `json:"messages"`
+	}
+	m.getJSON(t, "/api/v1/messages?limit=1000", &out)
+	return out.Messages
+}
+
+// ByMessageID returns the messages whose Message-ID is id (without angle brackets).
+func (m *mailpit) ByMessageID(t testing.TB, id string) []mailSummary {
+	t.Helper()
+	var got []mailSummary
+	for _, msg := range m.Messages(t) {
+		if strings.Trim(msg.MessageID, "<>") == id {
+			got = append(got, msg)
+		}
+	}
+	return got
+}
+
+type mailBody struct {
+	Text, HTML string
+}
+
+func (m *mailpit) Body(t testing.TB, id string) mailBody {
+	t.Helper()
+	var b mailBody
+	m.getJSON(t, "/api/v1/message/"+id, &b)
+	return b
+}
+
+func (m *mailpit) getJSON(t testing.TB, path string, v any) {
+	t.Helper()
+	resp, err := http.Get("http://" + m.HTTPAddr + path)
+	if err != nil {
+		t.Fatalf("mailpit GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("mailpit GET %s: decode: %v", path, err)
+	}
+}
+
+// receiver is a webhook endpoint that verifies every call's signature. A path listed in
+// failFirst answers 503 that many times before it answers 200.
+type receiver struct {
+	srv *httptest.Server
+	key []byte
+
+	mu        sync.Mutex
+	calls     map[string]int // path -> calls
+	verified  map[string][]webhook.Payload
+	badSig    int
+	failFirst map[string]int
+}
+
+func startReceiver(t testing.TB, key []byte) *receiver {
+	r := &receiver{key: key, calls: map[string]int{}, verified: map[string][]webhook.Payload{}, failFirst: map[string]int{}}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls[req.URL.Path]++
+	if err := webhook.Verify(r.key, req.Header, body, time.Now(), 5*time.Minute); err != nil {
+		r.badSig++
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	if r.failFirst[req.URL.Path] > 0 {
+		r.failFirst[req.URL.Path]--
+		http.Error(w, "try later", http.StatusServiceUnavailable)
+		return
+	}
+	var p webhook.Payload
+	if err := json.Unmarshal(body, &p); err != nil || req.Header.Get(webhook.HeaderID) != p.Data.NotificationID {
+		http.Error(w, "bad payload", http.StatusBadRequest)
+		return
+	}
+	r.verified[req.URL.Path] = append(r.verified[req.URL.Path], p)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (r *receiver) URL(path string) string { return r.srv.URL + path }
+
+func (r *receiver) stats(path string) (calls int, verified []webhook.Payload, badSig int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls[path], append([]webhook.Payload(nil), r.verified[path]...), r.badSig
+}
+
+// inAppUpdates reads task-updates from the start for a moment and returns the decoded
+// TaskUpdates carrying the notification id.
+func inAppUpdates(t testing.TB, broker *testenv.Broker, notificationID string) []*eventsv1.TaskUpdate {
+	t.Helper()
+	var out []*eventsv1.TaskUpdate
+	for _, rec := range broker.Consume(t, "task-updates", 100000, 2*time.Second) {
+		var ce struct {
+			Type       string `json:"type"`
+			DataBase64 []byte `json:"data_base64"`
+		}
+		if err := json.Unmarshal(rec.Value, &ce); err != nil {
+			t.Fatalf("task-updates record is not a CloudEvent: %v", err)
+		}
+		u := &eventsv1.TaskUpdate{}
+		if err := proto.Unmarshal(ce.DataBase64, u); err != nil {
+			t.Fatalf("task-updates record data is not a TaskUpdate: %v", err)
+		}
+		if ce.Type != "taskflow.update.notification.v1" {
+			t.Errorf("task-updates CloudEvent type = %q, want taskflow.update.notification.v1", ce.Type)
+		}
+		if u.GetNotification().GetId() == notificationID {
+			if string(rec.Key) != u.GetUserId() {
+				t.Errorf("task-updates record key = %q, want the user id %q", rec.Key, u.GetUserId())
+			}
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// deliveries lists the ledger of one event through the gRPC API, by channel.
+func deliveries(t testing.TB, client deliveryClient, eventID string) map[notificationv1.Channel]*notificationv1.Delivery {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := client.ListDeliveries(ctx, &notificationv1.ListDeliveriesRequest{EventId: eventID})
+	if err != nil {
+		t.Fatalf("ListDeliveries(event %s): %v", eventID, err)
+	}
+	out := map[notificationv1.Channel]*notificationv1.Delivery{}
+	for _, d := range resp.GetDeliveries() {
+		out[d.GetChannel()] = d
+	}
+	return out
+}
+
+// allFinal reports whether the event's ledger has want channels, all in a final status.
+func allFinal(t testing.TB, client deliveryClient, eventID string, want int) bool {
+	got := deliveries(t, client, eventID)
+	if len(got) != want {
+		return false
+	}
+	for _, d := range got {
+		switch d.GetStatus() {
+		case notificationv1.DeliveryStatus_DELIVERY_STATUS_DELIVERED, notificationv1.DeliveryStatus_DELIVERY_STATUS_FAILED,
+			notificationv1.DeliveryStatus_DELIVERY_STATUS_SKIPPED:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+type deliveryClient = deliveryapi.NotificationServer
+
+func describe(ds map[notificationv1.Channel]*notificationv1.Delivery) string {
+	var b strings.Builder
+	for c, d := range ds {
+		fmt.Fprintf(&b, "%s=%s(attempts %d, %q) ", c, d.GetStatus(), d.GetAttempts(), d.GetLastError())
+	}
+	return b.String()
+}
