@@ -1,0 +1,177 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
+)
+
+// memLedger is an in-memory Ledger with the same rules as the PostgreSQL one.
+type memLedger struct {
+	mu   sync.Mutex
+	rows map[string]map[Channel]Plan
+	att  map[string]map[Channel]int
+}
+
+func newMemLedger() *memLedger {
+	return &memLedger{rows: map[string]map[Channel]Plan{}, att: map[string]map[Channel]int{}}
+}
+
+func (l *memLedger) Begin(_ context.Context, key Key, plans []Plan, _ time.Time) ([]Channel, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.rows[key.EventID] == nil {
+		l.rows[key.EventID], l.att[key.EventID] = map[Channel]Plan{}, map[Channel]int{}
+	}
+	var todo []Channel
+	for _, p := range plans {
+		if cur, ok := l.rows[key.EventID][p.Channel]; ok && cur.Status.Final() {
+			continue
+		}
+		l.rows[key.EventID][p.Channel] = p
+		if p.Status == Sending {
+			l.att[key.EventID][p.Channel]++
+			todo = append(todo, p.Channel)
+		}
+	}
+	return todo, nil
+}
+
+func (l *memLedger) Finish(_ context.Context, eventID string, results []Plan, _ time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range results {
+		l.rows[eventID][r.Channel] = r
+	}
+	return nil
+}
+
+func (l *memLedger) statuses(eventID string) map[Channel]Status {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[Channel]Status{}
+	for c, p := range l.rows[eventID] {
+		out[c] = p.Status
+	}
+	return out
+}
+
+// fakeSender answers errs in turn (nil once they run out) and counts sends.
+type fakeSender struct {
+	mu    sync.Mutex
+	errs  []error
+	sent  int
+	check error
+}
+
+func (f *fakeSender) Check(*eventsv1.ReminderEvent) error { return f.check }
+
+func (f *fakeSender) Send(context.Context, *Notification) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sent++
+	if len(f.errs) > 0 {
+		err := f.errs[0]
+		f.errs = f.errs[1:]
+		return err
+	}
+	return nil
+}
+
+func TestHandle(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	ev := func(due time.Time) *eventsv1.ReminderEvent {
+		return &eventsv1.ReminderEvent{EventId: "e1", TaskId: "t1", UserId: "u1", Title: "Pay rent",
+			DueAt: timestamppb.New(due), TimeZone: "Europe/Berlin",
+			Targets: &eventsv1.DeliveryTargets{Email: "a@example.com", WebhookUrl: "https://example.com/h"}}
+	}
+	transient := errors.New("503")
+	tests := []struct {
+		name       string
+		due        time.Time
+		inApp      *fakeSender
+		hook, mail *fakeSender
+		deliveries int // how many times the event is handled
+		wantErrs   []bool
+		want       map[Channel]Status
+		wantSent   [3]int
+	}{
+		{
+			name: "all delivered once across redeliveries", due: now.Add(time.Hour),
+			inApp: &fakeSender{}, hook: &fakeSender{}, mail: &fakeSender{}, deliveries: 3,
+			wantErrs: []bool{false, false, false},
+			want:     map[Channel]Status{InApp: Delivered, Webhook: Delivered, Email: Delivered},
+			wantSent: [3]int{1, 1, 1},
+		},
+		{
+			name: "transient webhook retried alone", due: now.Add(time.Hour),
+			inApp: &fakeSender{}, hook: &fakeSender{errs: []error{transient, transient}}, mail: &fakeSender{}, deliveries: 3,
+			wantErrs: []bool{true, true, false},
+			want:     map[Channel]Status{InApp: Delivered, Webhook: Delivered, Email: Delivered},
+			wantSent: [3]int{1, 3, 1},
+		},
+		{
+			name: "permanent failure is final", due: now.Add(time.Hour),
+			inApp: &fakeSender{}, hook: &fakeSender{errs: []error{Permanent(errors.New("410"))}}, mail: &fakeSender{check: errors.New("bad address")}, deliveries: 2,
+			wantErrs: []bool{false, false},
+			want:     map[Channel]Status{InApp: Delivered, Webhook: Failed, Email: Failed},
+			wantSent: [3]int{1, 1, 0},
+		},
+		{
+			name: "stale reminder skipped", due: now.Add(-6*time.Hour - time.Second),
+			inApp: &fakeSender{}, hook: &fakeSender{}, mail: &fakeSender{}, deliveries: 1,
+			wantErrs: []bool{false},
+			want:     map[Channel]Status{InApp: Skipped, Webhook: Skipped, Email: Skipped},
+		},
+		{
+			name: "exactly at the lateness limit still sent", due: now.Add(-6 * time.Hour),
+			inApp: &fakeSender{}, hook: &fakeSender{}, mail: &fakeSender{}, deliveries: 1,
+			wantErrs: []bool{false},
+			want:     map[Channel]Status{InApp: Delivered, Webhook: Delivered, Email: Delivered},
+			wantSent: [3]int{1, 1, 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			l := newMemLedger()
+			h := NewHandler(l, map[Channel]Sender{InApp: tt.inApp, Webhook: tt.hook, Email: tt.mail}, 6*time.Hour,
+				func() time.Time { return now }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			for i := range tt.deliveries {
+				err := h.Handle(context.Background(), ev(tt.due))
+				if (err != nil) != tt.wantErrs[i] {
+					t.Errorf("Handle #%d = %v, want error %v", i+1, err, tt.wantErrs[i])
+				}
+			}
+			if diff := cmp.Diff(tt.want, l.statuses("e1")); diff != "" {
+				t.Errorf("ledger statuses (-want +got):\n%s", diff)
+			}
+			if got := [3]int{tt.inApp.sent, tt.hook.sent, tt.mail.sent}; got != tt.wantSent {
+				t.Errorf("sends (in-app, webhook, e-mail) = %v, want %v", got, tt.wantSent)
+			}
+		})
+	}
+}
+
+func TestNewRendersDueTimeInUserZone(t *testing.T) {
+	t.Parallel()
+	ev := &eventsv1.ReminderEvent{EventId: "e1", Title: "Pay rent", TimeZone: "America/New_York",
+		DueAt: timestamppb.New(time.Date(2026, 7, 1, 16, 30, 0, 0, time.UTC))}
+	n := New(ev, time.Time{})
+	if want := "Wednesday, 1 July 2026 at 12:30 EDT (America/New_York)"; n.DueText != want {
+		t.Errorf("New(...).DueText = %q, want %q", n.DueText, want)
+	}
+	if n.ID != New(ev, time.Now()).ID || n.ID == New(&eventsv1.ReminderEvent{EventId: "e2"}, time.Time{}).ID {
+		t.Errorf("notification ids are not derived from event_id alone")
+	}
+}
