@@ -67,6 +67,15 @@ lint: $(BIN)/buf ## buf lint, gofmt and go vet.
 fmt: ## gofmt every Go file.
 	gofmt -w $$(git ls-files '*.go' | grep -v '^gen/')
 
+## ---- local stack ---------------------------------------------------------
+
+.PHONY: run demo
+run: deps ## Run the whole system locally on embedded defaults until Ctrl-C (DATABASE_URL optional).
+	go run ./cmd/taskflow up $(RUN_FLAGS)
+
+demo: deps ## Start the system, play the TaskFlow scenario, check every effect.
+	go run ./cmd/taskflow demo $(RUN_FLAGS)
+
 ## ---- tests --------------------------------------------------------------
 
 .PHONY: test test-unit

@@ -1,0 +1,46 @@
+package devstack
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+)
+
+// serviceEnv is the environment of one service process in the local stack. Each service's
+// README documents every variable; these are the local, embedded defaults.
+func (s *Stack) serviceEnv(name string, p AppPorts, dsns map[string]string) []string {
+	env := map[string]string{
+		"GRPC_ADDR":        addr(p.GRPC),
+		"METRICS_ADDR":     addr(p.Metrics),
+		"LOG_LEVEL":        s.cfg.LogLevel,
+		"SHUTDOWN_TIMEOUT": "10s",
+		"DAPR_GRPC_PORT":   strconv.Itoa(p.DaprGRPC),
+		"DAPR_HTTP_PORT":   strconv.Itoa(p.DaprHTTP),
+	}
+	switch name {
+	case "audit":
+		env["DATABASE_URL"] = dsns["audit"]
+	case "notification":
+		env["DATABASE_URL"] = dsns["notification"]
+		env["SMTP_ADDR"] = addr(s.Ports.SMTP)
+		env["SMTP_TLS"] = "none"
+		env["SMTP_FROM"] = "TaskFlow <reminders@taskflow.local>"
+		env["WEBHOOK_SECRET"] = DevWebhookSecret
+		env["WEBHOOK_ALLOW_PRIVATE"] = "true" // the demo receiver is on loopback
+	case "recurring-task":
+		env["TASK_API_APP_ID"] = TaskAPIAppID
+	case "websocket":
+		env["HTTP_ADDR"] = addr(p.HTTP)
+		env["JWT_HS256_SECRET"] = DevJWTSecret
+		env["JWT_ISSUER"] = DevJWTIssuer
+		env["JWT_AUDIENCE"] = DevJWTAudience
+	}
+	for k, v := range s.cfg.ServiceEnv {
+		env[k] = v
+	}
+	out := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TZ=" + os.Getenv("TZ")}
+	for k, v := range env {
+		out = append(out, fmt.Sprintf("%s=%s", k, v))
+	}
+	return out
+}

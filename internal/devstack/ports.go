@@ -1,0 +1,84 @@
+// Package devstack runs the whole system locally on embedded defaults — the embedded
+// Kafka-protocol broker, a throwaway PostgreSQL, mailpit as SMTP catcher, a Task API
+// development double, and the four services each behind its own daprd — and plays the demo
+// scenario against it.
+package devstack
+
+import "fmt"
+
+// Service names, as in services/<name>, and their Dapr app-ids.
+var Services = []struct{ Name, AppID string }{
+	{"notification", "notification-service"},
+	{"recurring-task", "recurring-task-service"},
+	{"audit", "audit-service"},
+	{"websocket", "websocket-service"},
+}
+
+// AppPorts are the ports of one app and its sidecar.
+type AppPorts struct {
+	GRPC         int `json:"grpc"`
+	Metrics      int `json:"metrics"`
+	HTTP         int `json:"http,omitempty"`
+	DaprHTTP     int `json:"dapr_http"`
+	DaprGRPC     int `json:"dapr_grpc"`
+	DaprInternal int `json:"-"`
+	DaprMetrics  int `json:"-"`
+}
+
+// Ports is the stack's port plan, all on 127.0.0.1, derived from one base port.
+type Ports struct {
+	Broker   int                 `json:"broker"`
+	Postgres int                 `json:"postgres"`
+	SMTP     int                 `json:"smtp"`
+	MailUI   int                 `json:"mail_ui"`
+	TaskAPI  AppPorts            `json:"task_api"`
+	Webhook  int                 `json:"webhook"`
+	Apps     map[string]AppPorts `json:"apps"`
+}
+
+// DefaultPortBase keeps every port below the ephemeral range (32768+).
+const DefaultPortBase = 17000
+
+// PlanPorts lays the ports out from base: base+0..9 for shared parts, base+10*(i+1) for
+// service i (and base+50 for the Task API double).
+func PlanPorts(base int) Ports {
+	app := func(b int) AppPorts {
+		return AppPorts{GRPC: b, Metrics: b + 1, DaprHTTP: b + 2, DaprGRPC: b + 3, DaprInternal: b + 4, DaprMetrics: b + 5}
+	}
+	p := Ports{Broker: base, Postgres: base + 1, SMTP: base + 2, MailUI: base + 3, Webhook: base + 4,
+		TaskAPI: app(base + 50), Apps: map[string]AppPorts{}}
+	for i, s := range Services {
+		a := app(base + 10*(i+1))
+		if s.Name == "websocket" {
+			a.HTTP = base + 10*(i+1) + 6
+		}
+		p.Apps[s.Name] = a
+	}
+	return p
+}
+
+// all lists every port with its purpose, for the free-port check.
+func (p Ports) all() map[int]string {
+	m := map[int]string{
+		p.Broker: "Kafka broker", p.Postgres: "PostgreSQL", p.SMTP: "SMTP catcher", p.MailUI: "mail web UI",
+		p.Webhook: "demo webhook receiver",
+	}
+	add := func(name string, a AppPorts) {
+		m[a.GRPC] = name + " gRPC"
+		m[a.Metrics] = name + " metrics"
+		m[a.DaprHTTP] = name + " daprd HTTP"
+		m[a.DaprGRPC] = name + " daprd gRPC"
+		m[a.DaprInternal] = name + " daprd internal gRPC"
+		m[a.DaprMetrics] = name + " daprd metrics"
+		if a.HTTP != 0 {
+			m[a.HTTP] = name + " HTTP"
+		}
+	}
+	add("task-api double", p.TaskAPI)
+	for name, a := range p.Apps {
+		add(name, a)
+	}
+	return m
+}
+
+func addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }

@@ -1,0 +1,482 @@
+package devstack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/taskflow/taskflow-events/internal/localrun"
+)
+
+// Dev credentials: for a laptop only, printed so a newcomer can connect at once.
+const (
+	DevJWTSecret     = "taskflow-dev-jwt-secret-change-me"
+	DevJWTIssuer     = "taskflow-dev"
+	DevJWTAudience   = "taskflow-websocket"
+	DevUser          = "demo-user"
+	DevWebhookSecret = "whsec_dGFza2Zsb3ctZGV2LXdlYmhvb2stc2VjcmV0" // base64("taskflow-dev-webhook-secret")
+	TaskAPIAppID     = "task-api"
+)
+
+// Topics the broker starts with (8 partitions each); dead-letter topics are created on use.
+var Topics = []string{"task-events", "reminders", "task-updates"}
+
+// Config says where and how to run the stack. The zero value of a field means its default.
+type Config struct {
+	// Root is the repository root (dev/resources, .cache/bin, ./services).
+	Root string
+	// RunDir holds everything the stack writes (default Root/.run, git-ignored).
+	RunDir string
+	// PortBase is the first of the stack's ports (default 17000; see PlanPorts).
+	PortBase int
+	// DatabaseURL, when set, is used instead of a throwaway cluster.
+	DatabaseURL string
+	// LogLevel of the services (default info).
+	LogLevel string
+	// ServiceEnv adds (or overrides) environment variables of every service.
+	ServiceEnv map[string]string
+	// Out receives progress lines.
+	Out io.Writer
+}
+
+// Info is what the stack prints and writes to RunDir/stack.json.
+type Info struct {
+	WebSocketURL  string                 `json:"websocket_url"`
+	DevUser       string                 `json:"dev_user"`
+	DevToken      string                 `json:"dev_token"`
+	JWTSecret     string                 `json:"jwt_hs256_secret"`
+	Services      map[string]ServiceInfo `json:"services"`
+	TaskAPI       ServiceInfo            `json:"task_api"`
+	Broker        string                 `json:"kafka_broker"`
+	PostgresDSN   string                 `json:"postgres_dsn"`
+	MailUI        string                 `json:"mail_ui"`
+	SMTP          string                 `json:"smtp"`
+	WebhookURL    string                 `json:"demo_webhook_url"`
+	WebhookSecret string                 `json:"webhook_secret"`
+	RunDir        string                 `json:"run_dir"`
+}
+
+// ServiceInfo is one app and its sidecar.
+type ServiceInfo struct {
+	AppID    string `json:"app_id"`
+	GRPC     string `json:"grpc"`
+	Metrics  string `json:"metrics,omitempty"`
+	HTTP     string `json:"http,omitempty"`
+	DaprHTTP string `json:"dapr_http"`
+	DaprGRPC string `json:"dapr_grpc"`
+	Log      string `json:"log"`
+}
+
+// Stack is a running local system.
+type Stack struct {
+	Info    Info
+	Ports   Ports
+	TaskAPI *TaskAPI
+	Webhook *WebhookReceiver
+
+	cfg     Config
+	broker  *kfake.Cluster
+	pg      *localrun.PGCluster
+	servers []*http.Server
+	procs   []*localrun.Process
+	Daprds  map[string]localrun.Daprd
+	Procs   map[string]*localrun.Process
+	mu      sync.Mutex
+	stopped bool
+}
+
+func (c *Config) defaults() error {
+	if c.Root == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		c.Root = wd
+	}
+	if c.RunDir == "" {
+		c.RunDir = filepath.Join(c.Root, ".run")
+	}
+	if c.PortBase == 0 {
+		c.PortBase = DefaultPortBase
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.Out == nil {
+		c.Out = io.Discard
+	}
+	return nil
+}
+
+func (s *Stack) logf(format string, args ...any) { fmt.Fprintf(s.cfg.Out, format+"\n", args...) }
+
+// Start brings the whole system up and returns when every service is subscribed. On any
+// failure it stops what it started and returns an error that names the part and carries
+// its log tail.
+func Start(ctx context.Context, cfg Config) (*Stack, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	s := &Stack{cfg: cfg, Ports: PlanPorts(cfg.PortBase), TaskAPI: NewTaskAPI(), Webhook: NewWebhookReceiver(DevWebhookSecret),
+		Daprds: map[string]localrun.Daprd{}, Procs: map[string]*localrun.Process{}}
+	if err := s.start(ctx); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Stack) start(ctx context.Context) error {
+	daprd := filepath.Join(s.cfg.Root, ".cache", "bin", "daprd")
+	mailpit := filepath.Join(s.cfg.Root, ".cache", "bin", "mailpit")
+	for _, bin := range []string{daprd, mailpit} {
+		if _, err := os.Stat(bin); err != nil {
+			return fmt.Errorf("%s is missing: run `make daprd tools` (make run does it for you)", bin)
+		}
+	}
+	for port, purpose := range s.Ports.all() {
+		if err := localrun.CheckPortFree(port, purpose); err != nil {
+			return fmt.Errorf("%w (choose other ports with --port-base)", err)
+		}
+	}
+	for _, d := range []string{"logs", "bin", "resources"} {
+		if err := os.RemoveAll(filepath.Join(s.cfg.RunDir, d)); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Join(s.cfg.RunDir, d), 0o755); err != nil {
+			return err
+		}
+	}
+
+	s.logf("building the services into %s", filepath.Join(s.cfg.RunDir, "bin"))
+	if err := s.build(ctx); err != nil {
+		return err
+	}
+	if err := s.startBroker(); err != nil {
+		return err
+	}
+	dsns, err := s.startPostgres(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.startMailpit(ctx, mailpit); err != nil {
+		return err
+	}
+	if err := s.serve(s.Ports.TaskAPI.GRPC, s.TaskAPI); err != nil {
+		return fmt.Errorf("start the Task API double: %w", err)
+	}
+	if err := s.serve(s.Ports.Webhook, s.Webhook); err != nil {
+		return fmt.Errorf("start the demo webhook receiver: %w", err)
+	}
+	if err := s.writeResources(); err != nil {
+		return err
+	}
+
+	s.Info = Info{
+		WebSocketURL:  fmt.Sprintf("ws://127.0.0.1:%d/ws", s.Ports.Apps["websocket"].HTTP),
+		DevUser:       DevUser,
+		DevToken:      DevToken(DevJWTSecret, DevUser, DevJWTIssuer, DevJWTAudience, 24*time.Hour, time.Now()),
+		JWTSecret:     DevJWTSecret,
+		Services:      map[string]ServiceInfo{},
+		Broker:        addr(s.Ports.Broker),
+		PostgresDSN:   dsns["postgres"],
+		MailUI:        fmt.Sprintf("http://127.0.0.1:%d", s.Ports.MailUI),
+		SMTP:          addr(s.Ports.SMTP),
+		WebhookURL:    fmt.Sprintf("http://127.0.0.1:%d/hooks/taskflow", s.Ports.Webhook),
+		WebhookSecret: DevWebhookSecret,
+		RunDir:        s.cfg.RunDir,
+	}
+
+	// Apps first (daprd waits for its app's port), then every sidecar.
+	for _, svc := range Services {
+		p := s.Ports.Apps[svc.Name]
+		env := s.serviceEnv(svc.Name, p, dsns)
+		cmd := exec.Command(filepath.Join(s.cfg.RunDir, "bin", svc.Name))
+		cmd.Env = env
+		logPath := filepath.Join(s.cfg.RunDir, "logs", svc.Name+".log")
+		proc, err := localrun.Start(svc.Name, cmd, logPath)
+		if err != nil {
+			return err
+		}
+		s.track(svc.Name, proc)
+		info := ServiceInfo{AppID: svc.AppID, GRPC: addr(p.GRPC), Metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", p.Metrics),
+			DaprHTTP: fmt.Sprintf("http://127.0.0.1:%d", p.DaprHTTP), DaprGRPC: addr(p.DaprGRPC), Log: logPath}
+		if p.HTTP != 0 {
+			info.HTTP = fmt.Sprintf("http://127.0.0.1:%d", p.HTTP)
+		}
+		s.Info.Services[svc.Name] = info
+	}
+	sidecars := map[string]localrun.Daprd{}
+	for _, svc := range Services {
+		p := s.Ports.Apps[svc.Name]
+		sidecars[svc.Name] = s.daprd(daprd, svc.AppID, p, "grpc", true)
+	}
+	t := s.Ports.TaskAPI
+	sidecars["task-api"] = s.daprd(daprd, TaskAPIAppID, t, "http", false)
+	s.Info.TaskAPI = ServiceInfo{AppID: TaskAPIAppID, GRPC: "", HTTP: fmt.Sprintf("http://127.0.0.1:%d", t.GRPC),
+		DaprHTTP: fmt.Sprintf("http://127.0.0.1:%d", t.DaprHTTP), DaprGRPC: addr(t.DaprGRPC),
+		Log: filepath.Join(s.cfg.RunDir, "logs", "daprd-task-api.log")}
+	for name, d := range sidecars {
+		proc, err := localrun.Start("daprd-"+name, d.Command(), filepath.Join(s.cfg.RunDir, "logs", "daprd-"+name+".log"))
+		if err != nil {
+			return err
+		}
+		s.track("daprd-"+name, proc)
+		s.Daprds[name] = d
+	}
+	s.logf("waiting for the sidecars")
+	waitCtx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	// A service that dies while we wait fails the start at once, with its log tail.
+	var died *localrun.Process
+	var diedMu sync.Mutex
+	for _, svc := range Services {
+		p := s.Procs[svc.Name]
+		go func() {
+			select {
+			case <-p.Done():
+				diedMu.Lock()
+				if died == nil {
+					died = p
+				}
+				diedMu.Unlock()
+				cancel()
+			case <-waitCtx.Done():
+			}
+		}()
+	}
+	exitErr := func(err error) error {
+		diedMu.Lock()
+		defer diedMu.Unlock()
+		if died != nil {
+			return fmt.Errorf("service %s exited during start (%v):\n%s", died.Name, died.Err(), died.Tail(30))
+		}
+		return err
+	}
+	for name, d := range sidecars {
+		if err := d.WaitReady(waitCtx, s.Procs["daprd-"+name]); err != nil {
+			return exitErr(err)
+		}
+	}
+	subs := map[string][]string{"notification": {"reminders"}, "recurring-task": {"task-events"},
+		"audit": {"task-events", "reminders", "task-updates"}, "websocket": {"task-updates"}}
+	for name, topics := range subs {
+		for _, topic := range topics {
+			for !s.Daprds[name].Subscribed(waitCtx, topic) {
+				if waitCtx.Err() != nil {
+					return exitErr(fmt.Errorf("daprd for %s did not subscribe to %s:\n%s", name, topic, s.Procs["daprd-"+name].Tail(30)))
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+	}
+	b, _ := json.MarshalIndent(s.Info, "", "  ")
+	if err := os.WriteFile(filepath.Join(s.cfg.RunDir, "stack.json"), b, 0o644); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (s *Stack) track(name string, p *localrun.Process) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.procs = append(s.procs, p)
+	s.Procs[name] = p
+}
+
+func (s *Stack) daprd(bin, appID string, p AppPorts, protocol string, health bool) localrun.Daprd {
+	return localrun.Daprd{Bin: bin, AppID: appID, AppPort: p.GRPC, AppProtocol: protocol, AppHealthCheck: health,
+		ResourcesDir: filepath.Join(s.cfg.RunDir, "resources"), HTTPPort: p.DaprHTTP, GRPCPort: p.DaprGRPC,
+		InternalGRPCPort: p.DaprInternal, MetricsPort: p.DaprMetrics, LogLevel: "warn"}
+}
+
+func (s *Stack) build(ctx context.Context) error {
+	args := []string{"build", "-o", filepath.Join(s.cfg.RunDir, "bin") + "/"}
+	for _, svc := range Services {
+		args = append(args, "./services/"+svc.Name)
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = s.cfg.Root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build the services: %w\n%s", err, out)
+	}
+	return nil
+}
+
+func (s *Stack) startBroker() error {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(s.Ports.Broker), kfake.AllowAutoTopicCreation(),
+		kfake.DefaultNumPartitions(8), kfake.SeedTopics(8, Topics...))
+	if err != nil {
+		return fmt.Errorf("start the Kafka broker on %s: %w", addr(s.Ports.Broker), err)
+	}
+	s.broker = c
+	s.logf("kafka broker      %s (topics %s, 8 partitions)", addr(s.Ports.Broker), strings.Join(Topics, ", "))
+	return nil
+}
+
+func (s *Stack) startPostgres(ctx context.Context) (map[string]string, error) {
+	dsns := map[string]string{}
+	if s.cfg.DatabaseURL != "" {
+		for _, db := range []string{"postgres", "audit", "notification"} {
+			dsns[db] = s.cfg.DatabaseURL
+		}
+		s.logf("postgresql        DATABASE_URL (shared by audit and notification)")
+		return dsns, nil
+	}
+	dir := filepath.Join(s.cfg.RunDir, "pg")
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	c, err := localrun.NewPGCluster(dir, s.Ports.Postgres)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Init(); err != nil {
+		return nil, err
+	}
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	s.pg = c
+	conn, err := pgx.Connect(ctx, c.DSN("postgres"))
+	if err != nil {
+		return nil, fmt.Errorf("connect to the throwaway PostgreSQL: %w", err)
+	}
+	defer conn.Close(ctx)
+	for _, db := range []string{"audit", "notification"} {
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+db); err != nil {
+			return nil, fmt.Errorf("create database %s: %w", db, err)
+		}
+		dsns[db] = c.DSN(db)
+	}
+	dsns["postgres"] = c.DSN("postgres")
+	s.logf("postgresql        %s (throwaway cluster in %s)", c.DSN("postgres"), dir)
+	return dsns, nil
+}
+
+func (s *Stack) startMailpit(ctx context.Context, bin string) error {
+	cmd := exec.Command(bin, "--smtp", addr(s.Ports.SMTP), "--listen", addr(s.Ports.MailUI),
+		"--database", filepath.Join(s.cfg.RunDir, "logs", "mailpit.db"), "--disable-version-check", "--smtp-disable-rdns", "--quiet")
+	p, err := localrun.Start("mailpit", cmd, filepath.Join(s.cfg.RunDir, "logs", "mailpit.log"))
+	if err != nil {
+		return err
+	}
+	s.track("mailpit", p)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(fmt.Sprintf("http://%s/livez", addr(s.Ports.MailUI)))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if p.Exited() || time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("mailpit did not start:\n%s", p.Tail(20))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.logf("smtp catcher      %s (web UI http://%s)", addr(s.Ports.SMTP), addr(s.Ports.MailUI))
+	return nil
+}
+
+func (s *Stack) serve(port int, h http.Handler) error {
+	l, err := net.Listen("tcp", addr(port))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	s.servers = append(s.servers, srv)
+	go func() { _ = srv.Serve(l) }()
+	return nil
+}
+
+// writeResources copies dev/resources, pointing the pub/sub component at our broker.
+func (s *Stack) writeResources() error {
+	src := filepath.Join(s.cfg.Root, "dev", "resources")
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", src, err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			return err
+		}
+		body := strings.ReplaceAll(string(b), "127.0.0.1:"+strconv.Itoa(DefaultPortBase), addr(s.Ports.Broker))
+		if err := os.WriteFile(filepath.Join(s.cfg.RunDir, "resources", e.Name()), []byte(body), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Wait blocks until ctx ends or a process of the stack exits on its own (then it returns
+// an error naming it, with its log tail).
+func (s *Stack) Wait(ctx context.Context) error {
+	s.mu.Lock()
+	procs := append([]*localrun.Process(nil), s.procs...)
+	s.mu.Unlock()
+	exited := make(chan *localrun.Process, len(procs))
+	for _, p := range procs {
+		go func() {
+			select {
+			case <-p.Done():
+				exited <- p
+			case <-ctx.Done():
+			}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case p := <-exited:
+		return fmt.Errorf("%s exited unexpectedly (%v):\n%s", p.Name, p.Err(), p.Tail(30))
+	}
+}
+
+// Stop stops everything the stack started, sidecars first, and leaves no process behind.
+func (s *Stack) Stop() {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	s.stopped = true
+	procs := append([]*localrun.Process(nil), s.procs...)
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, prefixDaprd := range []bool{true, false} {
+		for _, p := range procs {
+			if strings.HasPrefix(p.Name, "daprd-") == prefixDaprd {
+				wg.Add(1)
+				go func() { defer wg.Done(); p.Stop(10 * time.Second) }()
+			}
+		}
+		wg.Wait()
+	}
+	for _, srv := range s.servers {
+		_ = srv.Close()
+	}
+	if s.pg != nil {
+		if err := s.pg.Stop(); err != nil {
+			s.logf("stop postgresql: %v", err)
+		}
+	}
+	if s.broker != nil {
+		s.broker.Close()
+	}
+}
