@@ -61,11 +61,11 @@ check-generate: generate ## Fail when gen/ is not what proto/ generates.
 
 lint: $(BIN)/buf ## buf lint, gofmt and go vet.
 	buf lint
-	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd internal services chart); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
 
 fmt: ## gofmt every Go file.
-	gofmt -w $$(git ls-files '*.go' | grep -v '^gen/')
+	gofmt -w cmd internal services chart
 
 ## ---- local stack ---------------------------------------------------------
 
