@@ -28,6 +28,11 @@ type Config struct {
 	MaxLateness time.Duration
 	// HandlerTimeout bounds the handling of one reminder, all channels (HANDLER_TIMEOUT, 30s).
 	HandlerTimeout time.Duration
+	// BulkMaxMessages is the most reminders daprd delivers in one bulk request
+	// (BULK_MAX_MESSAGES, 100); 1 turns bulk delivery off.
+	BulkMaxMessages int
+	// BulkMaxAwait is how long daprd waits to fill a bulk request (BULK_MAX_AWAIT, 20ms).
+	BulkMaxAwait time.Duration
 	// WebhookKey signs webhooks (WEBHOOK_SECRET, secret, "whsec_<base64>"); nil disables
 	// the webhook channel (reminders asking for it record it as failed).
 	WebhookKey []byte
@@ -49,6 +54,8 @@ func readConfig(getenv func(string) string) (Config, error) {
 		MaxLateness:      r.Duration("NOTIFY_MAX_LATENESS", 6*time.Hour),
 		HandlerTimeout:   r.Duration("HANDLER_TIMEOUT", 30*time.Second),
 		WebhookTimeout:   r.Duration("WEBHOOK_TIMEOUT", 10*time.Second),
+		BulkMaxMessages:  r.Int("BULK_MAX_MESSAGES", 100, 1, 1000),
+		BulkMaxAwait:     r.Duration("BULK_MAX_AWAIT", 20*time.Millisecond),
 	}
 	if s := r.String("WEBHOOK_SECRET", ""); s != "" {
 		key, err := webhook.ParseSecret(s)

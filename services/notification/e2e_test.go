@@ -42,7 +42,7 @@ type stack struct {
 
 var testSecretKey = []byte("0123456789abcdef0123456789abcdef")
 
-func startStack(t *testing.T, extraEnv map[string]string) *stack {
+func startStack(t testing.TB, extraEnv map[string]string) *stack {
 	t.Helper()
 	s := &stack{webhookK: testSecretKey}
 	s.broker = testenv.StartBroker(t, Topic, "task-updates")

@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
-	"github.com/taskflow/taskflow-events/internal/daprpub"
 	"github.com/taskflow/taskflow-events/internal/daprsub"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
 	"github.com/taskflow/taskflow-events/internal/telemetry"
@@ -64,7 +63,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	senders := map[notify.Channel]notify.Sender{
-		notify.InApp: inapp.NewSender(daprpub.New(dc, cfg.App.PubsubName)),
+		notify.InApp: inapp.NewSender(dc, cfg.App.PubsubName),
 	}
 	if cfg.WebhookKey != nil {
 		senders[notify.Webhook] = webhook.NewSender(cfg.WebhookKey, cfg.WebhookTimeout, now)
@@ -84,11 +83,25 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 	app := grpcapp.New(cfg.App, logger)
 	app.Health.Register("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
-	daprsub.Handle(app.Events, daprsub.Subscription{
+	sub := daprsub.Subscription{
 		PubsubName: cfg.App.PubsubName, Topic: Topic, DeadLetterTopic: DeadLetterTopic, Timeout: cfg.HandlerTimeout,
-	}, func(ctx context.Context, m daprsub.Meta, ev *eventsv1.ReminderEvent) error {
-		return h.Handle(ctx, ev, "topic", m.Topic, "trace_id", m.TraceID)
-	})
+	}
+	if cfg.BulkMaxMessages > 1 {
+		// Bulk delivery: one ledger round trip before and after a whole batch and one bulk
+		// publish for its in-app notifications, with a status per reminder.
+		sub.Bulk = &daprsub.Bulk{MaxMessages: int32(cfg.BulkMaxMessages), MaxAwait: cfg.BulkMaxAwait}
+		daprsub.HandleBatch(app.Events, sub, func(ctx context.Context, evs []daprsub.Event[*eventsv1.ReminderEvent]) []error {
+			msgs := make([]*eventsv1.ReminderEvent, len(evs))
+			for i, e := range evs {
+				msgs[i] = e.Msg
+			}
+			return h.HandleBatch(ctx, msgs, "topic", Topic)
+		})
+	} else {
+		daprsub.Handle(app.Events, sub, func(ctx context.Context, m daprsub.Meta, ev *eventsv1.ReminderEvent) error {
+			return h.Handle(ctx, ev, "topic", m.Topic, "trace_id", m.TraceID)
+		})
+	}
 	deliveryapi.Register(app.GRPC, deliveryapi.New(store))
 	app.OnShutdown(func(context.Context) error { dc.Close(); return nil })
 	return app.Run(ctx)

@@ -5,7 +5,10 @@ package inapp
 import (
 	"context"
 	"fmt"
+	"strconv"
 
+	dapr "github.com/dapr/go-sdk/client"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
@@ -19,20 +22,28 @@ const (
 	CloudEventType = "taskflow.update.notification.v1"
 )
 
-// Publisher publishes one event on a topic.
-type Publisher interface {
-	Publish(ctx context.Context, topic, ceType, key string, msg daprpub.Event) error
+// Client is the part of the go-sdk client the sender uses.
+type Client interface {
+	daprpub.Client
+	PublishEvents(ctx context.Context, pubsubName, topicName string, events []any, opts ...dapr.PublishEventsOption) dapr.PublishEventsResponse
 }
 
 // Sender publishes in-app notifications.
 type Sender struct {
-	pub Publisher
+	client Client
+	pubsub string
+	pub    *daprpub.Publisher
 }
 
-var _ notify.Sender = (*Sender)(nil)
+var (
+	_ notify.Sender      = (*Sender)(nil)
+	_ notify.BatchSender = (*Sender)(nil)
+)
 
-// NewSender returns a Sender over pub.
-func NewSender(pub Publisher) *Sender { return &Sender{pub: pub} }
+// NewSender returns a Sender publishing through client to the pubsub component.
+func NewSender(client Client, pubsubName string) *Sender {
+	return &Sender{client: client, pubsub: pubsubName, pub: daprpub.New(client, pubsubName)}
+}
 
 // Check implements notify.Sender: every reminder can be delivered in-app.
 func (s *Sender) Check(*eventsv1.ReminderEvent) error { return nil }
@@ -58,3 +69,50 @@ func (s *Sender) Send(ctx context.Context, n *notify.Notification) error {
 	}
 	return nil
 }
+
+// SendBatch implements notify.BatchSender with one bulk publish (daprd's
+// BulkPublishEventAlpha1), each entry in the same wire format as daprpub.Publish.
+func (s *Sender) SendBatch(ctx context.Context, ns []*notify.Notification) []error {
+	errs := make([]error, len(ns))
+	events := make([]any, len(ns))
+	for i, n := range ns {
+		u := Update(n)
+		data, err := proto.Marshal(u)
+		if err != nil {
+			errs[i] = notify.Permanent(fmt.Errorf("marshal TaskUpdate: %w", err))
+			continue
+		}
+		events[i] = dapr.PublishEventsEvent{
+			EntryID: strconv.Itoa(i), Data: data, ContentType: daprpub.ContentType,
+			Metadata: map[string]string{"cloudevent.type": CloudEventType, "cloudevent.id": u.GetEventId(), "partitionKey": u.GetUserId()},
+		}
+	}
+	valid := events[:0:0]
+	for _, e := range events {
+		if e != nil {
+			valid = append(valid, e)
+		}
+	}
+	resp := s.client.PublishEvents(ctx, s.pubsub, Topic, valid)
+	if resp.Error == nil {
+		return errs
+	}
+	failed := fmt.Errorf("bulk publish in-app notifications: %w", resp.Error)
+	if len(resp.FailedEvents) == 0 {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = failed
+			}
+		}
+		return errs
+	}
+	for _, fe := range resp.FailedEvents {
+		if e, ok := fe.(dapr.PublishEventsEvent); ok {
+			if i, err := strconv.Atoi(e.EntryID); err == nil && i < len(errs) {
+				errs[i] = failed
+			}
+		}
+	}
+	return errs
+}
+

@@ -6,6 +6,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,9 +31,9 @@ func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 // Migrate applies the embedded migrations.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	sub, err := subFS()
+	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
-		return err
+		return fmt.Errorf("open embedded migrations: %w", err)
 	}
 	if _, err := pgmigrate.Apply(ctx, pool, sub, "notification"); err != nil {
 		return fmt.Errorf("migrate notification ledger: %w", err)
@@ -47,45 +48,45 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 const beginSQL = `
 INSERT INTO notification_deliveries AS d
     (event_id, channel, status, attempts, last_error, user_id, task_id, notification_id, created_at, updated_at)
-SELECT $1, p.channel, p.status, CASE WHEN p.status = 'sending' THEN 1 ELSE 0 END, p.err, $2, $3, $4, $5, $5
-FROM unnest($6::text[], $7::text[], $8::text[]) AS p(channel, status, err)
+SELECT p.event_id, p.channel, p.status, CASE WHEN p.status = 'sending' THEN 1 ELSE 0 END, p.err,
+       p.user_id, p.task_id, p.notification_id, $1, $1
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+    AS p(event_id, channel, status, err, user_id, task_id, notification_id)
+ORDER BY p.event_id, p.channel
 ON CONFLICT (event_id, channel) DO UPDATE
     SET status     = EXCLUDED.status,
         attempts   = d.attempts + EXCLUDED.attempts,
         last_error = CASE WHEN EXCLUDED.status = 'sending' THEN d.last_error ELSE EXCLUDED.last_error END,
         updated_at = EXCLUDED.updated_at
     WHERE d.status IN ('sending', 'retrying')
-RETURNING channel, status`
+RETURNING event_id, channel, status`
 
-// Begin implements notify.Ledger.
-func (s *Store) Begin(ctx context.Context, key notify.Key, plans []notify.Plan, now time.Time) ([]notify.Channel, error) {
-	channels, statuses, errs := columns(plans)
-	rows, err := s.pool.Query(ctx, beginSQL, key.EventID, key.UserID, key.TaskID, key.NotificationID, now,
-		channels, statuses, errs)
+// Begin implements notify.Ledger: one statement for the whole batch.
+func (s *Store) Begin(ctx context.Context, reqs []notify.Request, now time.Time) ([]notify.Claim, error) {
+	var ids, channels, statuses, errs, users, tasks, notes []string
+	for _, r := range reqs {
+		for _, p := range r.Plans {
+			ids, channels, statuses, errs = append(ids, r.Key.EventID), append(channels, string(p.Channel)),
+				append(statuses, string(p.Status)), append(errs, p.Error)
+			users, tasks, notes = append(users, r.Key.UserID), append(tasks, r.Key.TaskID), append(notes, r.Key.NotificationID)
+		}
+	}
+	rows, err := s.pool.Query(ctx, beginSQL, now, ids, channels, statuses, errs, users, tasks, notes)
 	if err != nil {
 		return nil, fmt.Errorf("begin deliveries: %w", err)
 	}
-	var todo []notify.Channel
-	var c, st string
-	_, err = pgx.ForEachRow(rows, []any{&c, &st}, func() error {
+	var todo []notify.Claim
+	var id, c, st string
+	_, err = pgx.ForEachRow(rows, []any{&id, &c, &st}, func() error {
 		if notify.Status(st) == notify.Sending {
-			todo = append(todo, notify.Channel(c))
+			todo = append(todo, notify.Claim{EventID: id, Channel: notify.Channel(c)})
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("begin deliveries: %w", err)
 	}
-	// Keep the plan's order (in-app first), whatever order the rows came back in.
-	ordered := todo[:0:0]
-	for _, p := range plans {
-		for _, t := range todo {
-			if t == p.Channel {
-				ordered = append(ordered, t)
-			}
-		}
-	}
-	return ordered, nil
+	return todo, nil
 }
 
 // finishSQL records attempt outcomes, but only over rows still `sending`: an attempt
@@ -94,24 +95,19 @@ const finishSQL = `
 UPDATE notification_deliveries AS d
 SET status       = r.status,
     last_error   = CASE WHEN r.status = 'delivered' THEN '' ELSE r.err END,
-    delivered_at = CASE WHEN r.status = 'delivered' THEN $2::timestamptz END,
-    updated_at   = $2
-FROM unnest($3::text[], $4::text[], $5::text[]) AS r(channel, status, err)
-WHERE d.event_id = $1 AND d.channel = r.channel AND d.status = 'sending'`
+    delivered_at = CASE WHEN r.status = 'delivered' THEN $1::timestamptz END,
+    updated_at   = $1
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS r(event_id, channel, status, err)
+WHERE d.event_id = r.event_id AND d.channel = r.channel AND d.status = 'sending'`
 
-// Finish implements notify.Ledger.
-func (s *Store) Finish(ctx context.Context, eventID string, results []notify.Plan, now time.Time) error {
-	channels, statuses, errs := columns(results)
-	if _, err := s.pool.Exec(ctx, finishSQL, eventID, now, channels, statuses, errs); err != nil {
+// Finish implements notify.Ledger: one statement for the whole batch.
+func (s *Store) Finish(ctx context.Context, outcomes []notify.Outcome, now time.Time) error {
+	ids, channels, statuses, errs := make([]string, len(outcomes)), make([]string, len(outcomes)), make([]string, len(outcomes)), make([]string, len(outcomes))
+	for i, o := range outcomes {
+		ids[i], channels[i], statuses[i], errs[i] = o.EventID, string(o.Channel), string(o.Status), o.Error
+	}
+	if _, err := s.pool.Exec(ctx, finishSQL, now, ids, channels, statuses, errs); err != nil {
 		return fmt.Errorf("finish deliveries: %w", err)
 	}
 	return nil
-}
-
-func columns(plans []notify.Plan) (channels, statuses, errs []string) {
-	channels, statuses, errs = make([]string, len(plans)), make([]string, len(plans)), make([]string, len(plans))
-	for i, p := range plans {
-		channels[i], statuses[i], errs[i] = string(p.Channel), string(p.Status), p.Error
-	}
-	return channels, statuses, errs
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
@@ -26,21 +27,47 @@ type Key struct {
 }
 
 // Plan is what to record for a channel before anything is sent: Sending (about to be
-// attempted), or a final Failed or Skipped with the reason in Error.
+// attempted), or a final Failed or Skipped with the reason in Error. After an attempt it
+// is the outcome: Delivered, Retrying or Failed.
 type Plan struct {
 	Channel Channel
 	Status  Status
 	Error   string
 }
 
+// Request is the plan of one reminder.
+type Request struct {
+	Key   Key
+	Plans []Plan
+}
+
+// Claim is one channel of one reminder to attempt now.
+type Claim struct {
+	EventID string
+	Channel Channel
+}
+
+// Outcome is the result of one claimed attempt.
+type Outcome struct {
+	EventID string
+	Plan
+}
+
 // Ledger remembers, per (event_id, channel), what was delivered.
 type Ledger interface {
-	// Begin records plans for channels that are not final yet (rows are created on first
-	// sight) and returns the channels now marked Sending: those to attempt. Channels
-	// already delivered, failed or skipped are left alone and not returned.
-	Begin(ctx context.Context, key Key, plans []Plan, now time.Time) ([]Channel, error)
-	// Finish records the outcome of the attempts Begin returned.
-	Finish(ctx context.Context, eventID string, results []Plan, now time.Time) error
+	// Begin records the plans for channels that are not final yet (rows are created on
+	// first sight) and returns the channels now marked Sending: those to attempt.
+	// Channels already delivered, failed or skipped are left alone and not returned.
+	// Event ids in reqs are distinct.
+	Begin(ctx context.Context, reqs []Request, now time.Time) ([]Claim, error)
+	// Finish records the outcomes of the attempts Begin returned.
+	Finish(ctx context.Context, outcomes []Outcome, now time.Time) error
+}
+
+// BatchSender is a Sender that can deliver many notifications in one call (in-app: one
+// bulk publish). It returns one error per notification.
+type BatchSender interface {
+	SendBatch(ctx context.Context, ns []*Notification) []error
 }
 
 // Handler delivers reminders on every channel they ask for, at most once per channel
@@ -53,6 +80,9 @@ type Handler struct {
 	logger      *slog.Logger
 }
 
+// sendConcurrency bounds concurrent webhook POSTs and SMTP sessions of one batch.
+const sendConcurrency = 16
+
 // NewHandler returns a Handler. senders holds the configured channels; a reminder that
 // asks for a missing one fails that channel permanently. A reminder arriving more than
 // maxLateness after its due time is skipped (0 disables the check).
@@ -64,46 +94,115 @@ func NewHandler(ledger Ledger, senders map[Channel]Sender, maxLateness time.Dura
 // permanently or skipped, and an error (retry) while any channel failed transiently.
 // logAttrs are added to its log lines (topic, trace_id).
 func (h *Handler) Handle(ctx context.Context, ev *eventsv1.ReminderEvent, logAttrs ...any) error {
+	return h.HandleBatch(ctx, []*eventsv1.ReminderEvent{ev}, logAttrs...)[0]
+}
+
+// HandleBatch delivers reminders with one ledger round trip before and one after all
+// sends, and returns one result per reminder, as Handle does. Copies of the same
+// event_id in a batch share the first copy's result.
+func (h *Handler) HandleBatch(ctx context.Context, evs []*eventsv1.ReminderEvent, logAttrs ...any) []error {
 	now := h.now()
-	n := New(ev, now)
-	plans := h.plan(ev, now)
-	key := Key{EventID: ev.GetEventId(), UserID: ev.GetUserId(), TaskID: ev.GetTaskId(), NotificationID: n.ID}
-	todo, err := h.ledger.Begin(ctx, key, plans, now)
+	errs := make([]error, len(evs))
+	first := make(map[string]int, len(evs))
+	notes := make(map[string]*Notification, len(evs))
+	reqs := make([]Request, 0, len(evs))
+	for i, ev := range evs {
+		if _, dup := first[ev.GetEventId()]; dup {
+			continue
+		}
+		first[ev.GetEventId()] = i
+		n := New(ev, now)
+		notes[ev.GetEventId()] = n
+		reqs = append(reqs, Request{
+			Key:   Key{EventID: ev.GetEventId(), UserID: ev.GetUserId(), TaskID: ev.GetTaskId(), NotificationID: n.ID},
+			Plans: h.plan(ev, now),
+		})
+	}
+	claims, err := h.ledger.Begin(ctx, reqs, now)
 	if err != nil {
-		return fmt.Errorf("begin deliveries of %s: %w", ev.GetEventId(), err)
-	}
-	if len(todo) == 0 {
-		return nil
-	}
-	results := make([]Plan, len(todo))
-	if len(todo) == 1 {
-		results[0] = h.send(ctx, todo[0], n)
-	} else {
-		done := make(chan struct{}, len(todo))
-		for i, c := range todo {
-			go func() { results[i] = h.send(ctx, c, n); done <- struct{}{} }()
+		for i := range errs {
+			errs[i] = fmt.Errorf("begin deliveries: %w", err)
 		}
-		for range todo {
-			<-done
+		return errs
+	}
+	outcomes := h.sendAll(ctx, claims, notes)
+	if len(outcomes) > 0 {
+		if err := h.ledger.Finish(context.WithoutCancel(ctx), outcomes, h.now()); err != nil {
+			for i := range errs {
+				errs[i] = fmt.Errorf("record deliveries: %w", err)
+			}
+			return errs
 		}
 	}
-	if err := h.ledger.Finish(context.WithoutCancel(ctx), ev.GetEventId(), results, h.now()); err != nil {
-		return fmt.Errorf("record deliveries of %s: %w", ev.GetEventId(), err)
-	}
-	var transient []error
-	for _, r := range results {
-		switch r.Status {
+	transient := map[string][]error{}
+	for _, o := range outcomes {
+		switch o.Status {
 		case Retrying:
-			transient = append(transient, fmt.Errorf("%s: %s", r.Channel, r.Error))
+			transient[o.EventID] = append(transient[o.EventID], fmt.Errorf("%s: %s", o.Channel, o.Error))
 		case Failed:
-			h.logger.WarnContext(ctx, "channel_failed", append([]any{"event_id", ev.GetEventId(),
-				"channel", string(r.Channel), "error", r.Error}, logAttrs...)...)
+			h.logger.WarnContext(ctx, "channel_failed", append([]any{"event_id", o.EventID,
+				"channel", string(o.Channel), "error", o.Error}, logAttrs...)...)
 		}
 	}
-	if len(transient) > 0 {
-		return fmt.Errorf("deliver %s: %w", ev.GetEventId(), errors.Join(transient...))
+	for i, ev := range evs {
+		if t := transient[ev.GetEventId()]; len(t) > 0 {
+			errs[i] = fmt.Errorf("deliver %s: %w", ev.GetEventId(), errors.Join(t...))
+		}
 	}
-	return nil
+	return errs
+}
+
+// sendAll attempts every claim: channels in parallel, a BatchSender in one call, other
+// senders with bounded concurrency.
+func (h *Handler) sendAll(ctx context.Context, claims []Claim, notes map[string]*Notification) []Outcome {
+	byChannel := map[Channel][]*Notification{}
+	for _, c := range claims {
+		byChannel[c.Channel] = append(byChannel[c.Channel], notes[c.EventID])
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	outcomes := make([]Outcome, 0, len(claims))
+	record := func(c Channel, n *Notification, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		outcomes = append(outcomes, Outcome{EventID: n.Reminder.GetEventId(), Plan: result(c, err)})
+	}
+	sem := make(chan struct{}, sendConcurrency)
+	for c, ns := range byChannel {
+		s := h.senders[c]
+		if bs, ok := s.(BatchSender); ok && len(ns) > 1 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i, err := range bs.SendBatch(ctx, ns) {
+					record(c, ns[i], err)
+				}
+			}()
+			continue
+		}
+		for _, n := range ns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				record(c, n, s.Send(ctx, n))
+			}()
+		}
+	}
+	wg.Wait()
+	return outcomes
+}
+
+func result(c Channel, err error) Plan {
+	switch {
+	case err == nil:
+		return Plan{Channel: c, Status: Delivered}
+	case IsPermanent(err):
+		return Plan{Channel: c, Status: Failed, Error: err.Error()}
+	default:
+		return Plan{Channel: c, Status: Retrying, Error: err.Error()}
+	}
 }
 
 // plan decides, before any I/O, what each requested channel should do.
@@ -147,16 +246,4 @@ func (h *Handler) lateness(ev *eventsv1.ReminderEvent, now time.Time) (time.Dura
 	}
 	late := now.Sub(ref.AsTime())
 	return late, late > h.maxLateness
-}
-
-func (h *Handler) send(ctx context.Context, c Channel, n *Notification) Plan {
-	err := h.senders[c].Send(ctx, n)
-	switch {
-	case err == nil:
-		return Plan{Channel: c, Status: Delivered}
-	case IsPermanent(err):
-		return Plan{Channel: c, Status: Failed, Error: err.Error()}
-	default:
-		return Plan{Channel: c, Status: Retrying, Error: err.Error()}
-	}
 }

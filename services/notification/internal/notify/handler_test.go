@@ -26,31 +26,34 @@ func newMemLedger() *memLedger {
 	return &memLedger{rows: map[string]map[Channel]Plan{}, att: map[string]map[Channel]int{}}
 }
 
-func (l *memLedger) Begin(_ context.Context, key Key, plans []Plan, _ time.Time) ([]Channel, error) {
+func (l *memLedger) Begin(_ context.Context, reqs []Request, _ time.Time) ([]Claim, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.rows[key.EventID] == nil {
-		l.rows[key.EventID], l.att[key.EventID] = map[Channel]Plan{}, map[Channel]int{}
-	}
-	var todo []Channel
-	for _, p := range plans {
-		if cur, ok := l.rows[key.EventID][p.Channel]; ok && cur.Status.Final() {
-			continue
+	var todo []Claim
+	for _, r := range reqs {
+		id := r.Key.EventID
+		if l.rows[id] == nil {
+			l.rows[id], l.att[id] = map[Channel]Plan{}, map[Channel]int{}
 		}
-		l.rows[key.EventID][p.Channel] = p
-		if p.Status == Sending {
-			l.att[key.EventID][p.Channel]++
-			todo = append(todo, p.Channel)
+		for _, p := range r.Plans {
+			if cur, ok := l.rows[id][p.Channel]; ok && cur.Status.Final() {
+				continue
+			}
+			l.rows[id][p.Channel] = p
+			if p.Status == Sending {
+				l.att[id][p.Channel]++
+				todo = append(todo, Claim{EventID: id, Channel: p.Channel})
+			}
 		}
 	}
 	return todo, nil
 }
 
-func (l *memLedger) Finish(_ context.Context, eventID string, results []Plan, _ time.Time) error {
+func (l *memLedger) Finish(_ context.Context, outcomes []Outcome, _ time.Time) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, r := range results {
-		l.rows[eventID][r.Channel] = r
+	for _, o := range outcomes {
+		l.rows[o.EventID][o.Channel] = o.Plan
 	}
 	return nil
 }
