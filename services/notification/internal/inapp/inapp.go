@@ -115,4 +115,3 @@ func (s *Sender) SendBatch(ctx context.Context, ns []*notify.Notification) []err
 	}
 	return errs
 }
-
