@@ -42,7 +42,7 @@ func readConfig(getenv func(string) string) (Config, error) {
 			PongTimeout:    r.Duration("WS_PONG_TIMEOUT", 10*time.Second),
 			WriteTimeout:   r.Duration("WS_WRITE_TIMEOUT", 10*time.Second),
 			ReadLimit:      int64(r.Int("WS_READ_LIMIT", 4096, 128, 1<<20)),
-			SendQueue:      r.Int("WS_SEND_QUEUE", 256, 2, 1<<16),
+			SendQueue:      r.Int("WS_SEND_QUEUE", 64, 2, 1<<16),
 			AllowedOrigins: r.List("ALLOWED_ORIGINS", nil),
 		},
 		Hub: hub.Config{

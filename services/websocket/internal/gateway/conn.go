@@ -75,7 +75,7 @@ func (g *Gateway) read(conn *websocket.Conn, c *hub.Client) {
 			c.Kick(hub.CloseUnsupported, "unsupported frame")
 			continue // wait for the close reply; the writer bounds it with a deadline
 		}
-		if !c.Offer(hub.Item{Frame: hub.PongFrame()}) {
+		if !c.Offer(hub.PongFrame()) {
 			c.Kick(hub.CloseSlow, "slow")
 		}
 	}
@@ -114,8 +114,8 @@ func (g *Gateway) write(conn *websocket.Conn, c *hub.Client) {
 			return
 		case it := <-c.Queue():
 			var err error
-			if it.Frame != nil {
-				err = send(it.Frame)
+			if it.Batch == nil {
+				err = send(it)
 			}
 			for _, f := range it.Batch {
 				if err == nil {

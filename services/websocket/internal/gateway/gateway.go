@@ -31,7 +31,7 @@ type Config struct {
 	PongTimeout  time.Duration // how long after a ping the pong may come [10s]
 	WriteTimeout time.Duration // [10s]
 	ReadLimit    int64         // largest client frame in bytes [4096]
-	SendQueue    int           // frames queued per connection before it counts as slow [256]
+	SendQueue    int           // frames queued per connection before it counts as slow [64]
 	// AllowedOrigins lists the browser origins allowed to connect ("*" for any). Empty means
 	// same-origin requests and clients that send no Origin header (non-browsers).
 	AllowedOrigins []string
@@ -51,7 +51,7 @@ func (c *Config) defaults() {
 		c.ReadLimit = 4096
 	}
 	if c.SendQueue <= 0 {
-		c.SendQueue = 256
+		c.SendQueue = 64
 	}
 }
 
@@ -78,7 +78,9 @@ func New(cfg Config, h *hub.Hub, v TokenVerifier, logger *slog.Logger, now func(
 	g.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   1024,
-		WriteBufferSize:  2048,
+		WriteBufferSize:  4096,
+		// Idle connections hold no write buffer: it is taken from the pool for each write.
+		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:      func(*http.Request) bool { return true }, // checked before Upgrade
 	}
 	return g

@@ -14,12 +14,6 @@ const (
 	CloseSlow         = 4008
 )
 
-// Item is one entry of a client's send queue: a single frame or a batch (a resume replay).
-type Item struct {
-	Frame *Frame
-	Batch []*Frame
-}
-
 // Client is one WebSocket connection as the hub sees it: a bounded send queue and a way to
 // be told to go away. The connection's writer drains Queue until Done is closed.
 type Client struct {
@@ -27,7 +21,7 @@ type Client struct {
 	// Proto is true when the client negotiated binary protobuf frames.
 	Proto bool
 
-	queue  chan Item
+	queue  chan *Frame
 	done   chan struct{}
 	once   sync.Once
 	code   int
@@ -41,11 +35,12 @@ func NewClient(userID string, proto bool, queue int, onKick func(code int)) *Cli
 	if queue < 2 {
 		queue = 2
 	}
-	return &Client{UserID: userID, Proto: proto, queue: make(chan Item, queue), done: make(chan struct{}), onKick: onKick}
+	return &Client{UserID: userID, Proto: proto, queue: make(chan *Frame, queue), done: make(chan struct{}), onKick: onKick}
 }
 
-// Queue is the client's outgoing frames, in order.
-func (c *Client) Queue() <-chan Item { return c.queue }
+// Queue is the client's outgoing frames, in order. A frame with a Batch stands for the
+// frames of the batch (a resume replay) and is not sent itself.
+func (c *Client) Queue() <-chan *Frame { return c.queue }
 
 // Done is closed when the client must be closed with CloseCode.
 func (c *Client) Done() <-chan struct{} { return c.done }
@@ -67,10 +62,10 @@ func (c *Client) Kick(code int, reason string) {
 	})
 }
 
-// Offer queues it without blocking and reports whether there was room.
-func (c *Client) Offer(it Item) bool {
+// Offer queues f without blocking and reports whether there was room.
+func (c *Client) Offer(f *Frame) bool {
 	select {
-	case c.queue <- it:
+	case c.queue <- f:
 		return true
 	default:
 		return false

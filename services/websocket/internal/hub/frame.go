@@ -25,6 +25,8 @@ type Frame struct {
 	At      time.Time
 	JSON    []byte
 	Proto   []byte
+	// Batch, when set, replaces this frame by these frames (queued as one entry).
+	Batch []*Frame
 }
 
 // newFrame encodes a frame. data is the protojson of the update (nil for control frames),

@@ -170,7 +170,7 @@ func (h *Hub) Attach(c *Client, since *Position) error {
 		h.metrics.Resume.WithLabelValues("miss").Inc()
 		batch = []*Frame{newFrame(st.seq, h.epoch, TypeResync, "", nil, nil, now)}
 	}
-	c.Offer(Item{Batch: batch}) // a fresh queue always has room
+	c.Offer(&Frame{Batch: batch}) // a fresh queue always has room
 	st.clients = append(st.clients, c)
 	h.metrics.Connections.Inc()
 	return nil
@@ -257,7 +257,7 @@ func (h *Hub) Publish(_ context.Context, u *eventsv1.TaskUpdate) error {
 	h.metrics.Updates.WithLabelValues("delivered").Inc()
 	for i := 0; i < len(st.clients); {
 		c := st.clients[i]
-		if c.Offer(Item{Frame: f}) {
+		if c.Offer(f) {
 			i++
 			continue
 		}

@@ -39,8 +39,8 @@ func drain(t *testing.T, c *Client) []string {
 		select {
 		case it := <-c.Queue():
 			fs := it.Batch
-			if it.Frame != nil {
-				fs = append(fs, it.Frame)
+			if fs == nil {
+				fs = []*Frame{it}
 			}
 			for _, f := range fs {
 				var d decoded
