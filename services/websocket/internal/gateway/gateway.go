@@ -81,7 +81,7 @@ func New(cfg Config, h *hub.Hub, v TokenVerifier, logger *slog.Logger, now func(
 		WriteBufferSize:  4096,
 		// Idle connections hold no write buffer: it is taken from the pool for each write.
 		WriteBufferPool: &sync.Pool{},
-		CheckOrigin:      func(*http.Request) bool { return true }, // checked before Upgrade
+		CheckOrigin:     func(*http.Request) bool { return true }, // checked before Upgrade
 	}
 	return g
 }
