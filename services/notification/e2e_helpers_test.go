@@ -20,7 +20,6 @@ import (
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
 	notificationv1 "github.com/taskflow/taskflow-events/gen/taskflow/notification/v1"
 	"github.com/taskflow/taskflow-events/internal/testenv"
-	"github.com/taskflow/taskflow-events/services/notification/internal/deliveryapi"
 	"github.com/taskflow/taskflow-events/services/notification/internal/webhook"
 )
 
@@ -200,7 +199,7 @@ func inAppUpdates(t testing.TB, broker *testenv.Broker, notificationID string) [
 }
 
 // deliveries lists the ledger of one event through the gRPC API, by channel.
-func deliveries(t testing.TB, client deliveryClient, eventID string) map[notificationv1.Channel]*notificationv1.Delivery {
+func deliveries(t testing.TB, client notificationv1.NotificationServiceClient, eventID string) map[notificationv1.Channel]*notificationv1.Delivery {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -216,7 +215,7 @@ func deliveries(t testing.TB, client deliveryClient, eventID string) map[notific
 }
 
 // allFinal reports whether the event's ledger has want channels, all in a final status.
-func allFinal(t testing.TB, client deliveryClient, eventID string, want int) bool {
+func allFinal(t testing.TB, client notificationv1.NotificationServiceClient, eventID string, want int) bool {
 	got := deliveries(t, client, eventID)
 	if len(got) != want {
 		return false
@@ -231,8 +230,6 @@ func allFinal(t testing.TB, client deliveryClient, eventID string, want int) boo
 	}
 	return true
 }
-
-type deliveryClient = deliveryapi.NotificationServer
 
 func describe(ds map[notificationv1.Channel]*notificationv1.Delivery) string {
 	var b strings.Builder

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -19,15 +18,6 @@ import (
 	"github.com/taskflow/taskflow-events/services/notification/internal/notify"
 )
 
-// grpcDeliveryClient calls ListDeliveries over a real connection.
-type grpcDeliveryClient struct{ conn *grpc.ClientConn }
-
-func (c grpcDeliveryClient) ListDeliveries(ctx context.Context, req *notificationv1.ListDeliveriesRequest) (*notificationv1.ListDeliveriesResponse, error) {
-	resp := &notificationv1.ListDeliveriesResponse{}
-	err := c.conn.Invoke(ctx, "/taskflow.notification.v1.NotificationService/ListDeliveries", req, resp)
-	return resp, err
-}
-
 // stack is everything the end-to-end tests run against.
 type stack struct {
 	broker   *testenv.Broker
@@ -36,7 +26,7 @@ type stack struct {
 	hook     *receiver
 	svc      *testenv.Service
 	daprd    *testenv.Daprd
-	deliver  grpcDeliveryClient
+	deliver  notificationv1.NotificationServiceClient
 	webhookK []byte
 }
 
@@ -71,7 +61,7 @@ func startStack(t testing.TB, extraEnv map[string]string) *stack {
 		AppHealthCheck: true, Retries: 300, RetryInterval: 100 * time.Millisecond,
 	})
 	s.daprd.WaitSubscribed(t, Topic)
-	s.deliver = grpcDeliveryClient{conn: s.svc.Conn(t)}
+	s.deliver = notificationv1.NewNotificationServiceClient(s.svc.Conn(t))
 	return s
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
+	notificationv1 "github.com/taskflow/taskflow-events/gen/taskflow/notification/v1"
 	"github.com/taskflow/taskflow-events/internal/daprsub"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
 	"github.com/taskflow/taskflow-events/internal/telemetry"
@@ -102,7 +103,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 			return h.Handle(ctx, ev, "topic", m.Topic, "trace_id", m.TraceID)
 		})
 	}
-	deliveryapi.Register(app.GRPC, deliveryapi.New(store))
+	notificationv1.RegisterNotificationServiceServer(app.GRPC, deliveryapi.New(store))
 	app.OnShutdown(func(context.Context) error { dc.Close(); return nil })
 	return app.Run(ctx)
 }

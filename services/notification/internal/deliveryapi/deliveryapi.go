@@ -1,9 +1,5 @@
 // Package deliveryapi serves taskflow.notification.v1.NotificationService over the
 // delivery ledger.
-//
-// buf.gen.yaml generates messages only (no protoc-gen-go-grpc), so the service
-// descriptor is declared here by hand; server reflection still describes the service
-// because the generated file registers it in the global registry.
 package deliveryapi
 
 import (
@@ -14,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -34,47 +29,16 @@ type Lister interface {
 	List(ctx context.Context, q ledger.Query) ([]ledger.Entry, error)
 }
 
-// NotificationServer is the service as gRPC sees it.
-type NotificationServer interface {
-	ListDeliveries(ctx context.Context, req *notificationv1.ListDeliveriesRequest) (*notificationv1.ListDeliveriesResponse, error)
-}
-
-// Server implements NotificationService.
+// Server implements taskflow.notification.v1.NotificationService.
 type Server struct {
+	notificationv1.UnimplementedNotificationServiceServer
 	ledger Lister
 }
 
-var _ NotificationServer = (*Server)(nil)
+var _ notificationv1.NotificationServiceServer = (*Server)(nil)
 
 // New returns a Server over a ledger.
 func New(l Lister) *Server { return &Server{ledger: l} }
-
-// ServiceDesc is the gRPC descriptor of taskflow.notification.v1.NotificationService.
-var ServiceDesc = grpc.ServiceDesc{
-	ServiceName: "taskflow.notification.v1.NotificationService",
-	HandlerType: (*NotificationServer)(nil),
-	Methods: []grpc.MethodDesc{{
-		MethodName: "ListDeliveries",
-		Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-			in := new(notificationv1.ListDeliveriesRequest)
-			if err := dec(in); err != nil {
-				return nil, err
-			}
-			if interceptor == nil {
-				return srv.(NotificationServer).ListDeliveries(ctx, in)
-			}
-			info := &grpc.UnaryServerInfo{Server: srv, FullMethod: "/taskflow.notification.v1.NotificationService/ListDeliveries"}
-			return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
-				return srv.(NotificationServer).ListDeliveries(ctx, req.(*notificationv1.ListDeliveriesRequest))
-			})
-		},
-	}},
-	Streams:  []grpc.StreamDesc{},
-	Metadata: "taskflow/notification/v1/notification.proto",
-}
-
-// Register adds the service to a gRPC server.
-func Register(g grpc.ServiceRegistrar, s NotificationServer) { g.RegisterService(&ServiceDesc, s) }
 
 // ListDeliveries implements NotificationService.
 func (s *Server) ListDeliveries(ctx context.Context, req *notificationv1.ListDeliveriesRequest) (*notificationv1.ListDeliveriesResponse, error) {
