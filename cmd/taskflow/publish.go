@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -22,14 +22,6 @@ import (
 type event interface {
 	proto.Message
 	GetEventId() string
-}
-
-func uuid4() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = (b[6] & 0x0f) | 0x40
-	b[8] = (b[8] & 0x3f) | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -81,7 +73,7 @@ func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			if !ok {
 				return fmt.Errorf("--kind %q: want created, updated, completed, reopened or deleted", *kind)
 			}
-			id := uuid4()
+			id := uuid.NewString()
 			ev = &eventsv1.TaskEvent{Kind: eventsv1.TaskEventKind(k), OccurredAt: timestamppb.Now(), ActorId: *user,
 				Task: &eventsv1.Task{Id: id, UserId: *user, Title: *title, TimeZone: *tz, DueAt: timestamppb.New(dueAt),
 					Status: eventsv1.TaskStatus_TASK_STATUS_OPEN, CreatedAt: timestamppb.Now(), UpdatedAt: timestamppb.Now()}}
@@ -100,7 +92,7 @@ func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	case "reminder":
 		ev := &eventsv1.ReminderEvent{}
 		if *file == "" {
-			ev = &eventsv1.ReminderEvent{ReminderId: uuid4(), TaskId: uuid4(), UserId: *user, Title: *title,
+			ev = &eventsv1.ReminderEvent{ReminderId: uuid.NewString(), TaskId: uuid.NewString(), UserId: *user, Title: *title,
 				DueAt: timestamppb.New(dueAt), RemindAt: timestamppb.Now(), TimeZone: *tz,
 				Targets: &eventsv1.DeliveryTargets{Email: *email, WebhookUrl: *webhook}}
 		}
@@ -112,7 +104,7 @@ func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		ev := &eventsv1.TaskUpdate{}
 		if *file == "" {
 			ev = &eventsv1.TaskUpdate{UserId: *user, OccurredAt: timestamppb.Now(), Update: &eventsv1.TaskUpdate_Notification{
-				Notification: &eventsv1.Notification{Id: uuid4(), Title: *title, Body: *body, CreatedAt: timestamppb.Now()}}}
+				Notification: &eventsv1.Notification{Id: uuid.NewString(), Title: *title, Body: *body, CreatedAt: timestamppb.Now()}}}
 		}
 		if err := fill(*file, ev); err != nil {
 			return err
@@ -146,7 +138,7 @@ func fill(file string, m event) error {
 	}
 	if m.GetEventId() == "" {
 		f := m.ProtoReflect().Descriptor().Fields().ByName("event_id")
-		m.ProtoReflect().Set(f, protoreflect.ValueOfString(uuid4()))
+		m.ProtoReflect().Set(f, protoreflect.ValueOfString(uuid.NewString()))
 	}
 	return nil
 }

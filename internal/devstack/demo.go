@@ -2,7 +2,6 @@ package devstack
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -62,14 +62,6 @@ func (r Report) String() string {
 	}
 	fmt.Fprintf(&b, "%d passed, %d failed\n", passed, len(r.Steps)-passed)
 	return b.String()
-}
-
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = (b[6] & 0x0f) | 0x40
-	b[8] = (b[8] & 0x3f) | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // Publish sends msg as binary protobuf through a sidecar's HTTP API, as the Task API does.
@@ -174,7 +166,7 @@ func RunDemo(ctx context.Context, s *Stack, out io.Writer) Report {
 	berlin, _ := time.LoadLocation("Europe/Berlin")
 	due := time.Date(2026, 12, 7, 8, 0, 0, 0, berlin) // a Monday, 08:00 in Berlin
 	completed := due.Add(time.Hour)
-	taskID, seriesID := newID(), newID()
+	taskID, seriesID := uuid.NewString(), uuid.NewString()
 	task := &eventsv1.Task{
 		Id: taskID, UserId: s.Info.DevUser, Title: "Water the plants", Description: "Living room and balcony",
 		Status: eventsv1.TaskStatus_TASK_STATUS_OPEN, Priority: eventsv1.TaskPriority_TASK_PRIORITY_MEDIUM,
@@ -184,11 +176,11 @@ func RunDemo(ctx context.Context, s *Stack, out io.Writer) Report {
 	}
 	var eventIDs []string
 	change := func(kind eventsv1.TaskEventKind, name string, t *eventsv1.Task, prev *eventsv1.Task) error {
-		ev := &eventsv1.TaskEvent{EventId: newID(), Kind: kind, OccurredAt: timestamppb.Now(), ActorId: s.Info.DevUser, Task: t, Previous: prev}
+		ev := &eventsv1.TaskEvent{EventId: uuid.NewString(), Kind: kind, OccurredAt: timestamppb.Now(), ActorId: s.Info.DevUser, Task: t, Previous: prev}
 		if kind == eventsv1.TaskEventKind_TASK_EVENT_KIND_COMPLETED {
 			ev.OccurredAt = timestamppb.New(completed)
 		}
-		up := &eventsv1.TaskUpdate{EventId: newID(), UserId: t.GetUserId(), OccurredAt: ev.GetOccurredAt(),
+		up := &eventsv1.TaskUpdate{EventId: uuid.NewString(), UserId: t.GetUserId(), OccurredAt: ev.GetOccurredAt(),
 			Update: &eventsv1.TaskUpdate_TaskChange{TaskChange: &eventsv1.TaskChange{Kind: kind, Task: t}}}
 		eventIDs = append(eventIDs, ev.GetEventId(), up.GetEventId())
 		if err := Publish(ctx, publisher, "task-events", "taskflow.task."+name+".v1", t.GetId(), ev); err != nil {
@@ -241,7 +233,7 @@ func RunDemo(ctx context.Context, s *Stack, out io.Writer) Report {
 
 	// 4. A reminder falls due: e-mail, signed webhook, in-app notification.
 	remDue := time.Now().Add(30 * time.Minute).Truncate(time.Second)
-	rem := &eventsv1.ReminderEvent{EventId: newID(), ReminderId: newID(), TaskId: taskID, UserId: s.Info.DevUser,
+	rem := &eventsv1.ReminderEvent{EventId: uuid.NewString(), ReminderId: uuid.NewString(), TaskId: taskID, UserId: s.Info.DevUser,
 		Title: edited.GetTitle(), DueAt: timestamppb.New(remDue), RemindAt: timestamppb.Now(), TimeZone: "Europe/Berlin",
 		Targets: &eventsv1.DeliveryTargets{Email: "demo-user@example.com", WebhookUrl: s.Info.WebhookURL}}
 	eventIDs = append(eventIDs, rem.GetEventId())
