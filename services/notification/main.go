@@ -8,6 +8,9 @@ import (
 	"os"
 )
 
+// version is stamped by the Dockerfile with -ldflags "-X main.version=...".
+var version = "dev"
+
 func main() {
 	if err := run(context.Background(), os.Getenv, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "notification:", err)

@@ -42,6 +42,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
+	logger = logger.With("version", version)
 	now := time.Now
 
 	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
