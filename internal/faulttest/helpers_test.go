@@ -1,0 +1,222 @@
+package faulttest
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/taskflow/taskflow-events/internal/devstack"
+	"github.com/taskflow/taskflow-events/internal/loadtest"
+	"github.com/taskflow/taskflow-events/internal/localrun"
+	"github.com/taskflow/taskflow-events/internal/testenv"
+)
+
+// portBase picks a base port whose block (base..base+59) is free right now.
+func portBase(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		base := 21000 + 100*rand.IntN(100)
+		free := true
+		for p := base; p < base+60 && free; p++ {
+			free = localrun.CheckPortFree(p, "") == nil
+		}
+		if free {
+			return base
+		}
+	}
+	t.Fatal("no free block of 60 ports between 21000 and 31000")
+	return 0
+}
+
+// env is a running stack with an observer of its effects and a publisher.
+type env struct {
+	s   *devstack.Stack
+	obs *loadtest.Observer
+	pub *loadtest.Publisher
+	gen loadtest.Gen
+}
+
+func startStack(t *testing.T) *env {
+	t.Helper()
+	root := testenv.RepoRoot(t)
+	testenv.Bin(t, "daprd")
+	testenv.Bin(t, "mailpit")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var out testenv.SyncBuffer
+	s, err := devstack.Start(ctx, devstack.Config{Root: root, RunDir: t.TempDir(), PortBase: portBase(t), Out: &out,
+		ServiceEnv: map[string]string{"HEALTH_INTERVAL": "500ms"}})
+	if err != nil {
+		t.Fatalf("start the stack: %v\n%s", err, out.String())
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, name := range []string{"audit", "notification", "recurring-task", "websocket"} {
+				t.Logf("--- %s log tail ---\n%s", name, s.Procs[name].Tail(15))
+			}
+		}
+		s.Stop()
+	})
+	obs, err := loadtest.Observe(ctx, s)
+	if err != nil {
+		t.Fatalf("observe the stack: %v", err)
+	}
+	t.Cleanup(obs.Close)
+	return &env{s: s, obs: obs, pub: loadtest.NewPublisher(s.Info.TaskAPI.DaprHTTP),
+		gen: loadtest.Gen{User: devstack.DevUser, Email: "load@example.com"}}
+}
+
+// stream publishes n events (completion, reminder, update in turn) one every interval;
+// with malformedEvery > 0 every malformedEvery-th event is malformed.
+type stream struct {
+	mu     sync.Mutex
+	events []loadtest.Event
+	sent   chan struct{} // one token per published event
+	done   chan struct{}
+	err    error
+}
+
+func (e *env) stream(t *testing.T, n int, interval time.Duration, malformedEvery int) *stream {
+	t.Helper()
+	st := &stream{sent: make(chan struct{}, n), done: make(chan struct{})}
+	go func() {
+		defer close(st.done)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for i := range n {
+			k := loadtest.Kinds[i%len(loadtest.Kinds)]
+			ev := e.gen.Next(k)
+			if malformedEvery > 0 && i%malformedEvery == malformedEvery-1 {
+				ev = e.gen.Malformed(k)
+			}
+			if err := e.pub.Publish(ctx, ev); err != nil {
+				st.err = err
+				return
+			}
+			st.mu.Lock()
+			st.events = append(st.events, ev)
+			st.mu.Unlock()
+			st.sent <- struct{}{}
+			<-tick.C
+		}
+	}()
+	return st
+}
+
+// waitSent blocks until k events have been published in total.
+func (st *stream) waitSent(t *testing.T, k int) {
+	t.Helper()
+	for {
+		st.mu.Lock()
+		n := len(st.events)
+		st.mu.Unlock()
+		if n >= k {
+			return
+		}
+		select {
+		case <-st.done:
+			if st.err != nil {
+				t.Fatalf("publish: %v", st.err)
+			}
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// wait waits for the whole stream and returns its events.
+func (st *stream) wait(t *testing.T) []loadtest.Event {
+	t.Helper()
+	<-st.done
+	if st.err != nil {
+		t.Fatalf("publish: %v", st.err)
+	}
+	return st.events
+}
+
+// expectExactlyOnce waits (up to timeout) until every effect of events has happened, waits
+// settle more for late duplicates, and fails for every missing or duplicated effect.
+func (e *env) expectExactlyOnce(t *testing.T, events []loadtest.Event, timeout, settle time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	var tally loadtest.Tally
+	for {
+		eff, err := e.obs.Effects(ctx)
+		if err == nil {
+			tally = loadtest.Check(events, eff, 20)
+			if tally.Missing == 0 {
+				break
+			}
+		} else if time.Now().After(deadline) {
+			t.Fatalf("read effects: %v", err)
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if tally.Missing == 0 {
+		time.Sleep(settle)
+		eff, err := e.obs.Effects(ctx)
+		if err != nil {
+			t.Fatalf("read effects: %v", err)
+		}
+		tally = loadtest.Check(events, eff, 20)
+	}
+	t.Logf("%d events: %s (all effects seen %v after the last publish)", len(events), tally, time.Since(start).Round(time.Millisecond))
+	if !tally.OK() {
+		t.Errorf("effects not exactly once: %s\n%s", tally, strings.Join(tally.Problems, "\n"))
+	}
+}
+
+// deadLetters reads every record of topics from the beginning until want(records) holds or
+// timeout passes, and returns the CloudEvent ids found per topic.
+func deadLetters(t *testing.T, broker string, topics []string, want func(map[string]map[string]int) bool, timeout time.Duration) map[string]map[string]int {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatalf("kafka client: %v", err)
+	}
+	defer cl.Close()
+	got := map[string]map[string]int{}
+	for _, tp := range topics {
+		got[tp] = map[string]int{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for ctx.Err() == nil && !want(got) {
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		fs := cl.PollFetches(pctx)
+		pcancel()
+		fs.EachRecord(func(r *kgo.Record) { got[r.Topic][cloudEventID(r.Value)]++ })
+	}
+	return got
+}
+
+// cloudEventID is the id of a dead-lettered CloudEvent, or for a record that is not one,
+// its value (the malformed events carry their id in their payload).
+func cloudEventID(v []byte) string {
+	var ce struct {
+		ID         string `json:"id"`
+		DataBase64 string `json:"data_base64"`
+	}
+	if json.Unmarshal(v, &ce) == nil && ce.ID != "" {
+		return ce.ID
+	}
+	if b, err := base64.StdEncoding.DecodeString(ce.DataBase64); err == nil && len(b) > 0 {
+		return string(b)
+	}
+	return string(v)
+}

@@ -1,0 +1,117 @@
+// Command noop is the load tool's ceiling: a subscriber built on the same callback runtime
+// (daprsub, grpcapp) as the services, subscribed to the services' topics, whose handlers
+// do nothing but note when each event_id arrived. Measured through the same daprd and
+// broker as the services, it is the pipe's ceiling.
+//
+// Environment: GRPC_ADDR, METRICS_ADDR and the other grpcapp variables, plus SEEN_ADDR, the
+// HTTP listener of GET /seen?from=N (arrivals N.. as "event_id unix_nanos" lines).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
+	"github.com/taskflow/taskflow-events/internal/daprsub"
+	"github.com/taskflow/taskflow-events/internal/envconfig"
+	"github.com/taskflow/taskflow-events/internal/grpcapp"
+	"github.com/taskflow/taskflow-events/internal/telemetry"
+)
+
+func main() {
+	if err := run(context.Background(), os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+type arrival struct {
+	id string
+	at int64
+}
+
+// seen records arrivals in order.
+type seen struct {
+	mu   sync.Mutex
+	list []arrival
+}
+
+func (s *seen) add(id string) {
+	at := time.Now().UnixNano()
+	s.mu.Lock()
+	s.list = append(s.list, arrival{id, at})
+	s.mu.Unlock()
+}
+
+func (s *seen) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	from, _ := strconv.Atoi(r.URL.Query().Get("from"))
+	s.mu.Lock()
+	var list []arrival
+	if from >= 0 && from < len(s.list) {
+		list = append(list, s.list[from:]...)
+	}
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain")
+	for _, a := range list {
+		fmt.Fprintf(w, "%s %d\n", a.id, a.at)
+	}
+}
+
+type idMessage interface {
+	daprsub.Message
+	GetEventId() string
+}
+
+func handler[PT idMessage](s *seen) daprsub.Handler[PT] {
+	return func(_ context.Context, _ daprsub.Meta, msg PT) error {
+		s.add(msg.GetEventId())
+		return nil
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	r := envconfig.New(getenv)
+	cfg := grpcapp.ReadConfig(r)
+	seenAddr := r.Required("SEEN_ADDR")
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	logger, err := telemetry.NewLogger(stdout, cfg.LogLevel, "noop")
+	if err != nil {
+		return err
+	}
+	s := &seen{}
+	app := grpcapp.New(cfg, logger)
+	sub := func(topic string) daprsub.Subscription {
+		return daprsub.Subscription{PubsubName: cfg.PubsubName, Topic: topic, DeadLetterTopic: topic + "-noop-dlq"}
+	}
+	daprsub.Handle(app.Events, sub("task-events"), handler[*eventsv1.TaskEvent](s))
+	daprsub.Handle(app.Events, sub("reminders"), handler[*eventsv1.ReminderEvent](s))
+	daprsub.Handle(app.Events, sub("task-updates"), handler[*eventsv1.TaskUpdate](s))
+
+	l, err := net.Listen("tcp", seenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on SEEN_ADDR: %w", err)
+	}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second}
+	app.Go(func(ctx context.Context) error {
+		go func() { <-ctx.Done(); _ = srv.Close() }()
+		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	return app.Run(ctx)
+}

@@ -1,0 +1,97 @@
+package loadtest
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Effect names, as they appear in reports.
+const (
+	EffAudit      = "audit row"
+	EffNext       = "next occurrence"
+	EffLedger     = "ledger in_app+email delivered"
+	EffMail       = "e-mail"
+	EffAuditInApp = "audited in-app notification"
+	EffWSNotif    = "in-app notification frame"
+	EffWSUpdate   = "task_change frame"
+)
+
+// Expected lists the effects ev must cause, each with the number of times it happened.
+func Expected(ev Event, e Effects) map[string]int {
+	if ev.Malformed {
+		return nil
+	}
+	m := map[string]int{EffAudit: e.Audit[ev.ID]}
+	switch ev.Kind {
+	case Completion:
+		m[EffNext] = e.Series[ev.SeriesID]
+	case Reminder:
+		l := e.Ledger[ev.ID]
+		if l["in_app"] == "delivered" && l["email"] == "delivered" && len(l) == 2 {
+			m[EffLedger] = 1
+		} else {
+			m[EffLedger] = 0
+		}
+		m[EffMail] = e.Mail[ev.TaskID]
+		m[EffAuditInApp] = e.AuditInApp[ev.TaskID]
+		m[EffWSNotif] = e.WSNotif[ev.TaskID]
+	case Update:
+		m[EffWSUpdate] = e.WSUpdate[ev.ID]
+	}
+	return m
+}
+
+// Tally is the outcome of checking a set of events against the effects.
+type Tally struct {
+	Expected   int
+	Missing    int
+	Duplicated int
+	// Leaked counts effects of malformed events (there must be none).
+	Leaked   int
+	Problems []string
+}
+
+// OK reports whether every effect happened exactly once.
+func (t Tally) OK() bool { return t.Missing == 0 && t.Duplicated == 0 && t.Leaked == 0 }
+
+func (t Tally) String() string {
+	return fmt.Sprintf("%d effects expected: %d missing, %d duplicated, %d from malformed events", t.Expected, t.Missing, t.Duplicated, t.Leaked)
+}
+
+// Check counts every expected effect of events: missing, exactly once or duplicated.
+// At most max problems are listed.
+func Check(events []Event, e Effects, max int) Tally {
+	var t Tally
+	note := func(format string, args ...any) {
+		if len(t.Problems) < max {
+			t.Problems = append(t.Problems, fmt.Sprintf(format, args...))
+		}
+	}
+	for _, ev := range events {
+		if ev.Malformed {
+			if n := e.Audit[ev.ID] + e.WSUpdate[ev.ID] + e.Series[ev.SeriesID] + e.Mail[ev.TaskID]; n > 0 {
+				t.Leaked += n
+				note("malformed %s %s had %d effects", ev.Kind, ev.ID, n)
+			}
+			continue
+		}
+		exp := Expected(ev, e)
+		names := make([]string, 0, len(exp))
+		for name := range exp {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			t.Expected++
+			switch n := exp[name]; {
+			case n == 0:
+				t.Missing++
+				note("%s %s (task %s): %s missing", ev.Kind, ev.ID, ev.TaskID, name)
+			case n > 1:
+				t.Duplicated++
+				note("%s %s (task %s): %s %d times", ev.Kind, ev.ID, ev.TaskID, name, n)
+			}
+		}
+	}
+	return t
+}

@@ -1,0 +1,36 @@
+package loadtest
+
+import "testing"
+
+func TestCheckCountsMissingAndDuplicatedEffects(t *testing.T) {
+	t.Parallel()
+	g := Gen{User: "u1", Email: "u1@example.com"}
+	done, dup, lost, bad := g.Next(Completion), g.Next(Update), g.Next(Reminder), g.Malformed(Update)
+	e := Effects{
+		Audit:    map[string]int{done.ID: 1, dup.ID: 2, bad.ID: 1},
+		Series:   map[string]int{done.SeriesID: 1},
+		WSUpdate: map[string]int{dup.ID: 1},
+		Ledger:   map[string]map[string]string{lost.ID: {"in_app": "delivered", "email": "sending"}},
+		Mail:     map[string]int{lost.TaskID: 1}, AuditInApp: map[string]int{}, WSNotif: map[string]int{},
+	}
+	tests := []struct {
+		name   string
+		events []Event
+		want   Tally
+	}{
+		{"exactly once", []Event{done}, Tally{Expected: 2}},
+		{"duplicated audit row", []Event{dup}, Tally{Expected: 2, Duplicated: 1}},
+		// Reminder: audit, ledger (email still sending), audited in-app and frame missing.
+		{"lost reminder effects", []Event{lost}, Tally{Expected: 5, Missing: 4}},
+		{"malformed event audited", []Event{bad}, Tally{Leaked: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := Check(tt.events, e, 0)
+			if got.Expected != tt.want.Expected || got.Missing != tt.want.Missing || got.Duplicated != tt.want.Duplicated || got.Leaked != tt.want.Leaked {
+				t.Errorf("Check(%s) = %+v, want %+v", tt.name, got, tt.want)
+			}
+		})
+	}
+}
