@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
-	"sort"
 	"sync"
 	"time"
 
@@ -46,6 +45,10 @@ type Store struct {
 
 	mu    sync.Mutex
 	parts map[time.Time]bool // months whose partition is known to exist
+
+	gmu     sync.Mutex // guards the group commit queue
+	queue   []*appendReq
+	writing bool // a caller is writing the queue
 }
 
 // NewStore returns a Store over a migrated database; now is the clock for received_at.
@@ -55,13 +58,128 @@ func NewStore(pool *pgxpool.Pool, now func() time.Time) *Store {
 
 var jsonOpts = protojson.MarshalOptions{UseProtoNames: true}
 
-// Append stores the records whose event_id is not stored yet, in one transaction, and
-// returns how many it added. Records repeating an event_id (already stored, or earlier in
-// recs) are skipped. On error nothing was stored.
+// maxGroupRows bounds how many rows one group commit writes.
+const maxGroupRows = 5000
+
+// appendReq is one caller's share of a group commit.
+type appendReq struct {
+	rows []*row
+	done chan appendResult
+}
+
+type appendResult struct {
+	n    int
+	err  error
+	lead bool // the caller becomes the writer for the queued requests
+}
+
+// Append stores the records whose event_id is not stored yet and returns how many it
+// added. Records repeating an event_id (already stored, or earlier in recs) are skipped.
+// On error none of recs was stored.
+//
+// Concurrent calls are group-committed: while one transaction is being written, arriving
+// calls queue up, and the next transaction writes all of them (up to maxGroupRows) at once.
+// The chain is serialised anyway, so this turns many small transactions into few big ones.
 func (s *Store) Append(ctx context.Context, recs []Record) (int, error) {
-	if len(recs) == 0 {
-		return 0, nil
+	rows, err := s.prepare(recs)
+	if err != nil || len(rows) == 0 {
+		return 0, err
 	}
+	req := &appendReq{rows: rows, done: make(chan appendResult, 1)}
+	s.gmu.Lock()
+	s.queue = append(s.queue, req)
+	lead := !s.writing
+	s.writing = true
+	s.gmu.Unlock()
+	for {
+		if lead {
+			s.writeQueued(ctx, req)
+		}
+		select {
+		case r := <-req.done:
+			if r.lead {
+				lead = true
+				continue
+			}
+			return r.n, r.err
+		case <-ctx.Done():
+			s.abandon(req)
+			return 0, fmt.Errorf("append %d audit records: %w", len(rows), ctx.Err())
+		}
+	}
+}
+
+// writeQueued writes groups of queued requests until own is written, then hands the
+// writer role to the oldest queued request, if any.
+func (s *Store) writeQueued(ctx context.Context, own *appendReq) {
+	for written := false; !written; {
+		s.gmu.Lock()
+		var group []*appendReq
+		n := 0
+		for len(s.queue) > 0 && (len(group) == 0 || n+len(s.queue[0].rows) <= maxGroupRows) {
+			group = append(group, s.queue[0])
+			n += len(s.queue[0].rows)
+			s.queue = s.queue[1:]
+		}
+		s.gmu.Unlock()
+		var all []*row
+		seen := make(map[string]bool, n)
+		for _, r := range group {
+			written = written || r == own
+			for _, x := range r.rows {
+				if !seen[x.EventID] {
+					seen[x.EventID] = true
+					all = append(all, x)
+				}
+			}
+		}
+		_, err := s.write(ctx, all)
+		for _, r := range group {
+			res := appendResult{err: err}
+			for _, x := range r.rows {
+				if x.Seq != 0 {
+					res.n++
+				}
+			}
+			r.done <- res
+		}
+	}
+	s.gmu.Lock()
+	defer s.gmu.Unlock()
+	if len(s.queue) == 0 {
+		s.writing = false
+		return
+	}
+	s.queue[0].done <- appendResult{lead: true}
+}
+
+// abandon takes a waiting request out of the queue. A request already being written
+// stays (a redelivery of its events is deduplicated); a writer role handed to it is passed on.
+func (s *Store) abandon(req *appendReq) {
+	s.gmu.Lock()
+	defer s.gmu.Unlock()
+	for i, r := range s.queue {
+		if r == req {
+			s.queue = append(s.queue[:i], s.queue[i+1:]...)
+			break
+		}
+	}
+	select {
+	case r := <-req.done:
+		if !r.lead {
+			return
+		}
+		if len(s.queue) == 0 {
+			s.writing = false
+		} else {
+			s.queue[0].done <- appendResult{lead: true}
+		}
+	default:
+	}
+}
+
+// prepare turns records into rows (payload JSON and digest computed), dropping repeats.
+func (s *Store) prepare(recs []Record) ([]*row, error) {
 	received := s.now().UTC().Truncate(time.Microsecond)
 	seen := make(map[string]bool, len(recs))
 	rows := make([]*row, 0, len(recs))
@@ -72,11 +190,11 @@ func (s *Store) Append(ctx context.Context, recs []Record) (int, error) {
 		seen[rec.EventID] = true
 		js, err := jsonOpts.Marshal(rec.Payload)
 		if err != nil {
-			return 0, fmt.Errorf("encode payload of %s as JSON: %w", rec.EventID, err)
+			return nil, fmt.Errorf("encode payload of %s as JSON: %w", rec.EventID, err)
 		}
 		digest, err := payloadDigest(rec.Payload)
 		if err != nil {
-			return 0, fmt.Errorf("digest payload of %s: %w", rec.EventID, err)
+			return nil, fmt.Errorf("digest payload of %s: %w", rec.EventID, err)
 		}
 		rows = append(rows, &row{
 			EventID: rec.EventID, Topic: rec.Topic, Kind: rec.Kind, CEType: rec.CEType,
@@ -86,6 +204,11 @@ func (s *Store) Append(ctx context.Context, recs []Record) (int, error) {
 			PayloadJSON: js, Digest: digest,
 		})
 	}
+	return rows, nil
+}
+
+// write appends rows in one transaction; fresh rows get their Seq set.
+func (s *Store) write(ctx context.Context, rows []*row) (int, error) {
 	months := map[time.Time]bool{}
 	for _, r := range rows {
 		months[monthOf(r.OccurredAt)] = true
@@ -94,12 +217,20 @@ func (s *Store) Append(ctx context.Context, recs []Record) (int, error) {
 		if err := s.ensureMonths(ctx, months); err != nil {
 			return 0, err
 		}
+		for _, r := range rows {
+			r.Seq = 0
+		}
 		n, err := s.appendTx(ctx, rows, months)
 		var pgErr *pgconn.PgError
 		if attempt == 0 && errors.As(err, &pgErr) && pgErr.Code == "23514" {
 			// No partition for a row: retention dropped a month we had cached.
 			s.forgetMonths(months)
 			continue
+		}
+		if err != nil {
+			for _, r := range rows {
+				r.Seq = 0
+			}
 		}
 		return n, err
 	}
@@ -123,24 +254,31 @@ func (s *Store) appendTx(ctx context.Context, rows []*row, months map[time.Time]
 	for m := range months {
 		monthList = append(monthList, m)
 	}
+	// Under the chain lock no other writer (of any replica) inserts ids or takes seqs, so
+	// filtering out stored ids and then inserting plainly is race-free, and cheaper than
+	// INSERT ... ON CONFLICT. A seq range is reserved for every row; repeats leave gaps,
+	// which the chain does not mind (rows link by hash, not by seq+1).
 	b := &pgx.Batch{}
 	b.Queue("SELECT pg_advisory_xact_lock($1)", chainLockKey)
-	b.Queue(`INSERT INTO audit_event_ids (event_id, seq)
-		SELECT id, nextval('audit_seq') FROM unnest($1::text[]) WITH ORDINALITY AS u(id, ord) ORDER BY ord
-		ON CONFLICT DO NOTHING RETURNING event_id, seq`, ids)
+	b.Queue("SELECT event_id FROM audit_event_ids WHERE event_id = ANY($1::text[])", ids)
+	b.Queue("SELECT setval('audit_seq', nextval('audit_seq') + $1 - 1)", int64(len(rows)))
 	b.Queue("SELECT month, last_hash FROM audit_chain_heads WHERE month = ANY($1::date[])", monthList)
 	br := tx.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
 		br.Close()
 		return 0, fmt.Errorf("take chain lock: %w", err)
 	}
-	seqs := make(map[string]int64, len(rows))
+	stored := map[string]bool{}
 	idRows, _ := br.Query()
 	var id string
-	var seq int64
-	if _, err := pgx.ForEachRow(idRows, []any{&id, &seq}, func() error { seqs[id] = seq; return nil }); err != nil {
+	if _, err := pgx.ForEachRow(idRows, []any{&id}, func() error { stored[id] = true; return nil }); err != nil {
 		br.Close()
-		return 0, fmt.Errorf("reserve event ids: %w", err)
+		return 0, fmt.Errorf("look up stored event ids: %w", err)
+	}
+	var lastSeq int64
+	if err := br.QueryRow().Scan(&lastSeq); err != nil {
+		br.Close()
+		return 0, fmt.Errorf("reserve seqs: %w", err)
 	}
 	heads := map[time.Time][]byte{}
 	headRows, _ := br.Query()
@@ -156,18 +294,19 @@ func (s *Store) appendTx(ctx context.Context, rows []*row, months map[time.Time]
 	if err := br.Close(); err != nil {
 		return 0, fmt.Errorf("append batch: %w", err)
 	}
-	if len(seqs) == 0 {
+	if len(stored) == len(rows) {
 		return 0, tx.Commit(ctx) // every event was a redelivery
 	}
 
-	fresh := make([]*row, 0, len(seqs))
+	fresh := make([]*row, 0, len(rows)-len(stored))
+	next := lastSeq - int64(len(rows)) + 1
 	for _, r := range rows {
-		if sq, ok := seqs[r.EventID]; ok {
-			r.Seq = sq
+		if !stored[r.EventID] {
+			r.Seq = next
+			next++
 			fresh = append(fresh, r)
 		}
 	}
-	sort.Slice(fresh, func(i, j int) bool { return fresh[i].Seq < fresh[j].Seq })
 	headSeq := map[time.Time]int64{}
 	for _, r := range fresh {
 		m := monthOf(r.OccurredAt)
@@ -178,6 +317,14 @@ func (s *Store) appendTx(ctx context.Context, rows []*row, months map[time.Time]
 		r.PrevHash = prev
 		r.Hash = rowHash(r)
 		heads[m], headSeq[m] = r.Hash, r.Seq
+	}
+	freshIDs, freshSeqs := make([]string, len(fresh)), make([]int64, len(fresh))
+	for i, r := range fresh {
+		freshIDs[i], freshSeqs[i] = r.EventID, r.Seq
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO audit_event_ids (event_id, seq) SELECT * FROM unnest($1::text[], $2::bigint[])",
+		freshIDs, freshSeqs); err != nil {
+		return 0, fmt.Errorf("record %d event ids: %w", len(fresh), err)
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_events"}, copyColumns, pgx.CopyFromSlice(len(fresh), func(i int) ([]any, error) {
 		r := fresh[i]

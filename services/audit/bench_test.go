@@ -1,0 +1,312 @@
+//go:build auditbench
+
+package main
+
+// The throughput benchmark behind `make bench-audit`; not part of `go test ./...`.
+// One run on one PostgreSQL, one broker and one daprd build reports:
+//   (a) raw COPY of N prepared rows into the audit table,
+//   (b) the service's bulk write path (auditlog.Store.Append, 500-event batches) for the same events,
+//   (c) events/s end to end: broker -> daprd (bulk) -> audit service -> PostgreSQL,
+//   (d) events/s of a no-op bulk subscriber (same runtime, handler does nothing) on the same backlog.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	dapr "github.com/dapr/go-sdk/client"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
+	"github.com/taskflow/taskflow-events/internal/daprsub"
+	"github.com/taskflow/taskflow-events/internal/envconfig"
+	"github.com/taskflow/taskflow-events/internal/grpcapp"
+	"github.com/taskflow/taskflow-events/internal/telemetry"
+	"github.com/taskflow/taskflow-events/internal/testenv"
+	"github.com/taskflow/taskflow-events/services/audit/internal/auditlog"
+)
+
+const benchBatch = 500
+
+func benchEvents(n int, at time.Time) []event {
+	out := make([]event, n)
+	for i := range n {
+		out[i] = makeEvent(i, at.Add(time.Duration(i)*time.Millisecond))
+	}
+	return out
+}
+
+func migratedPool(t *testing.T, pg *testenv.Postgres, name string) (*pgxpool.Pool, string) {
+	t.Helper()
+	dsn := pg.CreateDatabase(t, name)
+	pool, err := pgxpool.New(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := auditlog.Migrate(context.Background(), pool); err != nil {
+		t.Fatal(err)
+	}
+	if err := auditlog.NewStore(pool, time.Now).EnsurePartitions(context.Background(), time.Now(), 1); err != nil {
+		t.Fatal(err)
+	}
+	return pool, dsn
+}
+
+// rawCopy copies prepared rows (payload JSON, hashes and all computed beforehand) in
+// transactions of batch rows and returns the rows/s.
+func rawCopy(t *testing.T, pool *pgxpool.Pool, evs []event, received time.Time, batch int) float64 {
+	t.Helper()
+	ctx := context.Background()
+	rows := make([][]any, len(evs))
+	for i, e := range evs {
+		rec, err := auditlog.NewRecord(e.topic, e.ceType, "", time.Time{}, received, e.msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(e.msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := make([]byte, 32)
+		copy(h, fmt.Sprintf("%032d", i))
+		rows[i] = []any{int64(i + 1), rec.EventID, rec.Topic, rec.Kind, rec.CEType,
+			string(e.msg.ProtoReflect().Descriptor().FullName()), rec.OccurredAt, received, rec.ActorID, rec.UserID,
+			rec.TaskID, js, rec.TraceID, h, h}
+	}
+	cols := []string{"seq", "event_id", "topic", "kind", "ce_type", "payload_type", "occurred_at",
+		"received_at", "actor_id", "user_id", "task_id", "payload", "trace_id", "prev_hash", "hash"}
+	start := time.Now()
+	for off := 0; off < len(rows); off += batch {
+		end := min(off+batch, len(rows))
+		if _, err := pool.CopyFrom(ctx, pgx.Identifier{"audit_events"}, cols, pgx.CopyFromRows(rows[off:end])); err != nil {
+			t.Fatalf("COPY: %v", err)
+		}
+	}
+	return float64(len(rows)) / time.Since(start).Seconds()
+}
+
+// storeAppend appends the events in 500-event batches from 4 concurrent callers, as
+// concurrent bulk deliveries do, and returns the events/s.
+func storeAppend(t *testing.T, pool *pgxpool.Pool, evs []event) float64 {
+	t.Helper()
+	s := auditlog.NewStore(pool, time.Now)
+	batches := make(chan []event)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				recs := make([]auditlog.Record, 0, len(b))
+				for _, e := range b {
+					rec, err := auditlog.NewRecord(e.topic, e.ceType, "", time.Time{}, time.Now(), e.msg)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					recs = append(recs, rec)
+				}
+				if n, err := s.Append(context.Background(), recs); err != nil || n != len(recs) {
+					t.Errorf("Append = %d, %v", n, err)
+				}
+			}
+		}()
+	}
+	for off := 0; off < len(evs); off += benchBatch {
+		batches <- evs[off:min(off+benchBatch, len(evs))]
+	}
+	close(batches)
+	wg.Wait()
+	return float64(len(evs)) / time.Since(start).Seconds()
+}
+
+// publishBacklog bulk-publishes every event (binary protobuf) through a publisher sidecar.
+func publishBacklog(t *testing.T, broker *testenv.Broker, evs []event) {
+	t.Helper()
+	pub := testenv.StartDaprd(t, testenv.DaprdConfig{AppID: "bench-publisher", Broker: broker, Retries: -1})
+	c := pub.Client(t)
+	type chunk struct {
+		topic   string
+		entries []any
+	}
+	byTopic := map[string][]any{}
+	for _, e := range evs {
+		data, err := proto.Marshal(e.msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byTopic[e.topic] = append(byTopic[e.topic], dapr.PublishEventsEvent{
+			EntryID: e.msg.GetEventId(), Data: data, ContentType: "application/octet-stream",
+			// Keyed by event id: production keys by task or user id over many tasks and users,
+			// which spreads as evenly; the test stream's 7 users and 50 tasks would not.
+			Metadata: map[string]string{"cloudevent.type": e.ceType, "partitionKey": e.msg.GetEventId()},
+		})
+	}
+	ch := make(chan chunk)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ck := range ch {
+				if r := c.PublishEvents(context.Background(), testenv.PubsubName, ck.topic, ck.entries); r.Error != nil {
+					t.Errorf("PublishEvents: %v (%d failed)", r.Error, len(r.FailedEvents))
+				}
+			}
+		}()
+	}
+	start := time.Now()
+	for topic, entries := range byTopic {
+		for off := 0; off < len(entries); off += benchBatch {
+			ch <- chunk{topic: topic, entries: entries[off:min(off+benchBatch, len(entries))]}
+		}
+	}
+	close(ch)
+	wg.Wait()
+	t.Logf("published %d events in %v", len(evs), time.Since(start).Round(time.Millisecond))
+	pub.Proc.Stop(5 * time.Second)
+}
+
+// noopCounter counts handled events and when the first and the last batch arrived.
+type noopCounter struct {
+	mu          sync.Mutex
+	n           int
+	first, last time.Time
+}
+
+func (c *noopCounter) add(k int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	if c.n == 0 {
+		c.first = now
+	}
+	c.n += k
+	c.last = now
+}
+
+func (c *noopCounter) get() (int, time.Time, time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n, c.first, c.last
+}
+
+func noopHandler[PT daprsub.Message](c *noopCounter) daprsub.BatchHandler[PT] {
+	return func(_ context.Context, evs []daprsub.Event[PT]) []error {
+		c.add(len(evs))
+		return make([]error, len(evs))
+	}
+}
+
+// noopRun is a service with the audit service's subscriptions whose handlers do nothing.
+func noopRun(c *noopCounter) testenv.RunFunc {
+	return func(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+		r := envconfig.New(getenv)
+		cfg := Config{App: grpcapp.ReadConfig(r), BulkMaxMessages: benchBatch, BulkMaxAwait: 50 * time.Millisecond}
+		if err := r.Err(); err != nil {
+			return err
+		}
+		logger, err := telemetry.NewLogger(stdout, cfg.App.LogLevel, "noop")
+		if err != nil {
+			return err
+		}
+		app := grpcapp.New(cfg.App, logger)
+		daprsub.HandleBatch(app.Events, subscription(cfg, topicTaskEvents), noopHandler[*eventsv1.TaskEvent](c))
+		daprsub.HandleBatch(app.Events, subscription(cfg, topicReminders), noopHandler[*eventsv1.ReminderEvent](c))
+		daprsub.HandleBatch(app.Events, subscription(cfg, topicTaskUpdates), noopHandler[*eventsv1.TaskUpdate](c))
+		return app.Run(ctx)
+	}
+}
+
+func TestBenchAudit(t *testing.T) {
+	n := 50000
+	if v, err := strconv.Atoi(os.Getenv("AUDIT_BENCH_EVENTS")); err == nil && v > 0 {
+		n = v
+	}
+	pg := testenv.StartPostgres(t)
+	evs := benchEvents(n, time.Now().UTC().Add(-time.Hour))
+	received := time.Now().UTC().Truncate(time.Microsecond)
+
+	poolA, _ := migratedPool(t, pg, "bench_copy_all")
+	rateA := rawCopy(t, poolA, evs, received, n)
+	poolA2, _ := migratedPool(t, pg, "bench_copy_batches")
+	rateA2 := rawCopy(t, poolA2, evs, received, benchBatch)
+	poolB, _ := migratedPool(t, pg, "bench_append")
+	rateB := storeAppend(t, poolB, evs)
+
+	broker := testenv.StartBroker(t, topicTaskEvents, topicReminders, topicTaskUpdates)
+	publishBacklog(t, broker, evs)
+
+	// (d) the pipe's ceiling: a no-op subscriber drains the backlog.
+	counter := &noopCounter{}
+	noop := testenv.RunService(t, noopRun(counter), nil)
+	noopd := testenv.StartDaprd(t, testenv.DaprdConfig{AppID: "bench-noop", AppPort: noop.GRPCPort, Broker: broker, AppHealthCheck: true})
+	testenv.WaitFor(t, 5*time.Minute, "no-op subscriber drains the backlog", func() bool {
+		k, _, _ := counter.get()
+		return k >= n
+	})
+	k, first, last := counter.get()
+	rateD := float64(k) / last.Sub(first).Seconds()
+	noopd.Proc.Stop(5 * time.Second)
+	if err := noop.Stop(); err != nil {
+		t.Errorf("no-op service: %v", err)
+	}
+
+	// (c) the audit service drains the same backlog into PostgreSQL.
+	_, dsnC := migratedPool(t, pg, "bench_e2e")
+	svc := testenv.RunService(t, run, map[string]string{"DATABASE_URL": dsnC})
+	testenv.StartDaprd(t, testenv.DaprdConfig{AppID: "audit-service", AppPort: svc.GRPCPort, Broker: broker, AppHealthCheck: true})
+	testenv.WaitFor(t, 5*time.Minute, "audit service stores the backlog", func() bool {
+		got, _ := countRows(t, dsnC)
+		return got >= n
+	})
+	conn, err := pgx.Connect(context.Background(), dsnC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var secs float64
+	if err := conn.QueryRow(context.Background(),
+		"SELECT extract(epoch FROM max(received_at) - min(received_at)) FROM audit_events").Scan(&secs); err != nil {
+		t.Fatal(err)
+	}
+	rateC := float64(n) / secs
+	var batches int
+	if err := conn.QueryRow(context.Background(), "SELECT count(DISTINCT received_at) FROM audit_events").Scan(&batches); err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := conn.Query(context.Background(), `SELECT to_char(date_trunc('second', received_at), 'MI:SS'), count(*)
+		FROM audit_events GROUP BY 1 ORDER BY 1`); err == nil {
+		var sec string
+		var cnt int
+		var line []string
+		_, _ = pgx.ForEachRow(rs, []any{&sec, &cnt}, func() error { line = append(line, fmt.Sprintf("%s=%d", sec, cnt)); return nil })
+		t.Logf("(c) events stored per second: %s", strings.Join(line, " "))
+	}
+	t.Logf("(c): %d bulk deliveries, %.0f events each; %d event_failed log lines", batches, float64(n)/float64(batches),
+		strings.Count(svc.Logs(), `"event_failed"`))
+
+	table := fmt.Sprintf(`
+audit throughput, %d events (TaskEvent/ReminderEvent/TaskUpdate mix), bulk 500 msgs / 50 ms, %d partitions per topic
+| path                                                   | events/s | ratio          |
+|--------------------------------------------------------|---------:|----------------|
+| (a)  raw COPY of N prepared rows, one COPY              | %8.0f | 100%%           |
+| (a2) raw COPY of N prepared rows, 500-row COPYs         | %8.0f | %3.0f%% of (a)    |
+| (b)  Store.Append, 500-event batches, 4 callers        | %8.0f | %3.0f%% of (a)    |
+| (d)  no-op bulk subscriber via daprd + broker           | %8.0f | 100%%           |
+| (c)  audit service end to end via daprd + broker + PG   | %8.0f | %3.0f%% of (d)    |
+`, n, testenv.DefaultPartitions, rateA, rateA2, 100*rateA2/rateA, rateB, 100*rateB/rateA, rateD, rateC, 100*rateC/rateD)
+	t.Log(table)
+	fmt.Fprint(os.Stderr, table)
+}
