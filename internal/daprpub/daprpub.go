@@ -5,6 +5,7 @@ package daprpub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	dapr "github.com/dapr/go-sdk/client"
@@ -23,6 +24,7 @@ type Event interface {
 // Client is the part of the go-sdk client the publisher uses.
 type Client interface {
 	PublishEvent(ctx context.Context, pubsubName, topicName string, data interface{}, opts ...dapr.PublishEventOption) error
+	PublishEvents(ctx context.Context, pubsubName, topicName string, events []interface{}, opts ...dapr.PublishEventsOption) dapr.PublishEventsResponse
 }
 
 // Publisher publishes to one pub/sub component.
@@ -38,10 +40,32 @@ func New(client Client, pubsubName string) *Publisher {
 
 // Publish sends msg to topic with CloudEvent type ceType, keyed by key (same key, same partition).
 func (p *Publisher) Publish(ctx context.Context, topic, ceType, key string, msg Event) error {
+	data, err := marshal(msg)
+	if err != nil {
+		return err
+	}
+	md := metadata(ceType, key, msg)
+	if err := p.client.PublishEvent(ctx, p.pubsub, topic, data,
+		dapr.PublishEventWithContentType(ContentType), dapr.PublishEventWithMetadata(md)); err != nil {
+		return fmt.Errorf("publish %s to %s: %w", ceType, topic, err)
+	}
+	return nil
+}
+
+// ErrMarshal marks an event that could not be encoded; publishing it again cannot succeed.
+var ErrMarshal = errors.New("marshal")
+
+func marshal(msg Event) ([]byte, error) {
 	data, err := proto.Marshal(msg)
 	if err != nil {
-		return fmt.Errorf("marshal %s: %w", msg.ProtoReflect().Descriptor().FullName(), err)
+		return nil, fmt.Errorf("%w %s: %w", ErrMarshal, msg.ProtoReflect().Descriptor().FullName(), err)
 	}
+	return data, nil
+}
+
+// metadata is the per-event metadata daprd turns into the CloudEvent type and id and the
+// Kafka record key.
+func metadata(ceType, key string, msg Event) map[string]string {
 	md := map[string]string{"cloudevent.type": ceType}
 	if id := msg.GetEventId(); id != "" {
 		md["cloudevent.id"] = id
@@ -49,9 +73,5 @@ func (p *Publisher) Publish(ctx context.Context, topic, ceType, key string, msg 
 	if key != "" {
 		md["partitionKey"] = key
 	}
-	if err := p.client.PublishEvent(ctx, p.pubsub, topic, data,
-		dapr.PublishEventWithContentType(ContentType), dapr.PublishEventWithMetadata(md)); err != nil {
-		return fmt.Errorf("publish %s to %s: %w", ceType, topic, err)
-	}
-	return nil
+	return md
 }

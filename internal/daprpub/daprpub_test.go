@@ -14,13 +14,27 @@ import (
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
 )
 
-// fakeClient records one PublishEvent call as the go-sdk would send it.
+// fakeClient records one PublishEvent call as the go-sdk would send it, or one
+// PublishEvents call with the events as given.
 type fakeClient struct {
 	pubsub, topic string
 	data          []byte
 	contentType   string
 	metadata      map[string]string
 	err           error
+
+	calls  int
+	events []any
+	bulk   func(events []any) dapr.PublishEventsResponse // nil: all published
+}
+
+func (f *fakeClient) PublishEvents(_ context.Context, pubsub, topic string, events []any, _ ...dapr.PublishEventsOption) dapr.PublishEventsResponse {
+	f.calls++
+	f.pubsub, f.topic, f.events = pubsub, topic, events
+	if f.bulk == nil {
+		return dapr.PublishEventsResponse{FailedEvents: []any{}}
+	}
+	return f.bulk(events)
 }
 
 func (f *fakeClient) PublishEvent(_ context.Context, pubsub, topic string, data interface{}, opts ...dapr.PublishEventOption) error {

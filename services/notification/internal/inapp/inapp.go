@@ -4,11 +4,9 @@ package inapp
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strconv"
 
-	dapr "github.com/dapr/go-sdk/client"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
@@ -22,17 +20,9 @@ const (
 	CloudEventType = "taskflow.update.notification.v1"
 )
 
-// Client is the part of the go-sdk client the sender uses.
-type Client interface {
-	daprpub.Client
-	PublishEvents(ctx context.Context, pubsubName, topicName string, events []any, opts ...dapr.PublishEventsOption) dapr.PublishEventsResponse
-}
-
 // Sender publishes in-app notifications.
 type Sender struct {
-	client Client
-	pubsub string
-	pub    *daprpub.Publisher
+	pub *daprpub.Publisher
 }
 
 var (
@@ -41,8 +31,8 @@ var (
 )
 
 // NewSender returns a Sender publishing through client to the pubsub component.
-func NewSender(client Client, pubsubName string) *Sender {
-	return &Sender{client: client, pubsub: pubsubName, pub: daprpub.New(client, pubsubName)}
+func NewSender(client daprpub.Client, pubsubName string) *Sender {
+	return &Sender{pub: daprpub.New(client, pubsubName)}
 }
 
 // Check implements notify.Sender: every reminder can be delivered in-app.
@@ -70,47 +60,29 @@ func (s *Sender) Send(ctx context.Context, n *notify.Notification) error {
 	return nil
 }
 
-// SendBatch implements notify.BatchSender with one bulk publish (daprd's
-// BulkPublishEventAlpha1), each entry in the same wire format as daprpub.Publish.
+// SendBatch implements notify.BatchSender with one bulk publish (daprpub.PublishBatch). A
+// notification that cannot be encoded fails permanently, one not published transiently.
 func (s *Sender) SendBatch(ctx context.Context, ns []*notify.Notification) []error {
-	errs := make([]error, len(ns))
-	events := make([]any, len(ns))
+	items := make([]daprpub.BatchItem, len(ns))
 	for i, n := range ns {
-		u := Update(n)
-		data, err := proto.Marshal(u)
-		if err != nil {
-			errs[i] = notify.Permanent(fmt.Errorf("marshal TaskUpdate: %w", err))
-			continue
-		}
-		events[i] = dapr.PublishEventsEvent{
-			EntryID: strconv.Itoa(i), Data: data, ContentType: daprpub.ContentType,
-			Metadata: map[string]string{"cloudevent.type": CloudEventType, "cloudevent.id": u.GetEventId(), "partitionKey": u.GetUserId()},
-		}
+		items[i] = daprpub.BatchItem{Key: n.Reminder.GetUserId(), Msg: Update(n)}
 	}
-	valid := events[:0:0]
-	for _, e := range events {
-		if e != nil {
-			valid = append(valid, e)
-		}
-	}
-	resp := s.client.PublishEvents(ctx, s.pubsub, Topic, valid)
-	if resp.Error == nil {
+	errs := make([]error, len(ns))
+	err := s.pub.PublishBatch(ctx, Topic, CloudEventType, items)
+	if err == nil {
 		return errs
 	}
-	failed := fmt.Errorf("bulk publish in-app notifications: %w", resp.Error)
-	if len(resp.FailedEvents) == 0 {
+	var be *daprpub.BatchError
+	if !errors.As(err, &be) {
 		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = failed
-			}
+			errs[i] = fmt.Errorf("bulk publish in-app notifications: %w", err)
 		}
 		return errs
 	}
-	for _, fe := range resp.FailedEvents {
-		if e, ok := fe.(dapr.PublishEventsEvent); ok {
-			if i, err := strconv.Atoi(e.EntryID); err == nil && i < len(errs) {
-				errs[i] = failed
-			}
+	for i, ierr := range be.Failed {
+		errs[i] = fmt.Errorf("bulk publish in-app notification: %w", ierr)
+		if errors.Is(ierr, daprpub.ErrMarshal) {
+			errs[i] = notify.Permanent(errs[i])
 		}
 	}
 	return errs
