@@ -7,9 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,99 +19,6 @@ import (
 	"github.com/taskflow/taskflow-events/internal/testenv"
 	"github.com/taskflow/taskflow-events/services/notification/internal/webhook"
 )
-
-// mailpit is a real SMTP server read through its HTTP API.
-type mailpit struct {
-	SMTPAddr, HTTPAddr string
-	dbPath             string
-	proc               *testenv.Process
-	owner              testing.TB // the test that owns the process (a subtest may restart it)
-}
-
-func startMailpit(t testing.TB) *mailpit {
-	t.Helper()
-	m := &mailpit{
-		SMTPAddr: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)),
-		HTTPAddr: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)),
-		dbPath:   filepath.Join(t.TempDir(), "mailpit.db"),
-		owner:    t,
-	}
-	m.Start(t)
-	return m
-}
-
-// Start (re)starts mailpit on the same ports and database and waits until it answers.
-func (m *mailpit) Start(t testing.TB) {
-	t.Helper()
-	cmd := exec.Command(testenv.Bin(t, "mailpit"), "--smtp", m.SMTPAddr, "--listen", m.HTTPAddr,
-		"--database", m.dbPath, "--disable-version-check", "--smtp-disable-rdns", "--quiet")
-	m.proc = testenv.StartProcess(m.owner, "mailpit", cmd)
-	testenv.WaitFor(t, 20*time.Second, "mailpit to answer", func() bool {
-		resp, err := http.Get("http://" + m.HTTPAddr + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-}
-
-// Stop stops mailpit; SMTP connections are refused until Start.
-func (m *mailpit) Stop() { m.proc.Stop(5 * time.Second) }
-
-type mailSummary struct {
-	ID        string `json:"ID"`
-	MessageID string `json:"MessageID"`
-	Subject   string `json:"Subject"`
-	To        []struct {
-		Address string `json:"Address"`
-	} `json:"To"`
-}
-
-// Messages lists every stored message.
-func (m *mailpit) Messages(t testing.TB) []mailSummary {
-	t.Helper()
-	var out struct {
-		Messages []mailSummary `json:"messages"`
-	}
-	m.getJSON(t, "/api/v1/messages?limit=1000", &out)
-	return out.Messages
-}
-
-// ByMessageID returns the messages whose Message-ID is id (without angle brackets).
-func (m *mailpit) ByMessageID(t testing.TB, id string) []mailSummary {
-	t.Helper()
-	var got []mailSummary
-	for _, msg := range m.Messages(t) {
-		if strings.Trim(msg.MessageID, "<>") == id {
-			got = append(got, msg)
-		}
-	}
-	return got
-}
-
-type mailBody struct {
-	Text, HTML string
-}
-
-func (m *mailpit) Body(t testing.TB, id string) mailBody {
-	t.Helper()
-	var b mailBody
-	m.getJSON(t, "/api/v1/message/"+id, &b)
-	return b
-}
-
-func (m *mailpit) getJSON(t testing.TB, path string, v any) {
-	t.Helper()
-	resp, err := http.Get("http://" + m.HTTPAddr + path)
-	if err != nil {
-		t.Fatalf("mailpit GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		t.Fatalf("mailpit GET %s: decode: %v", path, err)
-	}
-}
 
 // receiver is a webhook endpoint that verifies every call's signature. A path listed in
 // failFirst answers 503 that many times before it answers 200.

@@ -22,7 +22,7 @@ import (
 type stack struct {
 	broker   *testenv.Broker
 	pg       *testenv.Postgres
-	mail     *mailpit
+	mail     *testenv.Mailpit
 	hook     *receiver
 	svc      *testenv.Service
 	daprd    *testenv.Daprd
@@ -37,7 +37,7 @@ func startStack(t testing.TB, extraEnv map[string]string) *stack {
 	s := &stack{webhookK: testSecretKey}
 	s.broker = testenv.StartBroker(t, Topic, "task-updates")
 	s.pg = testenv.StartPostgres(t)
-	s.mail = startMailpit(t)
+	s.mail = testenv.StartMailpit(t)
 	s.hook = startReceiver(t, s.webhookK)
 	daprGRPC := testenv.FreePort(t)
 	env := map[string]string{
@@ -181,7 +181,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("SMTP down then up delivers the mail once", func(t *testing.T) {
-		s.mail.Stop()
+		s.mail.Stop(t)
 		ev := reminder("evt-smtp", time.Now().Add(time.Hour), "carol@example.com", "")
 		s.publish(t, ev)
 		testenv.WaitFor(t, 20*time.Second, "a failed e-mail attempt", func() bool {
