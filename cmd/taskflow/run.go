@@ -49,6 +49,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdAudit(ctx, rest, stdout, stderr)
 	case "next":
 		return cmdNext(ctx, rest, stdout, stderr)
+	case "load":
+		return cmdLoad(ctx, rest, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return nil

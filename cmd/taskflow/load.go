@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/taskflow/taskflow-events/internal/devstack"
+	"github.com/taskflow/taskflow-events/internal/loadtest"
+)
+
+// cmdLoad starts its own stack (and, for the benchmark, the no-op subscriber), runs the
+// benchmark (`make bench`) or the soak (`make soak`), writes the results and stops.
+func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	soak := fs.Bool("soak", false, "soak at --rate for --duration instead of the benchmark")
+	base := fs.Int("port-base", 0, "first of the ports (default: a free block between 21000 and 31000)")
+	runDir := fs.String("run-dir", ".run/load", "folder for everything the stack writes")
+	out := fs.String("out", "results", "folder for bench.md, latency.png, soak.md")
+	events := fs.Int("events", 3000, "benchmark: publishes in the flat-out phase")
+	conc := fs.Int("concurrency", 8, "concurrent publishers")
+	rate := fs.Float64("rate", 0, "events/s of the fixed-rate phase (benchmark: 0 = half the no-op ceiling) or of the soak")
+	duration := fs.Duration("duration", 10*time.Second, "length of the fixed-rate phase or of the soak")
+	mixFlag := fs.String("mix", "1:1:1", "completion:reminder:update weights")
+	dup := fs.Float64("duplicates", 0.05, "ratio of re-published events (same event_id)")
+	bad := fs.Float64("malformed", 0.02, "ratio of malformed events")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var mix [3]int
+	parts := strings.Split(*mixFlag, ":")
+	if len(parts) != 3 {
+		return fmt.Errorf("%w: --mix wants a:b:c, got %q", errUsage, *mixFlag)
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%w: --mix wants non-negative weights, got %q", errUsage, *mixFlag)
+		}
+		mix[i] = n
+	}
+	if *soak && *rate <= 0 {
+		return fmt.Errorf("%w: --soak needs --rate", errUsage)
+	}
+	if *events <= 0 || *events > 1_000_000 || *duration <= 0 || *duration > 24*time.Hour {
+		return fmt.Errorf("%w: --events must be in 1..1000000 and --duration in (0, 24h]", errUsage)
+	}
+	root, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(*runDir)
+	if err != nil {
+		return err
+	}
+	if *base == 0 {
+		if *base, err = loadtest.FreePortBase(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "starting the stack (ports from %d, run folder %s)…\n", *base, dir)
+	s, err := devstack.Start(ctx, devstack.Config{Root: root, RunDir: dir, PortBase: *base, LogLevel: "warn", Out: stdout})
+	if err != nil {
+		return err
+	}
+	defer s.Stop()
+	obs, err := loadtest.Observe(ctx, s)
+	if err != nil {
+		return err
+	}
+	defer obs.Close()
+	pub := loadtest.NewPublisher(s.Info.TaskAPI.DaprHTTP)
+	gen := loadtest.Gen{User: devstack.DevUser, Email: "load@example.com"}
+	if *soak {
+		return loadtest.Soak(ctx, loadtest.SoakConfig{Stack: s, Obs: obs, Pub: pub, Gen: gen, Rate: *rate, Duration: *duration,
+			Every: max(time.Second, min(30*time.Second, *duration/20)), Mix: mix, MaxGrowth: 0.10, Dir: *out, Out: stdout})
+	}
+	noop, err := loadtest.StartNoop(ctx, s, root, *base)
+	if err != nil {
+		return errors.Join(errors.New("start the no-op subscriber"), err)
+	}
+	return loadtest.Bench(ctx, loadtest.BenchConfig{Stack: s, Noop: noop, Obs: obs, Pub: pub, Gen: gen, Events: *events,
+		Concurrency: *conc, Rate: *rate, Duration: *duration, Mix: mix, Duplicate: *dup, Malformed: *bad, Dir: *out, Out: stdout})
+}
