@@ -159,8 +159,8 @@ func waitRows(t *testing.T, dsn string, want int, timeout time.Duration) {
 
 func verifyChain(t *testing.T, conn *grpc.ClientConn, want uint64) {
 	t.Helper()
-	resp := &auditv1.VerifyChainResponse{}
-	if err := conn.Invoke(context.Background(), "/taskflow.audit.v1.AuditService/VerifyChain", &auditv1.VerifyChainRequest{}, resp); err != nil {
+	resp, err := auditv1.NewAuditServiceClient(conn).VerifyChain(context.Background(), &auditv1.VerifyChainRequest{})
+	if err != nil {
 		t.Fatalf("VerifyChain: %v", err)
 	}
 	if !resp.GetOk() || resp.GetRowsChecked() != want {

@@ -1,8 +1,4 @@
 // Package auditapi serves taskflow.audit.v1.AuditService over the audit log.
-//
-// buf.gen.yaml generates messages only (no protoc-gen-go-grpc), so the service descriptor
-// is declared here by hand; server reflection still describes the service because the
-// generated file registers it in the global registry.
 package auditapi
 
 import (
@@ -35,53 +31,21 @@ type Log interface {
 	Verify(ctx context.Context, fromSeq, toSeq int64) (auditlog.Verification, error)
 }
 
-// AuditServer is the service as gRPC sees it.
-type AuditServer interface {
-	ListEvents(ctx context.Context, req *auditv1.ListEventsRequest) (*auditv1.ListEventsResponse, error)
-	VerifyChain(ctx context.Context, req *auditv1.VerifyChainRequest) (*auditv1.VerifyChainResponse, error)
-}
-
 // Server implements AuditService over a Log.
 type Server struct {
+	auditv1.UnimplementedAuditServiceServer
 	log Log
 }
 
-var _ AuditServer = (*Server)(nil)
+var _ auditv1.AuditServiceServer = (*Server)(nil)
 
 // NewServer returns a Server over log.
 func NewServer(log Log) *Server { return &Server{log: log} }
 
-// ServiceDesc is the gRPC descriptor of taskflow.audit.v1.AuditService.
-var ServiceDesc = grpc.ServiceDesc{
-	ServiceName: "taskflow.audit.v1.AuditService",
-	HandlerType: (*AuditServer)(nil),
-	Methods: []grpc.MethodDesc{
-		{MethodName: "ListEvents", Handler: unary("ListEvents", AuditServer.ListEvents)},
-		{MethodName: "VerifyChain", Handler: unary("VerifyChain", AuditServer.VerifyChain)},
-	},
-	Streams:  []grpc.StreamDesc{},
-	Metadata: "taskflow/audit/v1/audit.proto",
-}
-
-func unary[Req, Resp any](name string, call func(AuditServer, context.Context, *Req) (*Resp, error)) grpc.MethodHandler {
-	full := "/taskflow.audit.v1.AuditService/" + name
-	return func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-		in := new(Req)
-		if err := dec(in); err != nil {
-			return nil, err
-		}
-		if interceptor == nil {
-			return call(srv.(AuditServer), ctx, in)
-		}
-		info := &grpc.UnaryServerInfo{Server: srv, FullMethod: full}
-		return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
-			return call(srv.(AuditServer), ctx, req.(*Req))
-		})
-	}
-}
-
 // Register adds the service to a gRPC server.
-func Register(g grpc.ServiceRegistrar, s AuditServer) { g.RegisterService(&ServiceDesc, s) }
+func Register(g grpc.ServiceRegistrar, s auditv1.AuditServiceServer) {
+	auditv1.RegisterAuditServiceServer(g, s)
+}
 
 // ListEvents lists events newest first, one consistent snapshot across pages.
 func (s *Server) ListEvents(ctx context.Context, req *auditv1.ListEventsRequest) (*auditv1.ListEventsResponse, error) {
