@@ -16,7 +16,7 @@ func TestBadValuesFail(t *testing.T) {
 		{
 			name:  "wrong type",
 			c:     renderCase{files: []string{"charttest/testdata/bad-type.yaml"}},
-			wants: []string{"/services/audit/replicaCount", "got string, want integer", "/services/notification/env/SMTP_STARTTLS", "got boolean, want string"},
+			wants: []string{"/services/audit/replicaCount", "got string, want integer", "/services/notification/env/SMTP_TLS", "got boolean, want string"},
 		},
 		{
 			name:  "missing broker list with the Component enabled",
