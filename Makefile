@@ -44,7 +44,7 @@ $(BIN)/daprd:
 
 .PHONY: tools daprd debs deps
 tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/grpcurl $(BIN)/helm $(BIN)/mailpit ## Install the pinned Go tools into .cache/bin.
-daprd: $(BIN)/daprd ## Build daprd $(DAPR_VERSION) from its module source (a few minutes the first time).
+daprd: $(BIN)/daprd ## Build daprd (pinned DAPR_VERSION) from its module source (a few minutes the first time).
 debs: ## Install the Debian packages the tests need (PostgreSQL 15 server, Chromium) when missing.
 	@bash scripts/ensure-debs.sh
 deps: tools daprd debs ## Everything the tests need.
