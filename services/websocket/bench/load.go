@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -52,6 +53,34 @@ type recorder struct {
 	mu   sync.Mutex
 	lat  []time.Duration
 	got  atomic.Int64
+	// lost counts connections the server closed, by reason, until closing is set.
+	lost    map[string]int
+	closing atomic.Bool
+}
+
+func (r *recorder) closed(err error) {
+	if r.closing.Load() {
+		return
+	}
+	reason := err.Error()
+	if ce, ok := errors.AsType[*websocket.CloseError](err); ok {
+		reason = fmt.Sprintf("close %d %s", ce.Code, ce.Text)
+	}
+	r.mu.Lock()
+	if r.lost == nil {
+		r.lost = map[string]int{}
+	}
+	r.lost[reason]++
+	r.mu.Unlock()
+}
+
+// takeLost returns and clears the counts of connections closed by the server.
+func (r *recorder) takeLost() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l := r.lost
+	r.lost = nil
+	return l
 }
 
 var eventIDKey = []byte(`"event_id":`)
@@ -154,6 +183,7 @@ func dialAll(ctx context.Context, o options, dial dialFunc, rec *recorder, wg *s
 					for {
 						_, data, err := c.ReadMessage()
 						if err != nil {
+							rec.closed(err)
 							return
 						}
 						if string(data) == "{}" {

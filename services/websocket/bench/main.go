@@ -82,7 +82,7 @@ func main() {
 
 // row is one line of the table.
 type row struct {
-	system, rate, sent, delivered, fps, p50, p99, max, kib string
+	system, rate, sent, delivered, fps, p50, p99, max, kib, other string
 	// numbers for the ratio rows
 	nfps, np50, np99, nkib float64
 }
@@ -129,7 +129,7 @@ func benchmark(ctx context.Context, o options) error {
 			return fmt.Errorf("start daprd + kafka: %w", err)
 		}
 		defer p.stop()
-		return b.phases(ctx, "websocket-service via daprd + Kafka", s.pid(), p.publish, o.e2eRates, 0)
+		return b.phases(ctx, "websocket-service via daprd + Kafka", append([]int{s.pid()}, p.pids()...), p.publish, o.e2eRates, 0)
 	}); err != nil {
 		return err
 	}
@@ -162,7 +162,12 @@ func (b *bench) system(ctx context.Context, name string, pid int, dial dialFunc,
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	defer func() { closeAll(conns); wg.Wait() }()
+	defer func() {
+		b.rec.closing.Store(true)
+		closeAll(conns)
+		wg.Wait()
+		b.rec.closing.Store(false)
+	}()
 	took := time.Since(start)
 	time.Sleep(2 * time.Second)
 	rss1 := rssKiB(pid)
@@ -175,16 +180,21 @@ func (b *bench) system(ctx context.Context, name string, pid int, dial dialFunc,
 		return fmt.Errorf("%s warm-up: %w", name, err)
 	}
 	b.rec.await(int64(2*o.users*o.perUser), 10*time.Second)
-	if err := b.phases(ctx, name, pid, publish, rates, kib); err != nil {
+	if err := b.phases(ctx, name, []int{pid}, publish, rates, kib); err != nil {
 		return err
 	}
 	if more != nil {
-		return more(ctx)
+		if err := more(ctx); err != nil {
+			return err
+		}
+	}
+	if lost := b.rec.takeLost(); len(lost) > 0 {
+		fmt.Printf("%s: connections closed by the server during the run: %v\n", name, lost)
 	}
 	return nil
 }
 
-func (b *bench) phases(ctx context.Context, name string, pid int, publish publishFunc, rates []int, kib float64) error {
+func (b *bench) phases(ctx context.Context, name string, pids []int, publish publishFunc, rates []int, kib float64) error {
 	o := b.o
 	if kib == 0 { // a run on already connected clients: warm the new path up first
 		b.rec.reset()
@@ -195,12 +205,14 @@ func (b *bench) phases(ctx context.Context, name string, pid int, publish publis
 	}
 	for _, rate := range rates {
 		b.rec.reset()
+		cpu0 := sampleCPU(pids)
 		n, elapsed, err := drive(ctx, publish, b.rec, &b.next, rate, rate*int(o.duration/time.Second), o.users)
 		if err != nil {
 			return fmt.Errorf("%s at %d/s: %w", name, rate, err)
 		}
 		want := int64(n * o.perUser)
 		lat := b.rec.await(want, 10*time.Second)
+		other := otherCPU(cpu0, sampleCPU(pids))
 		pct := func(p float64) time.Duration {
 			if len(lat) == 0 {
 				return 0
@@ -211,12 +223,13 @@ func (b *bench) phases(ctx context.Context, name string, pid int, publish publis
 		r := row{system: name, rate: strconv.Itoa(rate), sent: fmt.Sprintf("%d in %v", n, elapsed.Round(10*time.Millisecond)),
 			delivered: fmt.Sprintf("%d/%d", got, want), nfps: float64(got) / elapsed.Seconds(),
 			np50: float64(pct(0.50)), np99: float64(pct(0.99)), nkib: kib,
-			p50: dur(pct(0.50)), p99: dur(pct(0.99)), max: dur(pct(1)), kib: "–"}
+			p50: dur(pct(0.50)), p99: dur(pct(0.99)), max: dur(pct(1)), kib: "–",
+			other: fmt.Sprintf("%.0f%%", 100*other)}
 		r.fps = fmt.Sprintf("%.0f", r.nfps)
 		if kib != 0 {
 			r.kib = fmt.Sprintf("%.1f", kib)
 		}
-		fmt.Fprintf(os.Stderr, "  %s %d/s: p50 %s p99 %s, %s delivered, RSS %d MiB\n", name, rate, r.p50, r.p99, r.delivered, rssKiB(pid)>>10)
+		fmt.Fprintf(os.Stderr, "  %s %d/s: p50 %s p99 %s, %s delivered, RSS %d MiB, other CPU %s\n", name, rate, r.p50, r.p99, r.delivered, rssKiB(pids[0])>>10, r.other)
 		b.rows = append(b.rows, r)
 	}
 	return nil
@@ -240,9 +253,9 @@ func (b *bench) print() {
 		}
 		return fmt.Sprintf("%.2f", a/c)
 	}
-	fmt.Printf("\n| system | updates/s | updates sent | frames delivered/expected | frames/s | p50 | p99 | max | RSS KiB/conn |\n|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("\n| system | updates/s | updates sent | frames delivered/expected | frames/s | p50 | p99 | max | RSS KiB/conn | other CPU |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	line := func(r row) {
-		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.system, r.rate, r.sent, r.delivered, r.fps, r.p50, r.p99, r.max, r.kib)
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.system, r.rate, r.sent, r.delivered, r.fps, r.p50, r.p99, r.max, r.kib, r.other)
 	}
 	byRate := map[string][]row{}
 	var order []string
@@ -264,7 +277,7 @@ func (b *bench) print() {
 		}
 		if len(rs) == 2 {
 			a, c := rs[0], rs[1]
-			fmt.Printf("| **ours / Centrifugo** | %s | | | %s | %s | %s | | %s |\n", rate, ratio(a.nfps, c.nfps), ratio(a.np50, c.np50), ratio(a.np99, c.np99), ratio(a.nkib, c.nkib))
+			fmt.Printf("| **ours / Centrifugo** | %s | | | %s | %s | %s | | %s | |\n", rate, ratio(a.nfps, c.nfps), ratio(a.np50, c.np50), ratio(a.np99, c.np99), ratio(a.nkib, c.nkib))
 		}
 	}
 	for _, r := range e2e {

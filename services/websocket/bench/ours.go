@@ -177,6 +177,14 @@ func startPipeline(ctx context.Context, o options, dir string) (*pipeline, error
 	return p, nil
 }
 
+func (p *pipeline) pids() []int {
+	var pids []int
+	for _, proc := range p.procs {
+		pids = append(pids, proc.Pid())
+	}
+	return pids
+}
+
 func (p *pipeline) stop() {
 	for _, proc := range p.procs {
 		proc.Stop(5 * time.Second)
