@@ -53,6 +53,9 @@ type Observer struct {
 	wsUpdateAt map[string]time.Time
 	wsNotif    map[string]int
 	wsConns    int
+	mailSeen   map[string]string // mailpit message id → subject
+	mail       map[string]int    // task id → mails
+	mailMu     sync.Mutex        // one reader of mailpit at a time
 	cancel     context.CancelFunc
 	done       sync.WaitGroup
 }
@@ -61,7 +64,8 @@ type Observer struct {
 // resumes when the service restarts) and a poller of the Task API double.
 func Observe(ctx context.Context, s *devstack.Stack) (*Observer, error) {
 	o := &Observer{s: s, since: time.Now().Add(-time.Second), seriesN: map[string]int{}, seriesAt: map[string]time.Time{},
-		wsUpdate: map[string]int{}, wsUpdateAt: map[string]time.Time{}, wsNotif: map[string]int{}}
+		wsUpdate: map[string]int{}, wsUpdateAt: map[string]time.Time{}, wsNotif: map[string]int{},
+		mailSeen: map[string]string{}, mail: map[string]int{}}
 	var err error
 	if o.audit, err = pgxpool.New(ctx, s.DSN("audit")); err != nil {
 		return nil, fmt.Errorf("connect to the audit database: %w", err)
@@ -73,7 +77,8 @@ func Observe(ctx context.Context, s *devstack.Stack) (*Observer, error) {
 	wctx, cancel := context.WithCancel(context.Background())
 	o.cancel = cancel
 	first := make(chan error, 1)
-	o.done.Add(2)
+	o.done.Add(3)
+	go func() { defer o.done.Done(); o.pollMail(wctx) }()
 	go func() { defer o.done.Done(); o.watchWS(wctx, first) }()
 	go func() { defer o.done.Done(); o.pollTaskAPI(wctx) }()
 	select {
@@ -205,7 +210,7 @@ func (o *Observer) watchWS(ctx context.Context, first chan<- error) {
 // Effects reads every effect so far.
 func (o *Observer) Effects(ctx context.Context) (Effects, error) {
 	e := Effects{Audit: map[string]int{}, AuditAt: map[string]time.Time{}, AuditInApp: map[string]int{},
-		Ledger: map[string]map[string]string{}, LedgerAt: map[string]time.Time{}, Mail: map[string]int{}}
+		Ledger: map[string]map[string]string{}, LedgerAt: map[string]time.Time{}}
 	rows, err := o.audit.Query(ctx, `SELECT event_id, kind, task_id, received_at FROM audit_events WHERE received_at >= $1`, o.since)
 	if err != nil {
 		return e, fmt.Errorf("read the audit log: %w", err)
@@ -252,10 +257,12 @@ func (o *Observer) Effects(ctx context.Context) (Effects, error) {
 	if err := rows.Err(); err != nil {
 		return e, fmt.Errorf("read the notification ledger: %w", err)
 	}
-	if err := o.mails(ctx, e.Mail); err != nil {
+	// The mail poller may be up to one round behind: catch up first.
+	if err := o.readNewMail(ctx); err != nil {
 		return e, err
 	}
 	o.mu.Lock()
+	e.Mail = copyMap(o.mail)
 	e.Series, e.SeriesAt = copyMap(o.seriesN), copyMap(o.seriesAt)
 	e.WSUpdate, e.WSUpdateAt, e.WSNotif = copyMap(o.wsUpdate), copyMap(o.wsUpdateAt), copyMap(o.wsNotif)
 	o.mu.Unlock()
@@ -270,9 +277,24 @@ func copyMap[V any](m map[string]V) map[string]V {
 	return out
 }
 
-// mails counts mailpit's messages per task id in "Reminder: Reminder <task id>".
-func (o *Observer) mails(ctx context.Context, into map[string]int) error {
-	const page = 1000
+// pollMail keeps a copy of mailpit's message list: mailpit prunes all but its newest
+// 500 messages (its --max default), so counting at the end would lose mails.
+func (o *Observer) pollMail(ctx context.Context) {
+	for ctx.Err() == nil {
+		_ = o.readNewMail(ctx) // a failed read is retried; Effects reports errors
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// readNewMail reads mailpit's list, newest first, until it reaches a message it has seen.
+func (o *Observer) readNewMail(ctx context.Context) error {
+	o.mailMu.Lock()
+	defer o.mailMu.Unlock()
+	const page = 200
+	fresh := map[string]string{}
 	for start := 0; ; start += page {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/api/v1/messages?start=%d&limit=%d", o.s.Info.MailUI, start, page), nil)
 		resp, err := http.DefaultClient.Do(req)
@@ -281,6 +303,7 @@ func (o *Observer) mails(ctx context.Context, into map[string]int) error {
 		}
 		var body struct {
 			Messages []struct {
+				ID      string `json:"ID"`
 				Subject string `json:"Subject"`
 			} `json:"messages"`
 		}
@@ -289,13 +312,27 @@ func (o *Observer) mails(ctx context.Context, into map[string]int) error {
 		if err != nil {
 			return fmt.Errorf("list mails: %w", err)
 		}
+		known := false
+		o.mu.Lock()
 		for _, m := range body.Messages {
-			if _, task, ok := strings.Cut(m.Subject, "Reminder: Reminder "); ok {
-				into[task]++
+			if _, ok := o.mailSeen[m.ID]; ok {
+				known = true
+				continue
 			}
+			fresh[m.ID] = m.Subject
 		}
-		if len(body.Messages) < page {
-			return nil
+		o.mu.Unlock()
+		if known || len(body.Messages) < page {
+			break
 		}
 	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for id, subject := range fresh {
+		o.mailSeen[id] = subject
+		if _, task, ok := strings.Cut(subject, "Reminder: Reminder "); ok {
+			o.mail[task]++
+		}
+	}
+	return nil
 }

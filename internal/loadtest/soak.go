@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -97,14 +98,10 @@ func Soak(ctx context.Context, c SoakConfig) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Machine: %s\n\nSoak: %.0f events/s for %v (%d events published), samples every %v, warm-up = first fifth.\n\n",
 		Machine(), c.Rate, c.Duration, pub.Sends, c.Every)
-	b.WriteString("| process | RSS after warm-up | RSS at end | growth | goroutines after warm-up | at end | growth |\n|---|---|---|---|---|---|---|\n")
-	warm := samples[0]
-	for _, s := range samples {
-		if s.at >= c.Duration/5 {
-			warm = s
-			break
-		}
-	}
+	b.WriteString("| process | RSS after warm-up (median) | RSS at end (median) | growth | goroutines after warm-up | at end | growth |\n|---|---|---|---|---|---|---|\n")
+	// Compare medians, so one sample taken while a batch was in flight does not decide:
+	// the second fifth of the run (after warm-up) against the last fifth and the final sample.
+	warm, end := medianSample(samples, c.Duration/5, 2*c.Duration/5), medianSample(samples, 4*c.Duration/5, 1<<62)
 	growth := func(a, z float64) float64 {
 		if a == 0 {
 			return 0
@@ -113,15 +110,15 @@ func Soak(ctx context.Context, c SoakConfig) error {
 	}
 	for _, name := range benchServices {
 		for _, p := range []string{name, "daprd-" + name} {
-			g := growth(float64(warm.rss[p]), float64(final.rss[p]))
-			gr := "–"
-			row := fmt.Sprintf("| %s | %s | %s | %+.1f%% |", p, mib(warm.rss[p]), mib(final.rss[p]), 100*g)
+			g := growth(float64(warm.rss[p]), float64(end.rss[p]))
+			var gr string
+			row := fmt.Sprintf("| %s | %s | %s | %+.1f%% |", p, mib(warm.rss[p]), mib(end.rss[p]), 100*g)
 			if g > c.MaxGrowth {
 				failures = append(failures, fmt.Sprintf("%s RSS grew %.1f%%", p, 100*g))
 			}
 			if p == name {
-				gg := growth(float64(warm.goroutines[p]), float64(final.goroutines[p]))
-				gr = fmt.Sprintf(" %d | %d | %+.1f%% |", warm.goroutines[p], final.goroutines[p], 100*gg)
+				gg := growth(float64(warm.goroutines[p]), float64(end.goroutines[p]))
+				gr = fmt.Sprintf(" %d | %d | %+.1f%% |", warm.goroutines[p], end.goroutines[p], 100*gg)
 				if gg > c.MaxGrowth {
 					failures = append(failures, fmt.Sprintf("%s goroutines grew %.1f%%", p, 100*gg))
 				}
@@ -143,6 +140,9 @@ func Soak(ctx context.Context, c SoakConfig) error {
 		}
 	}
 	fmt.Fprintf(&b, "\nEffects: %s. Error log lines: %d.\n", tally, errLines)
+	for _, p := range tally.Problems {
+		fmt.Fprintf(&b, "- %s\n", p)
+	}
 	if len(failures) == 0 {
 		b.WriteString("\nResult: PASS\n")
 	} else {
@@ -156,4 +156,30 @@ func Soak(ctx context.Context, c SoakConfig) error {
 		return fmt.Errorf("soak failed: %s", strings.Join(failures, "; "))
 	}
 	return nil
+}
+
+// medianSample is the per-process median of the samples taken in [from, to).
+func medianSample(samples []soakSample, from, to time.Duration) soakSample {
+	out := soakSample{rss: map[string]int64{}, goroutines: map[string]int{}}
+	rss, gs := map[string][]int64{}, map[string][]int{}
+	for _, s := range samples {
+		if s.at < from || s.at >= to {
+			continue
+		}
+		for p, v := range s.rss {
+			rss[p] = append(rss[p], v)
+		}
+		for p, v := range s.goroutines {
+			gs[p] = append(gs[p], v)
+		}
+	}
+	for p, vs := range rss {
+		slices.Sort(vs)
+		out.rss[p] = vs[len(vs)/2]
+	}
+	for p, vs := range gs {
+		slices.Sort(vs)
+		out.goroutines[p] = vs[len(vs)/2]
+	}
+	return out
 }
