@@ -96,3 +96,4 @@ bench-runtime: ## Decode+dispatch benchmark of the callback runtime.
 
 -include services/*/service.mk
 -include chart/chart.mk
+-include internal/faulttest/faults.mk

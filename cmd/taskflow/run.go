@@ -23,6 +23,7 @@ const usage = `usage: taskflow <command> [flags]
   watch     connect to the WebSocket as a user and print frames
   audit     list the audit log or verify its chain
   next      preview the next occurrences of a recurrence rule
+  load      load-test a running stack against a no-op ceiling (make bench, make soak)
 
 Commands other than up/demo read addresses from .run/stack.json (written by up).
 Run 'taskflow <command> -h' for a command's flags.`

@@ -369,7 +369,7 @@ func (s *Stack) startPostgres(ctx context.Context) (map[string]string, error) {
 
 func (s *Stack) startMailpit(ctx context.Context, bin string) error {
 	cmd := exec.Command(bin, "--smtp", addr(s.Ports.SMTP), "--listen", addr(s.Ports.MailUI),
-		"--database", filepath.Join(s.cfg.RunDir, "logs", "mailpit.db"), "--disable-version-check", "--smtp-disable-rdns", "--quiet")
+		"--database", filepath.Join(s.cfg.RunDir, "logs", "mailpit.db"), "--disable-version-check", "--smtp-disable-rdns", "--quiet", "--max", "100000")
 	p, err := localrun.Start("mailpit", cmd, filepath.Join(s.cfg.RunDir, "logs", "mailpit.log"))
 	if err != nil {
 		return err
