@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,21 +18,14 @@ import (
 	"github.com/taskflow/taskflow-events/internal/testenv"
 )
 
-// portBase picks a base port whose whole block (base..base+59) is free right now.
+// portBase picks a base port whose block of devstack.PortBlock ports is free right now.
 func portBase(t *testing.T) int {
 	t.Helper()
-	for range 50 {
-		base := 20000 + 100*rand.IntN(100)
-		free := true
-		for p := base; p < base+60 && free; p++ {
-			free = localrun.CheckPortFree(p, "") == nil
-		}
-		if free {
-			return base
-		}
+	base, err := devstack.FreePortBase()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free block of 60 ports between 20000 and 30000")
-	return 0
+	return base
 }
 
 func chdirRoot(t *testing.T) {

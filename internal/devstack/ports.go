@@ -4,7 +4,12 @@
 // scenario against it.
 package devstack
 
-import "fmt"
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/taskflow/taskflow-events/internal/localrun"
+)
 
 // Service names, as in services/<name>, and their Dapr app-ids.
 var Services = []struct{ Name, AppID string }{
@@ -82,3 +87,22 @@ func (p Ports) all() map[int]string {
 }
 
 func addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
+
+// PortBlock is how many ports from the base a stack (and its extra apps) may use.
+const PortBlock = 60
+
+// FreePortBase picks a base in [20000, 31000) whose whole block is free right now, so tests
+// can run stacks side by side below the ephemeral range.
+func FreePortBase() (int, error) {
+	for range 50 {
+		base := 20000 + 100*rand.IntN(110)
+		free := true
+		for p := base; p < base+PortBlock && free; p++ {
+			free = localrun.CheckPortFree(p, "") == nil
+		}
+		if free {
+			return base, nil
+		}
+	}
+	return 0, fmt.Errorf("no free block of %d ports between 20000 and 31000", PortBlock)
+}

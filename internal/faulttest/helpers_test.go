@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -14,25 +13,17 @@ import (
 
 	"github.com/taskflow/taskflow-events/internal/devstack"
 	"github.com/taskflow/taskflow-events/internal/loadtest"
-	"github.com/taskflow/taskflow-events/internal/localrun"
 	"github.com/taskflow/taskflow-events/internal/testenv"
 )
 
-// portBase picks a base port whose block (base..base+59) is free right now.
+// portBase picks a base port whose block of devstack.PortBlock ports is free right now.
 func portBase(t *testing.T) int {
 	t.Helper()
-	for range 50 {
-		base := 21000 + 100*rand.IntN(100)
-		free := true
-		for p := base; p < base+60 && free; p++ {
-			free = localrun.CheckPortFree(p, "") == nil
-		}
-		if free {
-			return base
-		}
+	base, err := devstack.FreePortBase()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free block of 60 ports between 21000 and 31000")
-	return 0
+	return base
 }
 
 // env is a running stack with an observer of its effects and a publisher.
