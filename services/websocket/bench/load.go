@@ -186,11 +186,11 @@ func dialAll(ctx context.Context, o options, dial dialFunc, rec *recorder, wg *s
 							rec.closed(err)
 							return
 						}
-						if string(data) == "{}" {
-							_ = c.WriteMessage(websocket.TextMessage, data)
-							continue
+						at := time.Now()
+						if isPing(data) {
+							_ = c.WriteMessage(websocket.TextMessage, []byte("{}"))
 						}
-						rec.received(data, time.Now())
+						rec.received(data, at)
 					}
 				}()
 			}
@@ -202,6 +202,17 @@ func dialAll(ctx context.Context, o options, dial dialFunc, rec *recorder, wg *s
 		return nil, firstErr
 	}
 	return conns, nil
+}
+
+// isPing reports whether a frame holds a Centrifugo ping: an empty command `{}`, alone or as
+// one line of a batch of newline-separated messages.
+func isPing(data []byte) bool {
+	for line := range bytes.SplitSeq(data, []byte("\n")) {
+		if string(line) == "{}" {
+			return true
+		}
+	}
+	return false
 }
 
 func closeAll(conns []*websocket.Conn) {

@@ -1,9 +1,9 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -16,7 +16,7 @@ import (
 const closeGrace = time.Second
 
 // serve runs one connection: the writer in a new goroutine, the reader in this one.
-func (g *Gateway) serve(r *http.Request, conn *websocket.Conn, claims auth.Claims, proto bool, since *hub.Position) {
+func (g *Gateway) serve(ctx context.Context, conn *websocket.Conn, claims auth.Claims, proto bool, since *hub.Position) {
 	defer conn.Close()
 	c := hub.NewClient(claims.UserID, proto, g.cfg.SendQueue, func(code int) {
 		if code == hub.CloseSlow {
@@ -46,9 +46,9 @@ func (g *Gateway) serve(r *http.Request, conn *websocket.Conn, claims auth.Claim
 	c.Kick(hub.CloseNormal, "")
 	<-written
 	if code, _ := c.CloseCode(); code == hub.CloseSlow {
-		g.logger.WarnContext(r.Context(), "ws_slow_client_closed", "user_id", claims.UserID, "queue", g.cfg.SendQueue)
+		g.logger.WarnContext(ctx, "ws_slow_client_closed", "user_id", claims.UserID, "queue", g.cfg.SendQueue)
 	} else {
-		g.logger.DebugContext(r.Context(), "ws_closed", "user_id", claims.UserID, "code", code)
+		g.logger.DebugContext(ctx, "ws_closed", "user_id", claims.UserID, "code", code)
 	}
 }
 
