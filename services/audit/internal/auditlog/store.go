@@ -246,34 +246,25 @@ func (s *Store) appendTx(ctx context.Context, rows []*row, months map[time.Time]
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	ids := make([]string, len(rows))
-	for i, r := range rows {
-		ids[i] = r.EventID
-	}
 	monthList := make([]time.Time, 0, len(months))
 	for m := range months {
 		monthList = append(monthList, m)
 	}
-	// Under the chain lock no other writer (of any replica) inserts ids or takes seqs, so
-	// filtering out stored ids and then inserting plainly is race-free, and cheaper than
-	// INSERT ... ON CONFLICT. A seq range is reserved for every row; repeats leave gaps,
-	// which the chain does not mind (rows link by hash, not by seq+1).
+	// Under the chain lock no other writer (of any replica) inserts ids or takes seqs. A
+	// seq range is reserved for every row and row i gets the i-th seq of it; the ids are
+	// inserted with ON CONFLICT DO NOTHING, and the ones returned are the fresh rows.
+	// Repeats leave gaps, which the chain does not mind (rows link by hash, not by seq+1).
+	// The conflict check is a probe of the primary key by construction: an
+	// "event_id = ANY($1)" lookup was planned as a sequential scan while the table had no
+	// statistics yet (a fresh or fast-growing table), which made every append cost O(table).
 	b := &pgx.Batch{}
 	b.Queue("SELECT pg_advisory_xact_lock($1)", chainLockKey)
-	b.Queue("SELECT event_id FROM audit_event_ids WHERE event_id = ANY($1::text[])", ids)
 	b.Queue("SELECT setval('audit_seq', nextval('audit_seq') + $1 - 1)", int64(len(rows)))
 	b.Queue("SELECT month, last_hash FROM audit_chain_heads WHERE month = ANY($1::date[])", monthList)
 	br := tx.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
 		br.Close()
 		return 0, fmt.Errorf("take chain lock: %w", err)
-	}
-	stored := map[string]bool{}
-	idRows, _ := br.Query()
-	var id string
-	if _, err := pgx.ForEachRow(idRows, []any{&id}, func() error { stored[id] = true; return nil }); err != nil {
-		br.Close()
-		return 0, fmt.Errorf("look up stored event ids: %w", err)
 	}
 	var lastSeq int64
 	if err := br.QueryRow().Scan(&lastSeq); err != nil {
@@ -294,16 +285,26 @@ func (s *Store) appendTx(ctx context.Context, rows []*row, months map[time.Time]
 	if err := br.Close(); err != nil {
 		return 0, fmt.Errorf("append batch: %w", err)
 	}
-	if len(stored) == len(rows) {
+
+	ids, seqs := make([]string, len(rows)), make([]int64, len(rows))
+	first := lastSeq - int64(len(rows)) + 1
+	for i, r := range rows {
+		ids[i], seqs[i] = r.EventID, first+int64(i)
+	}
+	idRows, _ := tx.Query(ctx, `INSERT INTO audit_event_ids (event_id, seq) SELECT * FROM unnest($1::text[], $2::bigint[])
+		ON CONFLICT (event_id) DO NOTHING RETURNING seq`, ids, seqs)
+	isFresh := make(map[int64]bool, len(rows))
+	var seq int64
+	if _, err := pgx.ForEachRow(idRows, []any{&seq}, func() error { isFresh[seq] = true; return nil }); err != nil {
+		return 0, fmt.Errorf("record %d event ids: %w", len(rows), err)
+	}
+	if len(isFresh) == 0 {
 		return 0, tx.Commit(ctx) // every event was a redelivery
 	}
-
-	fresh := make([]*row, 0, len(rows)-len(stored))
-	next := lastSeq - int64(len(rows)) + 1
-	for _, r := range rows {
-		if !stored[r.EventID] {
-			r.Seq = next
-			next++
+	fresh := make([]*row, 0, len(isFresh))
+	for i, r := range rows {
+		if isFresh[seqs[i]] {
+			r.Seq = seqs[i]
 			fresh = append(fresh, r)
 		}
 	}
@@ -317,14 +318,6 @@ func (s *Store) appendTx(ctx context.Context, rows []*row, months map[time.Time]
 		r.PrevHash = prev
 		r.Hash = rowHash(r)
 		heads[m], headSeq[m] = r.Hash, r.Seq
-	}
-	freshIDs, freshSeqs := make([]string, len(fresh)), make([]int64, len(fresh))
-	for i, r := range fresh {
-		freshIDs[i], freshSeqs[i] = r.EventID, r.Seq
-	}
-	if _, err := tx.Exec(ctx, "INSERT INTO audit_event_ids (event_id, seq) SELECT * FROM unnest($1::text[], $2::bigint[])",
-		freshIDs, freshSeqs); err != nil {
-		return 0, fmt.Errorf("record %d event ids: %w", len(fresh), err)
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_events"}, copyColumns, pgx.CopyFromSlice(len(fresh), func(i int) ([]any, error) {
 		r := fresh[i]
