@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -213,7 +214,8 @@ func noopHandler[PT daprsub.Message](c *noopCounter) daprsub.BatchHandler[PT] {
 func noopRun(c *noopCounter) testenv.RunFunc {
 	return func(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 		r := envconfig.New(getenv)
-		cfg := Config{App: grpcapp.ReadConfig(r), BulkMaxMessages: benchBatch, BulkMaxAwait: 50 * time.Millisecond}
+		cfg := Config{App: grpcapp.ReadConfig(r)}
+		cfg.BulkMaxMessages, cfg.BulkMaxAwait = readBulk(r)
 		if err := r.Err(); err != nil {
 			return err
 		}
@@ -250,7 +252,24 @@ func TestBenchAudit(t *testing.T) {
 
 	// (d) the pipe's ceiling: a no-op subscriber drains the backlog.
 	counter := &noopCounter{}
-	noop := testenv.RunService(t, noopRun(counter), nil)
+	// Both subscribers get the same bulk settings: the service's defaults, or
+	// AUDIT_BULK_MAX_MESSAGES / AUDIT_BULK_MAX_AWAIT from the benchmark's environment.
+	bulkEnv := map[string]string{}
+	for _, k := range []string{"AUDIT_BULK_MAX_MESSAGES", "AUDIT_BULK_MAX_AWAIT"} {
+		if v := os.Getenv(k); v != "" {
+			bulkEnv[k] = v
+		}
+	}
+	bulkCfg, err := readConfig(func(k string) string {
+		if k == "DATABASE_URL" {
+			return "postgres://unused"
+		}
+		return bulkEnv[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noop := testenv.RunService(t, noopRun(counter), bulkEnv)
 	noopd := testenv.StartDaprd(t, testenv.DaprdConfig{AppID: "bench-noop", AppPort: noop.GRPCPort, Broker: broker, AppHealthCheck: true})
 	testenv.WaitFor(t, 5*time.Minute, "no-op subscriber drains the backlog", func() bool {
 		k, _, _ := counter.get()
@@ -258,6 +277,7 @@ func TestBenchAudit(t *testing.T) {
 	})
 	k, first, last := counter.get()
 	rateD := float64(k) / last.Sub(first).Seconds()
+	t.Logf("(d) daprd: %s", scrapeBulkStats(t, noopd.Config.MetricsPort).describe(last.Sub(first)))
 	noopd.Proc.Stop(5 * time.Second)
 	if err := noop.Stop(); err != nil {
 		t.Errorf("no-op service: %v", err)
@@ -265,12 +285,30 @@ func TestBenchAudit(t *testing.T) {
 
 	// (c) the audit service drains the same backlog into PostgreSQL.
 	_, dsnC := migratedPool(t, pg, "bench_e2e")
-	svc := testenv.RunService(t, run, map[string]string{"DATABASE_URL": dsnC})
-	testenv.StartDaprd(t, testenv.DaprdConfig{AppID: "audit-service", AppPort: svc.GRPCPort, Broker: broker, AppHealthCheck: true})
+	svcEnv := map[string]string{"DATABASE_URL": dsnC}
+	for k, v := range bulkEnv {
+		svcEnv[k] = v
+	}
+	svc := testenv.RunService(t, run, svcEnv)
+	if f := os.Getenv("AUDIT_BENCH_CPUPROFILE"); f != "" {
+		out, err := os.Create(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(out); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { pprof.StopCPUProfile(); out.Close() }()
+	}
+	sampleCtx, stopSampling := context.WithCancel(context.Background())
+	sampler := &pgSampler{}
+	go sampler.run(sampleCtx, dsnC, "bench_e2e")
+	auditd := testenv.StartDaprd(t, testenv.DaprdConfig{AppID: "audit-service", AppPort: svc.GRPCPort, Broker: broker, AppHealthCheck: true})
 	testenv.WaitFor(t, 5*time.Minute, "audit service stores the backlog", func() bool {
 		got, _ := countRows(t, dsnC)
 		return got >= n
 	})
+	stopSampling()
 	conn, err := pgx.Connect(context.Background(), dsnC)
 	if err != nil {
 		t.Fatal(err)
@@ -282,6 +320,8 @@ func TestBenchAudit(t *testing.T) {
 		t.Fatal(err)
 	}
 	rateC := float64(n) / secs
+	t.Logf("(c) daprd: %s", scrapeBulkStats(t, auditd.Config.MetricsPort).describe(time.Duration(secs*float64(time.Second))))
+	t.Logf("(c) PostgreSQL: %s", sampler)
 	var batches int
 	if err := conn.QueryRow(context.Background(), "SELECT count(DISTINCT received_at) FROM audit_events").Scan(&batches); err != nil {
 		t.Fatal(err)
@@ -298,7 +338,7 @@ func TestBenchAudit(t *testing.T) {
 		strings.Count(svc.Logs(), `"event_failed"`))
 
 	table := fmt.Sprintf(`
-audit throughput, %d events (TaskEvent/ReminderEvent/TaskUpdate mix), bulk 500 msgs / 50 ms, %d partitions per topic
+audit throughput, %d events (TaskEvent/ReminderEvent/TaskUpdate mix), bulk %d msgs / %v for (c) and (d), %d partitions per topic
 | path                                                   | events/s | ratio          |
 |--------------------------------------------------------|---------:|----------------|
 | (a)  raw COPY of N prepared rows, one COPY              | %8.0f | 100%%           |
@@ -306,7 +346,7 @@ audit throughput, %d events (TaskEvent/ReminderEvent/TaskUpdate mix), bulk 500 m
 | (b)  Store.Append, 500-event batches, 4 callers        | %8.0f | %3.0f%% of (a)    |
 | (d)  no-op bulk subscriber via daprd + broker           | %8.0f | 100%%           |
 | (c)  audit service end to end via daprd + broker + PG   | %8.0f | %3.0f%% of (d)    |
-`, n, testenv.DefaultPartitions, rateA, rateA2, 100*rateA2/rateA, rateB, 100*rateB/rateA, rateD, rateC, 100*rateC/rateD)
+`, n, bulkCfg.BulkMaxMessages, bulkCfg.BulkMaxAwait, testenv.DefaultPartitions, rateA, rateA2, 100*rateA2/rateA, rateB, 100*rateB/rateA, rateD, rateC, 100*rateC/rateD)
 	t.Log(table)
 	fmt.Fprint(os.Stderr, table)
 }

@@ -23,7 +23,10 @@ type Config struct {
 	// (AUDIT_MAINTENANCE_INTERVAL, 1h).
 	MaintenanceInterval time.Duration
 	// BulkMaxMessages and BulkMaxAwait configure bulk delivery
-	// (AUDIT_BULK_MAX_MESSAGES, 500; AUDIT_BULK_MAX_AWAIT, 50ms).
+	// (AUDIT_BULK_MAX_MESSAGES, 1000; AUDIT_BULK_MAX_AWAIT, 250ms). pubsub.kafka in daprd 1.14
+	// runs one bulk callback at a time for all partitions of all topics (one mutex per
+	// component), so each call should carry a full batch: with a short await every
+	// partition's ticker flushes a few events per serialised call and throughput collapses.
 	BulkMaxMessages int
 	BulkMaxAwait    time.Duration
 }
@@ -37,9 +40,8 @@ func readConfig(getenv func(string) string) (Config, error) {
 		Retention:           r.Duration("AUDIT_RETENTION", 0),
 		PartitionsAhead:     r.Int("AUDIT_PARTITIONS_AHEAD", 3, 0, 120),
 		MaintenanceInterval: r.Duration("AUDIT_MAINTENANCE_INTERVAL", time.Hour),
-		BulkMaxMessages:     r.Int("AUDIT_BULK_MAX_MESSAGES", 500, 1, 10000),
-		BulkMaxAwait:        r.Duration("AUDIT_BULK_MAX_AWAIT", 50*time.Millisecond),
 	}
+	c.BulkMaxMessages, c.BulkMaxAwait = readBulk(r)
 	if c.MaintenanceInterval < time.Second {
 		r.Fail("AUDIT_MAINTENANCE_INTERVAL=%s: want at least 1s", c.MaintenanceInterval)
 	}
@@ -47,4 +49,15 @@ func readConfig(getenv func(string) string) (Config, error) {
 		r.Fail("AUDIT_RETENTION=%s: want 0 (keep forever) or at least 24h", c.Retention)
 	}
 	return c, r.Err()
+}
+
+// readBulk reads the bulk subscribe settings (shared with the benchmark's no-op subscriber,
+// so that both measure the same delivery pattern).
+func readBulk(r *envconfig.Reader) (maxMessages int, maxAwait time.Duration) {
+	maxMessages = r.Int("AUDIT_BULK_MAX_MESSAGES", 1000, 1, 10000)
+	maxAwait = r.Duration("AUDIT_BULK_MAX_AWAIT", 250*time.Millisecond)
+	if maxAwait < time.Millisecond {
+		r.Fail("AUDIT_BULK_MAX_AWAIT=%s: want at least 1ms", maxAwait)
+	}
+	return maxMessages, maxAwait
 }

@@ -1,0 +1,112 @@
+//go:build auditbench
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// bulkStats sums daprd's bulk ingress metrics (all topics) from its metrics port:
+// calls, events and the summed app callback latency.
+type bulkStats struct {
+	calls, events float64
+	latencyMS     float64
+}
+
+func scrapeBulkStats(t *testing.T, metricsPort int) bulkStats {
+	t.Helper()
+	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics")
+	if err != nil {
+		t.Logf("scrape daprd metrics: %v", err)
+		return bulkStats{}
+	}
+	defer resp.Body.Close()
+	var s bulkStats
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, rest, _ := strings.Cut(line, "{")
+		_, val, ok := strings.Cut(rest, "} ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "dapr_component_pubsub_ingress_bulk_count":
+			s.calls += v
+		case "dapr_component_pubsub_ingress_bulk_event_count":
+			s.events += v
+		case "dapr_component_pubsub_ingress_bulk_latencies_sum":
+			s.latencyMS += v
+		}
+	}
+	return s
+}
+
+// describe reports events per bulk call, the mean callback latency and the callback
+// occupancy: summed callback time over the drain's wall time (1.0 = exactly one bulk call
+// in flight at any moment).
+func (s bulkStats) describe(wall time.Duration) string {
+	if s.calls == 0 {
+		return "no daprd bulk metrics"
+	}
+	return fmt.Sprintf("%.0f bulk calls, %.1f events/call, callback mean %.2f ms, occupancy %.2f",
+		s.calls, s.events/s.calls, s.latencyMS/s.calls, s.latencyMS/float64(wall.Milliseconds()))
+}
+
+// pgSampler samples pg_stat_activity of one database: backends running a statement
+// and backends waiting for the chain's advisory lock.
+type pgSampler struct {
+	mu                         sync.Mutex
+	samples, maxActive, maxAdv int
+	sumActive, sumAdv          int
+}
+
+func (p *pgSampler) run(ctx context.Context, dsn, db string) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return
+	}
+	defer conn.Close(context.Background())
+	for ctx.Err() == nil {
+		var active, adv int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state = 'active'),
+			count(*) FILTER (WHERE wait_event_type = 'Lock' AND wait_event = 'advisory')
+			FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, db).Scan(&active, &adv); err == nil {
+			p.mu.Lock()
+			p.samples++
+			p.sumActive += active
+			p.sumAdv += adv
+			p.maxActive, p.maxAdv = max(p.maxActive, active), max(p.maxAdv, adv)
+			p.mu.Unlock()
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (p *pgSampler) String() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.samples == 0 {
+		return "no pg_stat_activity samples"
+	}
+	return fmt.Sprintf("%d pg_stat_activity samples: statements running mean %.2f max %d; advisory-lock waiters mean %.2f max %d",
+		p.samples, float64(p.sumActive)/float64(p.samples), p.maxActive, float64(p.sumAdv)/float64(p.samples), p.maxAdv)
+}
