@@ -10,7 +10,7 @@ import (
 // cpuSample is the machine's CPU time and that of the benchmark's own processes, in clock
 // ticks, so that a phase can report how much CPU other work took while it ran.
 type cpuSample struct {
-	total, busy, ours int64
+	total, busy, ours, server int64
 }
 
 func sampleCPU(pids []int) cpuSample {
@@ -28,7 +28,7 @@ func sampleCPU(pids []int) cpuSample {
 			}
 		}
 	}
-	for _, pid := range append([]int{os.Getpid()}, pids...) {
+	for n, pid := range append([]int{os.Getpid()}, pids...) {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
 			continue
@@ -39,6 +39,9 @@ func sampleCPU(pids []int) cpuSample {
 			u, _ := strconv.ParseInt(f[11], 10, 64) // utime (field 14)
 			k, _ := strconv.ParseInt(f[12], 10, 64) // stime (field 15)
 			s.ours += u + k
+			if n > 0 {
+				s.server += u + k
+			}
 		}
 	}
 	return s
@@ -50,4 +53,12 @@ func otherCPU(a, b cpuSample) float64 {
 		return 0
 	}
 	return max(0, float64((b.busy-a.busy)-(b.ours-a.ours))/float64(b.total-a.total))
+}
+
+// serverCores is how many cores the measured server processes used on average between a and b.
+func serverCores(a, b cpuSample, ncpu int) float64 {
+	if b.total <= a.total {
+		return 0
+	}
+	return float64(b.server-a.server) / float64(b.total-a.total) * float64(ncpu)
 }

@@ -82,9 +82,9 @@ func main() {
 
 // row is one line of the table.
 type row struct {
-	system, rate, sent, delivered, fps, p50, p99, max, kib, other string
+	system, rate, sent, delivered, fps, p50, p99, max, kib, other, cpu string
 	// numbers for the ratio rows
-	nfps, np50, np99, nkib float64
+	nfps, np50, np99, nkib, ncpu float64
 }
 
 type bench struct {
@@ -212,7 +212,8 @@ func (b *bench) phases(ctx context.Context, name string, pids []int, publish pub
 		}
 		want := int64(n * o.perUser)
 		lat := b.rec.await(want, 10*time.Second)
-		other := otherCPU(cpu0, sampleCPU(pids))
+		cpu1 := sampleCPU(pids)
+		other := otherCPU(cpu0, cpu1)
 		pct := func(p float64) time.Duration {
 			if len(lat) == 0 {
 				return 0
@@ -224,8 +225,9 @@ func (b *bench) phases(ctx context.Context, name string, pids []int, publish pub
 			delivered: fmt.Sprintf("%d/%d", got, want), nfps: float64(got) / elapsed.Seconds(),
 			np50: float64(pct(0.50)), np99: float64(pct(0.99)), nkib: kib,
 			p50: dur(pct(0.50)), p99: dur(pct(0.99)), max: dur(pct(1)), kib: "–",
-			other: fmt.Sprintf("%.0f%%", 100*other)}
+			other: fmt.Sprintf("%.0f%%", 100*other), cpu: fmt.Sprintf("%.2f", serverCores(cpu0, cpu1, runtime.NumCPU()))}
 		r.fps = fmt.Sprintf("%.0f", r.nfps)
+		r.ncpu = serverCores(cpu0, cpu1, runtime.NumCPU())
 		if kib != 0 {
 			r.kib = fmt.Sprintf("%.1f", kib)
 		}
@@ -253,9 +255,9 @@ func (b *bench) print() {
 		}
 		return fmt.Sprintf("%.2f", a/c)
 	}
-	fmt.Printf("\n| system | updates/s | updates sent | frames delivered/expected | frames/s | p50 | p99 | max | RSS KiB/conn | other CPU |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("\n| system | updates/s | updates sent | frames delivered/expected | frames/s | p50 | p99 | max | RSS KiB/conn | server CPU (cores) | other CPU |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	line := func(r row) {
-		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.system, r.rate, r.sent, r.delivered, r.fps, r.p50, r.p99, r.max, r.kib, r.other)
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.system, r.rate, r.sent, r.delivered, r.fps, r.p50, r.p99, r.max, r.kib, r.cpu, r.other)
 	}
 	byRate := map[string][]row{}
 	var order []string
@@ -277,7 +279,7 @@ func (b *bench) print() {
 		}
 		if len(rs) == 2 {
 			a, c := rs[0], rs[1]
-			fmt.Printf("| **ours / Centrifugo** | %s | | | %s | %s | %s | | %s | |\n", rate, ratio(a.nfps, c.nfps), ratio(a.np50, c.np50), ratio(a.np99, c.np99), ratio(a.nkib, c.nkib))
+			fmt.Printf("| **ours / Centrifugo** | %s | | | %s | %s | %s | | %s | %s | |\n", rate, ratio(a.nfps, c.nfps), ratio(a.np50, c.np50), ratio(a.np99, c.np99), ratio(a.nkib, c.nkib), ratio(a.ncpu, c.ncpu))
 		}
 	}
 	for _, r := range e2e {
