@@ -67,7 +67,8 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	fmt.Fprintf(stdout, "starting the stack (ports from %d, run folder %s)…\n", *base, dir)
-	s, err := devstack.Start(ctx, devstack.Config{Root: root, RunDir: dir, PortBase: *base, LogLevel: "warn", Out: stdout})
+	s, err := devstack.Start(ctx, devstack.Config{Root: root, RunDir: dir, PortBase: *base, LogLevel: "warn", Out: stdout,
+		TaskAPIAppID: "task-api-load"})
 	if err != nil {
 		return err
 	}

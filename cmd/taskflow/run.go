@@ -67,6 +67,7 @@ func cmdUp(ctx context.Context, args []string, getenv func(string) string, stdou
 	base := fs.Int("port-base", devstack.DefaultPortBase, "first of the stack's ports (see README: ports)")
 	runDir := fs.String("run-dir", ".run", "folder for everything the stack writes")
 	logLevel := fs.String("log-level", "info", "LOG_LEVEL of the services")
+	taskAPI := fs.String("task-api-app-id", devstack.TaskAPIAppID, "Dapr app-id of the Task API double (TASK_API_APP_ID of the recurring service)")
 	serviceEnv := map[string]string{}
 	fs.Func("service-env", "KEY=VALUE added to every service's environment (repeatable)", func(kv string) error {
 		k, v, ok := strings.Cut(kv, "=")
@@ -89,7 +90,7 @@ func cmdUp(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	fmt.Fprintln(stdout, "starting TaskFlow Events locally…")
 	s, err := devstack.Start(ctx, devstack.Config{Root: root, RunDir: dir, PortBase: *base,
-		DatabaseURL: getenv("DATABASE_URL"), LogLevel: *logLevel, ServiceEnv: serviceEnv, Out: stdout})
+		DatabaseURL: getenv("DATABASE_URL"), LogLevel: *logLevel, ServiceEnv: serviceEnv, TaskAPIAppID: *taskAPI, Out: stdout})
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,8 @@ func TestDemo(t *testing.T) {
 	var out testenv.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	err := run(ctx, []string{"demo", "--port-base", strconv.Itoa(portBase(t)), "--run-dir", runDir}, func(string) string { return "" }, &out, &out)
+	err := run(ctx, []string{"demo", "--port-base", strconv.Itoa(portBase(t)), "--run-dir", runDir,
+		"--task-api-app-id", testenv.UniqueAppID("task-api")}, func(string) string { return "" }, &out, &out)
 	t.Log(out.String())
 	if err != nil {
 		t.Fatalf("taskflow demo = %v, want success", err)
@@ -123,7 +124,8 @@ func TestUpReportsAFailedDependency(t *testing.T) {
 	dead := "postgres://postgres@127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)) + "/x?sslmode=disable&connect_timeout=1"
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	err := run(ctx, []string{"up", "--port-base", strconv.Itoa(portBase(t)), "--run-dir", runDir, "--service-env", "DB_STARTUP_TIMEOUT=2s"},
+	err := run(ctx, []string{"up", "--port-base", strconv.Itoa(portBase(t)), "--run-dir", runDir, "--service-env", "DB_STARTUP_TIMEOUT=2s",
+		"--task-api-app-id", testenv.UniqueAppID("task-api")},
 		func(k string) string {
 			if k == "DATABASE_URL" {
 				return dead

@@ -28,7 +28,7 @@ func (s *Stack) serviceEnv(name string, p AppPorts, dsns map[string]string) []st
 		env["WEBHOOK_SECRET"] = DevWebhookSecret
 		env["WEBHOOK_ALLOW_PRIVATE"] = "true" // the demo receiver is on loopback
 	case "recurring-task":
-		env["TASK_API_APP_ID"] = TaskAPIAppID
+		env["TASK_API_APP_ID"] = s.cfg.TaskAPIAppID
 	case "websocket":
 		env["HTTP_ADDR"] = addr(p.HTTP)
 		env["JWT_HS256_SECRET"] = DevJWTSecret

@@ -48,6 +48,9 @@ type Config struct {
 	LogLevel string
 	// ServiceEnv adds (or overrides) environment variables of every service.
 	ServiceEnv map[string]string
+	// TaskAPIAppID is the Dapr app-id of the Task API double (default "task-api"). daprd's
+	// mDNS resolution spans the machine: stacks running side by side need different ids.
+	TaskAPIAppID string
 	// Out receives progress lines.
 	Out io.Writer
 }
@@ -111,6 +114,9 @@ func (c *Config) defaults() error {
 	}
 	if c.PortBase == 0 {
 		c.PortBase = DefaultPortBase
+	}
+	if c.TaskAPIAppID == "" {
+		c.TaskAPIAppID = TaskAPIAppID
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
@@ -225,8 +231,8 @@ func (s *Stack) start(ctx context.Context) error {
 		sidecars[svc.Name] = s.daprd(daprd, svc.AppID, p, "grpc", true)
 	}
 	t := s.Ports.TaskAPI
-	sidecars["task-api"] = s.daprd(daprd, TaskAPIAppID, t, "http", false)
-	s.Info.TaskAPI = ServiceInfo{AppID: TaskAPIAppID, GRPC: "", HTTP: fmt.Sprintf("http://127.0.0.1:%d", t.GRPC),
+	sidecars["task-api"] = s.daprd(daprd, s.cfg.TaskAPIAppID, t, "http", false)
+	s.Info.TaskAPI = ServiceInfo{AppID: s.cfg.TaskAPIAppID, GRPC: "", HTTP: fmt.Sprintf("http://127.0.0.1:%d", t.GRPC),
 		DaprHTTP: fmt.Sprintf("http://127.0.0.1:%d", t.DaprHTTP), DaprGRPC: addr(t.DaprGRPC),
 		Log: filepath.Join(s.cfg.RunDir, "logs", "daprd-task-api.log")}
 	for name, d := range sidecars {

@@ -43,7 +43,8 @@ func startStack(t *testing.T) *env {
 	defer cancel()
 	var out testenv.SyncBuffer
 	s, err := devstack.Start(ctx, devstack.Config{Root: root, RunDir: t.TempDir(), PortBase: portBase(t), Out: &out,
-		ServiceEnv: map[string]string{"HEALTH_INTERVAL": "500ms"}})
+		TaskAPIAppID: testenv.UniqueAppID("task-api"),
+		ServiceEnv:   map[string]string{"HEALTH_INTERVAL": "500ms"}})
 	if err != nil {
 		t.Fatalf("start the stack: %v\n%s", err, out.String())
 	}

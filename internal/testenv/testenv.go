@@ -5,6 +5,8 @@
 package testenv
 
 import (
+	"crypto/rand"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,6 +66,15 @@ func FreePort(t testing.TB) int {
 		t.Fatalf("testenv: %v", err)
 	}
 	return port
+}
+
+// UniqueAppID returns prefix with a random suffix. daprd's mDNS name resolution spans every
+// sidecar on the machine, so an app-id that another test (or `make run`) also uses would
+// receive that test's service invocations: give invoked apps a unique id.
+func UniqueAppID(prefix string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%x", prefix, b)
 }
 
 // WaitFor polls cond every 50ms until it returns true or timeout passes, then fails with msg.

@@ -110,11 +110,12 @@ func TestEndToEnd(t *testing.T) {
 	broker := testenv.StartBroker(t, "task-events")
 
 	api, apiPort := startTaskAPIDouble(t)
-	testenv.StartDaprd(t, testenv.DaprdConfig{AppID: "task-api", AppPort: apiPort, AppProtocol: "http", Retries: -1})
+	taskAPIAppID := testenv.UniqueAppID("task-api")
+	testenv.StartDaprd(t, testenv.DaprdConfig{AppID: taskAPIAppID, AppPort: apiPort, AppProtocol: "http", Retries: -1})
 
 	daprGRPC := testenv.FreePort(t)
 	svc := testenv.RunService(t, run, map[string]string{
-		"DAPR_GRPC_PORT": strconv.Itoa(daprGRPC), "LOG_LEVEL": "debug", "EVENT_TIMEOUT": "5s",
+		"DAPR_GRPC_PORT": strconv.Itoa(daprGRPC), "LOG_LEVEL": "debug", "EVENT_TIMEOUT": "5s", "TASK_API_APP_ID": taskAPIAppID,
 	})
 	sidecar := testenv.StartDaprd(t, testenv.DaprdConfig{
 		AppID: "recurring-task-service", AppPort: svc.GRPCPort, Broker: broker, GRPCPort: daprGRPC,
