@@ -15,14 +15,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// NewLogger returns a JSON slog logger at level ("debug", "info", "warn", "error") tagged
-// with the service name.
-func NewLogger(w io.Writer, level, service string) (*slog.Logger, error) {
+// NewLogger returns a JSON slog logger at level ("debug", "info", "warn", "error") whose
+// every line carries the service (its Dapr app-id) and the build version.
+func NewLogger(w io.Writer, level, service, version string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(strings.ToLower(level))); err != nil {
 		return nil, fmt.Errorf("parse log level %q: %w", level, err)
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})).With("service", service), nil
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})).With("service", service, "version", version), nil
 }
 
 // Metrics is a service's Prometheus registry with the event metrics every consumer exports.

@@ -219,7 +219,7 @@ func noopRun(c *noopCounter) testenv.RunFunc {
 		if err := r.Err(); err != nil {
 			return err
 		}
-		logger, err := telemetry.NewLogger(stdout, cfg.App.LogLevel, "noop")
+		logger, err := telemetry.NewLogger(stdout, cfg.App.LogLevel, "noop", "bench")
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,9 @@ import (
 	"syscall"
 )
 
+// version is stamped at build time (-ldflags "-X main.version=...", see the Dockerfile).
+var version = "dev"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

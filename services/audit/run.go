@@ -23,7 +23,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	logger, err := telemetry.NewLogger(stdout, cfg.App.LogLevel, "audit")
+	logger, err := telemetry.NewLogger(stdout, cfg.App.LogLevel, "audit-service", version)
 	if err != nil {
 		return err
 	}

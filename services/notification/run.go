@@ -38,11 +38,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	logger, err := telemetry.NewLogger(stdout, cfg.App.LogLevel, "notification")
+	logger, err := telemetry.NewLogger(stdout, cfg.App.LogLevel, "notification-service", version)
 	if err != nil {
 		return err
 	}
-	logger = logger.With("version", version)
 	now := time.Now
 
 	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)

@@ -32,11 +32,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("read configuration: %w", err)
 	}
-	logger, err := telemetry.NewLogger(stdout, cfg.App.LogLevel, serviceName)
+	logger, err := telemetry.NewLogger(stdout, cfg.App.LogLevel, serviceName, version)
 	if err != nil {
 		return err
 	}
-	logger = logger.With("version", version)
 	// grpc.NewClient connects lazily: the service starts before its sidecar does.
 	creds := insecure.NewCredentials()
 	if cfg.DaprTLS {

@@ -26,7 +26,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	logger, err := telemetry.NewLogger(stdout, cfg.App.LogLevel, "websocket")
+	logger, err := telemetry.NewLogger(stdout, cfg.App.LogLevel, "websocket-service", version)
 	if err != nil {
 		return err
 	}

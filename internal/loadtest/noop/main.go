@@ -88,7 +88,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	logger, err := telemetry.NewLogger(stdout, cfg.LogLevel, "noop")
+	logger, err := telemetry.NewLogger(stdout, cfg.LogLevel, "noop", "dev")
 	if err != nil {
 		return err
 	}
