@@ -39,7 +39,9 @@ func TestPubsubComponent(t *testing.T) {
 
 // TestWebsocketPerPodConsumerGroup checks that every websocket replica gets every update:
 // its pub/sub Component (pubsub.kafka fixes the group at component init) uses the pod's
-// name as consumer group, is scoped to the websocket app, and the app is told its pod name.
+// name as consumer group, starts new groups at the newest offset, is scoped to the
+// websocket app, and the app is told its pod name. The group comes from the Component
+// alone: the service reads no consumer-group variable, so the chart sets none by default.
 func TestWebsocketPerPodConsumerGroup(t *testing.T) {
 	r := decodeAll(t, render(t, renderCases[0]))
 	d := r.deployment("websocket")
@@ -55,6 +57,9 @@ func TestWebsocketPerPodConsumerGroup(t *testing.T) {
 	if m, _ := comp.meta("consumerGroup"); m.Value != "{podName}" {
 		t.Errorf("Component %s consumerGroup = %q, want {podName}", pubsub, m.Value)
 	}
+	if m, _ := comp.meta("initialOffset"); m.Value != "newest" {
+		t.Errorf("Component %s initialOffset = %q, want newest", pubsub, m.Value)
+	}
 	if !slices.Equal(comp.Scopes, []string{"websocket-service"}) {
 		t.Errorf("Component %s scopes = %v, want [websocket-service]", pubsub, comp.Scopes)
 	}
@@ -63,9 +68,16 @@ func TestWebsocketPerPodConsumerGroup(t *testing.T) {
 		t.Errorf("POD_NAME = %+v, want the downward API's metadata.name", pod)
 	}
 	for _, name := range []string{"SUBSCRIPTION_CONSUMER_ID", "CONSUMER_GROUP"} {
-		if got := envValue(app, name); got != "$(POD_NAME)" {
-			t.Errorf("%s = %q, want $(POD_NAME)", name, got)
+		if e, ok := envVar(app, name); ok {
+			t.Errorf("%s = %+v set by default, want unset: the websocket service does not read it", name, e)
 		}
+	}
+	// podNameEnv still works for whoever wants the pod's name under another name.
+	ws := decodeAll(t, render(t, renderCase{name: "podNameEnv", set: []string{
+		"kafka.brokers=k:9092", "services.websocket.podNameEnv={INSTANCE_ID}",
+	}})).deployment("websocket")
+	if got := envValue(ws.Spec.Template.Spec.Containers[0], "INSTANCE_ID"); got != "$(POD_NAME)" {
+		t.Errorf("podNameEnv INSTANCE_ID = %q, want $(POD_NAME)", got)
 	}
 	for _, key := range []string{"audit", "notification", "recurring-task"} {
 		if got := envValue(r.deployment(key).Spec.Template.Spec.Containers[0], "PUBSUB_NAME"); got != "taskflow-pubsub" {
