@@ -37,6 +37,10 @@ type Config struct {
 	LogLevel string
 	// PubsubName is the Dapr pub/sub component (PUBSUB_NAME, "taskflow-pubsub").
 	PubsubName string
+	// AppAPIToken, when set, is required as dapr-api-token metadata on the service's own
+	// gRPC API (APP_API_TOKEN, secret; daprd sends it on service invocation). Topic events,
+	// health and reflection never need it.
+	AppAPIToken string
 }
 
 // ReadConfig reads the shared variables.
@@ -48,6 +52,7 @@ func ReadConfig(r *envconfig.Reader) Config {
 		HealthInterval:  r.Duration("HEALTH_INTERVAL", 2*time.Second),
 		LogLevel:        r.String("LOG_LEVEL", "info"),
 		PubsubName:      r.String("PUBSUB_NAME", "taskflow-pubsub"),
+		AppAPIToken:     r.String("APP_API_TOKEN", ""),
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -86,7 +91,8 @@ func New(cfg Config, logger *slog.Logger, opts ...grpc.ServerOption) *App {
 			return errors.New("not serving")
 		},
 	})
-	opts = append([]grpc.ServerOption{grpc.MaxRecvMsgSize(16 << 20)}, opts...)
+	opts = append([]grpc.ServerOption{grpc.MaxRecvMsgSize(16 << 20),
+		grpc.ChainUnaryInterceptor(tokenUnary(cfg.AppAPIToken)), grpc.ChainStreamInterceptor(tokenStream(cfg.AppAPIToken))}, opts...)
 	g := grpc.NewServer(opts...)
 	events.Register(g)
 	healthpb.RegisterHealthServer(g, hc.Server)
