@@ -8,10 +8,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -124,22 +126,66 @@ func (g Gen) Malformed(k Kind) Event {
 	return ev
 }
 
-// Publisher publishes through one daprd's HTTP API.
+// Publisher publishes through daprd: over its HTTP API (NewPublisher) or over the gRPC API
+// of one or more sidecars (NewGRPCPublisher).
 type Publisher struct {
 	DaprHTTP string
 	Client   *http.Client
+	grpc     *grpcPub
 }
 
-// NewPublisher returns a Publisher with a connection pool sized for concurrent publishing.
+// NewPublisher returns a Publisher over one daprd's HTTP API with a connection pool sized
+// for concurrent publishing.
 func NewPublisher(daprHTTP string) *Publisher {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
 	return &Publisher{DaprHTTP: daprHTTP, Client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
 
+// Close releases the publisher's gRPC connections.
+func (p *Publisher) Close() {
+	if p.grpc != nil {
+		p.grpc.close()
+	}
+}
+
+// PublishBatch publishes evs: over gRPC with one bulk publish per topic (concurrently),
+// over HTTP one by one. On error some of evs may have been published.
+func (p *Publisher) PublishBatch(ctx context.Context, evs []Event) error {
+	if p.grpc == nil {
+		for _, ev := range evs {
+			if err := p.Publish(ctx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var byTopic [3][]Event
+	for _, ev := range evs {
+		byTopic[ev.Kind] = append(byTopic[ev.Kind], ev)
+	}
+	errs := make([]error, len(byTopic))
+	var wg sync.WaitGroup
+	for k, group := range byTopic {
+		if len(group) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[k] = p.grpc.publishBatch(ctx, Kind(k).Topic(), group)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 // Publish sends ev as binary protobuf (application/octet-stream) with its CloudEvent type
 // and id and its partition key, as the Task API does.
 func (p *Publisher) Publish(ctx context.Context, ev Event) error {
+	if p.grpc != nil {
+		return p.grpc.publish(ctx, ev)
+	}
 	q := url.Values{"metadata.cloudevent.type": {ev.CEType}, "metadata.cloudevent.id": {ev.ID}, "metadata.partitionKey": {ev.Key}}
 	u := fmt.Sprintf("%s/v1.0/publish/taskflow-pubsub/%s?%s", p.DaprHTTP, ev.Kind.Topic(), q.Encode())
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(ev.Data))

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"sort"
@@ -26,9 +27,12 @@ type Options struct {
 	// Mix weighs completions, reminders and updates (default 1:1:1).
 	Mix [3]int
 	// DuplicateRatio re-publishes one of the last 20 events (same event_id: a producer's
-	// retry) instead of a new one;
+	// retry) instead of a new one; with Batch, an earlier event of the same call;
 	// MalformedRatio publishes a malformed event.
 	DuplicateRatio, MalformedRatio float64
+	// Batch, when above 1, makes each flat-out publisher send Batch events per call (over
+	// gRPC one bulk publish per topic); latency counts from the call's start.
+	Batch int
 	// Tick, when set, is called about every second while publishing.
 	Tick func(sent int)
 }
@@ -41,6 +45,9 @@ type Published struct {
 	Sends  int
 	Start  time.Time
 	End    time.Time
+	// Lag is, at a fixed rate, how late each publish call started after its due time
+	// (sorted); the latencies include it.
+	Lag Latencies
 }
 
 // Run publishes events through pub according to o.
@@ -54,6 +61,9 @@ func Run(ctx context.Context, pub *Publisher, gen Gen, o Options) (*Published, e
 	if o.Concurrency <= 0 {
 		o.Concurrency = 8
 	}
+	// Publish calls use the caller's ctx: Duration ends the scheduling, and calls in flight
+	// then complete (a call cut off at the deadline may or may not have published).
+	pubCtx := ctx
 	if o.Duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.Duration)
@@ -67,7 +77,7 @@ func Run(ctx context.Context, pub *Publisher, gen Gen, o Options) (*Published, e
 	next := func(rng *rand.Rand) Event {
 		mu.Lock()
 		defer mu.Unlock()
-		if len(res.Events) > 0 && rng.Float64() < o.DuplicateRatio {
+		if o.Batch <= 1 && len(res.Events) > 0 && rng.Float64() < o.DuplicateRatio {
 			recent := res.Events[max(0, len(res.Events)-20):]
 			return recent[rng.IntN(len(recent))]
 		}
@@ -83,33 +93,66 @@ func Run(ctx context.Context, pub *Publisher, gen Gen, o Options) (*Published, e
 		}
 		return gen.Next(k)
 	}
-	publish := func(rng *rand.Rand) bool {
-		if o.MaxEvents > 0 && sent.Add(1) > int64(o.MaxEvents) {
-			return false
-		}
+	failed := make(chan struct{})
+	// reserve claims up to n of the MaxEvents publishes and returns how many it got.
+	reserve := func(n int) int {
 		if o.MaxEvents <= 0 {
-			sent.Add(1)
+			sent.Add(int64(n))
+			return n
 		}
-		ev := next(rng)
-		at := time.Now()
-		if err := pub.Publish(ctx, ev); err != nil {
-			if ctx.Err() == nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
+		after := sent.Add(int64(n))
+		return max(0, min(n, o.MaxEvents-int(after-int64(n))))
+	}
+	// record notes a publish call of evs that latency counts from at.
+	record := func(evs []Event, at time.Time, err error) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			if pubCtx.Err() == nil && firstErr == nil {
+				firstErr = err
+				close(failed)
 			}
 			return false
 		}
-		mu.Lock()
-		if _, ok := res.At[ev.ID]; !ok {
-			res.At[ev.ID] = at
-			res.Events = append(res.Events, ev)
+		for _, ev := range evs {
+			if _, ok := res.At[ev.ID]; !ok {
+				res.At[ev.ID] = at
+				res.Events = append(res.Events, ev)
+			}
+			res.Sends++
 		}
-		res.Sends++
-		mu.Unlock()
 		return true
+	}
+	// publish sends one event; its latency counts from at (the scheduled start of the call
+	// at a fixed rate, the call's start flat out).
+	publish := func(rng *rand.Rand, at time.Time) bool {
+		if reserve(1) == 0 {
+			return false
+		}
+		ev := next(rng)
+		if at.IsZero() {
+			at = time.Now()
+		}
+		return record([]Event{ev}, at, pub.Publish(pubCtx, ev))
+	}
+	publishBatch := func(rng *rand.Rand) bool {
+		n := reserve(o.Batch)
+		if n == 0 {
+			return false
+		}
+		// A duplicate re-publishes an earlier event of the same call: it stays next to its
+		// original in the stream, as a producer's prompt retry does, however many calls
+		// run at once (the websocket service dedupes within its per-user history).
+		evs := make([]Event, n)
+		for i := range evs {
+			if i > 0 && rng.Float64() < o.DuplicateRatio {
+				evs[i] = evs[rng.IntN(i)]
+				continue
+			}
+			evs[i] = next(rng)
+		}
+		at := time.Now()
+		return record(evs, at, pub.PublishBatch(pubCtx, evs))
 	}
 	tickDone := make(chan struct{})
 	defer close(tickDone)
@@ -132,15 +175,25 @@ func Run(ctx context.Context, pub *Publisher, gen Gen, o Options) (*Published, e
 	}
 	var wg sync.WaitGroup
 	if o.Rate > 0 {
-		// One scheduler releases a publish every 1/Rate; workers absorb slow publishes.
-		slots := make(chan struct{}, o.Concurrency)
-		for w := range o.Concurrency {
+		// A fixed schedule (a token bucket of rate Rate that catches up after a stall): the
+		// i-th publish is due at start + i/Rate. The scheduler never waits for a publish to
+		// finish (coordinated omission): due times queue for a pool of workers sized for
+		// 200 ms publishes at the rate, and latency counts from the due time, so a publisher
+		// that falls behind adds its own delay to the figures instead of hiding it. Lag
+		// records how late each call actually started.
+		workers := max(o.Concurrency, int(math.Ceil(o.Rate*0.2)))
+		due := make(chan time.Time, 1<<14)
+		for w := range workers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
-				for range slots {
-					if !publish(rng) {
+				for at := range due {
+					lag := time.Since(at)
+					mu.Lock()
+					res.Lag = append(res.Lag, lag)
+					mu.Unlock()
+					if !publish(rng, at) {
 						return
 					}
 				}
@@ -153,33 +206,44 @@ func Run(ctx context.Context, pub *Publisher, gen Gen, o Options) (*Published, e
 			if o.MaxEvents > 0 && i >= o.MaxEvents {
 				break
 			}
-			if d := time.Until(start.Add(time.Duration(i) * every)); d > 0 {
+			at := start.Add(time.Duration(i) * every)
+			if d := time.Until(at); d > 0 {
 				select {
 				case <-ctx.Done():
+					break loop
+				case <-failed:
 					break loop
 				case <-time.After(d):
 				}
 			}
 			select {
-			case slots <- struct{}{}:
+			case due <- at:
 			case <-ctx.Done():
+				break loop
+			case <-failed:
 				break loop
 			}
 		}
-		close(slots)
+		close(due)
 	} else {
 		for w := range o.Concurrency {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
-				for ctx.Err() == nil && publish(rng) {
+				if o.Batch > 1 {
+					for ctx.Err() == nil && publishBatch(rng) {
+					}
+					return
+				}
+				for ctx.Err() == nil && publish(rng, time.Time{}) {
 				}
 			}()
 		}
 	}
 	wg.Wait()
 	res.End = time.Now()
+	sort.Slice(res.Lag, func(i, j int) bool { return res.Lag[i] < res.Lag[j] })
 	return res, firstErr
 }
 
