@@ -1,0 +1,62 @@
+package grpcapp
+
+import (
+	"context"
+	"crypto/subtle"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// tokenExempt lists the methods that never need APP_API_TOKEN: daprd 1.14 sends
+// dapr-api-token on service invocation only, never with topic events or its app health
+// probe, and probes and reflection must work without it.
+var tokenExempt = []string{
+	"/dapr.proto.runtime.v1.AppCallback", // AppCallback, AppCallbackAlpha, AppCallbackHealthCheck
+	"/grpc.health.v1.Health/",
+	"/grpc.reflection.",
+}
+
+func exempt(method string) bool {
+	for _, p := range tokenExempt {
+		if strings.HasPrefix(method, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkToken verifies the dapr-api-token metadata against token for non-exempt methods.
+func checkToken(ctx context.Context, method, token string) error {
+	if token == "" || exempt(method) {
+		return nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	for _, got := range md.Get("dapr-api-token") {
+		if subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1 {
+			return nil
+		}
+	}
+	return status.Error(codes.Unauthenticated, "missing or wrong dapr-api-token (APP_API_TOKEN is set)")
+}
+
+func tokenUnary(token string) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		if err := checkToken(ctx, info.FullMethod, token); err != nil {
+			return nil, err
+		}
+		return h(ctx, req)
+	}
+}
+
+func tokenStream(token string) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		if err := checkToken(ss.Context(), info.FullMethod, token); err != nil {
+			return err
+		}
+		return h(srv, ss)
+	}
+}

@@ -1,0 +1,49 @@
+package grpcapp
+
+import (
+	"context"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+func TestAppAPIToken(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, token, method, sent string
+		want                      codes.Code
+	}{
+		{name: "no token configured", method: "/taskflow.audit.v1.AuditService/ListEvents", want: codes.OK},
+		{name: "query API with the token", token: "s3cret", method: "/taskflow.audit.v1.AuditService/ListEvents", sent: "s3cret", want: codes.OK},
+		{name: "query API without a token", token: "s3cret", method: "/taskflow.audit.v1.AuditService/ListEvents", want: codes.Unauthenticated},
+		{name: "query API with a wrong token", token: "s3cret", method: "/taskflow.audit.v1.AuditService/ListEvents", sent: "guess", want: codes.Unauthenticated},
+		{name: "topic events never need it", token: "s3cret", method: "/dapr.proto.runtime.v1.AppCallback/OnTopicEvent", want: codes.OK},
+		{name: "bulk events never need it", token: "s3cret", method: "/dapr.proto.runtime.v1.AppCallbackAlpha/OnBulkTopicEventAlpha1", want: codes.OK},
+		{name: "daprd app health probe", token: "s3cret", method: "/dapr.proto.runtime.v1.AppCallbackHealthCheck/HealthCheck", want: codes.OK},
+		{name: "kubelet gRPC probe", token: "s3cret", method: "/grpc.health.v1.Health/Check", want: codes.OK},
+		{name: "grpcurl reflection", token: "s3cret", method: "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", want: codes.OK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			if tt.sent != "" {
+				ctx = metadata.NewIncomingContext(ctx, metadata.Pairs("dapr-api-token", tt.sent))
+			}
+			called := false
+			_, err := tokenUnary(tt.token)(ctx, nil, &grpc.UnaryServerInfo{FullMethod: tt.method}, func(context.Context, any) (any, error) {
+				called = true
+				return nil, nil
+			})
+			if got := status.Code(err); got != tt.want {
+				t.Errorf("interceptor(%s) = %v, want %v", tt.method, got, tt.want)
+			}
+			if called != (tt.want == codes.OK) {
+				t.Errorf("handler called = %v, want %v", called, tt.want == codes.OK)
+			}
+		})
+	}
+}
