@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/taskflow/taskflow-events/internal/daprconn"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
 )
 
@@ -19,13 +20,13 @@ func TestReadConfig(t *testing.T) {
 		want Config
 	}{
 		{"defaults", nil, Config{Topic: "task-events", DeadLetterTopic: "task-events-recurring-dlq", EventTimeout: 30 * time.Second,
-			TaskAPIAppID: "task-api", TaskAPICreateMethod: "api/tasks", DaprTarget: "127.0.0.1:50001"}},
+			TaskAPIAppID: "task-api", TaskAPICreateMethod: "api/tasks", Dapr: daprconn.Config{Target: "127.0.0.1:50001"}}},
 		{"overrides", map[string]string{"TASK_API_APP_ID": "tasks", "TASK_API_CREATE_METHOD": "/v2/tasks", "DAPR_GRPC_PORT": "50011"},
 			Config{Topic: "task-events", DeadLetterTopic: "task-events-recurring-dlq", EventTimeout: 30 * time.Second,
-				TaskAPIAppID: "tasks", TaskAPICreateMethod: "v2/tasks", DaprTarget: "127.0.0.1:50011"}},
+				TaskAPIAppID: "tasks", TaskAPICreateMethod: "v2/tasks", Dapr: daprconn.Config{Target: "127.0.0.1:50011"}}},
 		{"https endpoint", map[string]string{"DAPR_GRPC_ENDPOINT": "https://dapr.example.com"},
 			Config{Topic: "task-events", DeadLetterTopic: "task-events-recurring-dlq", EventTimeout: 30 * time.Second,
-				TaskAPIAppID: "task-api", TaskAPICreateMethod: "api/tasks", DaprTarget: "dapr.example.com:443", DaprTLS: true}},
+				TaskAPIAppID: "task-api", TaskAPICreateMethod: "api/tasks", Dapr: daprconn.Config{Target: "dapr.example.com:443", TLS: true}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

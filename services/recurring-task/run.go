@@ -2,20 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"time"
 
-	dapr "github.com/dapr/go-sdk/client"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
-
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
 	recurrencev1 "github.com/taskflow/taskflow-events/gen/taskflow/recurrence/v1"
+	"github.com/taskflow/taskflow-events/internal/daprconn"
 	"github.com/taskflow/taskflow-events/internal/daprsub"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
 	"github.com/taskflow/taskflow-events/internal/telemetry"
@@ -36,18 +31,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	// grpc.NewClient connects lazily: the service starts before its sidecar does.
-	creds := insecure.NewCredentials()
-	if cfg.DaprTLS {
-		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
-	}
-	conn, err := grpc.NewClient(cfg.DaprTarget, grpc.WithTransportCredentials(creds))
+	// The connection is lazy: the service starts before its sidecar does.
+	client, err := daprconn.New(cfg.Dapr)
 	if err != nil {
-		return fmt.Errorf("create dapr client for %s: %w", cfg.DaprTarget, err)
-	}
-	client := dapr.NewClientWithConnection(conn)
-	if cfg.DaprAPIToken != "" {
-		client.WithAuthToken(cfg.DaprAPIToken)
+		return err
 	}
 
 	app := grpcapp.New(cfg.App, logger)
@@ -65,7 +52,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Timeout: cfg.EventTimeout,
 	}, handleEvent(logger, handler))
 	app.OnShutdown(func(context.Context) error {
-		if err := conn.Close(); err != nil {
+		if err := client.GrpcClientConn().Close(); err != nil {
 			return fmt.Errorf("close dapr client: %w", err)
 		}
 		return nil
