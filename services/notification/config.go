@@ -4,6 +4,7 @@ import (
 	"net/mail"
 	"time"
 
+	"github.com/taskflow/taskflow-events/internal/daprconn"
 	"github.com/taskflow/taskflow-events/internal/envconfig"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
 	"github.com/taskflow/taskflow-events/services/notification/internal/email"
@@ -19,24 +20,24 @@ type Config struct {
 	DBMaxConns int
 	// DBStartupTimeout bounds waiting for PostgreSQL to run migrations at start (DB_STARTUP_TIMEOUT, 60s).
 	DBStartupTimeout time.Duration
-	// DaprGRPCAddr is the sidecar's gRPC API, 127.0.0.1:DAPR_GRPC_PORT (50001).
-	DaprGRPCAddr string
-	// DaprAPIToken is sent to the sidecar when set (DAPR_API_TOKEN, secret).
-	DaprAPIToken string
+	// Dapr says how to reach the sidecar (DAPR_GRPC_ENDPOINT, DAPR_GRPC_PORT, DAPR_API_TOKEN).
+	Dapr daprconn.Config
 	// MaxLateness: a reminder handled later than this after its due time is skipped
 	// (NOTIFY_MAX_LATENESS, 6h; 0 disables).
 	MaxLateness time.Duration
-	// HandlerTimeout bounds the handling of one reminder, all channels (HANDLER_TIMEOUT, 30s).
+	// HandlerTimeout bounds the handling of one reminder, all channels (HANDLER_TIMEOUT, 30s;
+	// must be positive).
 	HandlerTimeout time.Duration
 	// BulkMaxMessages is the most reminders daprd delivers in one bulk request
 	// (BULK_MAX_MESSAGES, 100); 1 turns bulk delivery off.
 	BulkMaxMessages int
-	// BulkMaxAwait is how long daprd waits to fill a bulk request (BULK_MAX_AWAIT, 20ms).
+	// BulkMaxAwait is how long daprd waits to fill a bulk request (BULK_MAX_AWAIT, 20ms; at
+	// least 1ms: daprd gets whole milliseconds and replaces 0 by its own default, 1s or 10s).
 	BulkMaxAwait time.Duration
 	// WebhookKey signs webhooks (WEBHOOK_SECRET, secret, "whsec_<base64>"); nil disables
 	// the webhook channel (reminders asking for it record it as failed).
 	WebhookKey []byte
-	// WebhookTimeout bounds one webhook POST (WEBHOOK_TIMEOUT, 10s).
+	// WebhookTimeout bounds one webhook POST (WEBHOOK_TIMEOUT, 10s; must be positive).
 	WebhookTimeout time.Duration
 	// SMTP is nil when SMTP_ADDR is unset: the e-mail channel is disabled.
 	SMTP *email.Config
@@ -49,13 +50,26 @@ func readConfig(getenv func(string) string) (Config, error) {
 		DatabaseURL:      r.Required("DATABASE_URL"),
 		DBMaxConns:       r.Int("DB_MAX_CONNS", 16, 1, 1000),
 		DBStartupTimeout: r.Duration("DB_STARTUP_TIMEOUT", 60*time.Second),
-		DaprGRPCAddr:     "127.0.0.1:" + r.String("DAPR_GRPC_PORT", "50001"),
-		DaprAPIToken:     r.String("DAPR_API_TOKEN", ""),
+		Dapr:             daprconn.ReadConfig(r),
 		MaxLateness:      r.Duration("NOTIFY_MAX_LATENESS", 6*time.Hour),
 		HandlerTimeout:   r.Duration("HANDLER_TIMEOUT", 30*time.Second),
 		WebhookTimeout:   r.Duration("WEBHOOK_TIMEOUT", 10*time.Second),
 		BulkMaxMessages:  r.Int("BULK_MAX_MESSAGES", 100, 1, 1000),
 		BulkMaxAwait:     r.Duration("BULK_MAX_AWAIT", 20*time.Millisecond),
+	}
+	// A zero timeout would not mean "no time": daprsub replaces a zero HANDLER_TIMEOUT by 30s
+	// and http.Client waits forever with a zero WEBHOOK_TIMEOUT.
+	if c.HandlerTimeout == 0 {
+		r.Fail("HANDLER_TIMEOUT=0: must be positive")
+	}
+	if c.WebhookTimeout == 0 {
+		r.Fail("WEBHOOK_TIMEOUT=0: must be positive")
+	}
+	// daprd 1.14 receives maxAwaitDurationMs in whole milliseconds and treats 0 as unset: it
+	// waits its default instead (pkg/runtime/pubsub/default_bulksub.go: 1s; pubsub.kafka:
+	// 10s), the opposite of "do not wait".
+	if c.BulkMaxAwait < time.Millisecond {
+		r.Fail("BULK_MAX_AWAIT=%s: want at least 1ms (daprd treats 0 as its default wait of 1s, 10s with Kafka)", c.BulkMaxAwait)
 	}
 	if s := r.String("WEBHOOK_SECRET", ""); s != "" {
 		key, err := webhook.ParseSecret(s)
@@ -73,6 +87,10 @@ func readConfig(getenv func(string) string) (Config, error) {
 			Password: r.String("SMTP_PASSWORD", ""),
 			Timeout:  r.Duration("SMTP_TIMEOUT", 15*time.Second),
 			HeloName: r.String("SMTP_HELO_NAME", ""),
+		}
+		// email.NewSender replaces a zero timeout by 15s.
+		if sc.Timeout == 0 {
+			r.Fail("SMTP_TIMEOUT=0: must be positive")
 		}
 		switch sc.TLS {
 		case email.TLSNone, email.TLSStartTLS, email.TLSImplicit:

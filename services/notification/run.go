@@ -12,6 +12,7 @@ import (
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
 	notificationv1 "github.com/taskflow/taskflow-events/gen/taskflow/notification/v1"
+	"github.com/taskflow/taskflow-events/internal/daprconn"
 	"github.com/taskflow/taskflow-events/internal/daprsub"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
 	"github.com/taskflow/taskflow-events/internal/telemetry"
@@ -59,7 +60,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	store := ledger.New(pool)
 
-	dc, err := inapp.DialSidecar(cfg.DaprGRPCAddr, cfg.DaprAPIToken)
+	// The connection is lazy: the service starts before its sidecar does.
+	dc, err := daprconn.New(cfg.Dapr)
 	if err != nil {
 		return err
 	}
