@@ -62,13 +62,17 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	if *base == 0 {
-		if *base, err = loadtest.FreePortBase(); err != nil {
+		if *base, err = devstack.FreePortBase(); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(stdout, "starting the stack (ports from %d, run folder %s)…\n", *base, dir)
 	s, err := devstack.Start(ctx, devstack.Config{Root: root, RunDir: dir, PortBase: *base, LogLevel: "warn", Out: stdout,
-		TaskAPIAppID: "task-api-load"})
+		TaskAPIAppID: "task-api-load",
+		// Every load-test update goes to one user, thousands per second: the websocket
+		// service's per-user history (its event_id dedupe window, default 100) must span
+		// the time a producer retry can lag its original across 8 partitions.
+		ServiceEnv: map[string]string{"HISTORY_SIZE": "5000"}})
 	if err != nil {
 		return err
 	}

@@ -88,8 +88,9 @@ func (p Ports) all() map[int]string {
 
 func addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
 
-// PortBlock is how many ports from the base a stack (and its extra apps) may use.
-const PortBlock = 60
+// PortBlock is how many ports from the base a stack may use: PlanPorts takes base..base+55,
+// extra apps such as the load tool's no-op subscriber base+60..base+69.
+const PortBlock = 70
 
 // FreePortBase picks a base in [20000, 31000) whose whole block is free right now, so tests
 // can run stacks side by side below the ephemeral range.

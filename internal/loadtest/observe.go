@@ -289,7 +289,9 @@ func (o *Observer) pollMail(ctx context.Context) {
 	}
 }
 
-// readNewMail reads mailpit's list, newest first, until it reaches a message it has seen.
+// readNewMail reads mailpit's list, newest first, until a whole page holds only messages it
+// has seen: concurrent SMTP sessions are stored out of order, so a message older than one
+// already seen can still appear below it.
 func (o *Observer) readNewMail(ctx context.Context) error {
 	o.mailMu.Lock()
 	defer o.mailMu.Unlock()
@@ -312,17 +314,17 @@ func (o *Observer) readNewMail(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("list mails: %w", err)
 		}
-		known := false
+		allKnown := true
 		o.mu.Lock()
 		for _, m := range body.Messages {
 			if _, ok := o.mailSeen[m.ID]; ok {
-				known = true
 				continue
 			}
+			allKnown = false
 			fresh[m.ID] = m.Subject
 		}
 		o.mu.Unlock()
-		if known || len(body.Messages) < page {
+		if allKnown || len(body.Messages) < page {
 			break
 		}
 	}

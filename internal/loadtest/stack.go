@@ -3,7 +3,6 @@ package loadtest
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,27 +12,7 @@ import (
 	"time"
 
 	"github.com/taskflow/taskflow-events/internal/devstack"
-	"github.com/taskflow/taskflow-events/internal/localrun"
 )
-
-// blockSize is how many ports a load run uses from its base: the stack's plan
-// (devstack.PlanPorts, base..base+55) and the no-op subscriber (base+60..base+66).
-const blockSize = 70
-
-// FreePortBase picks a base port whose block of ports is free right now.
-func FreePortBase() (int, error) {
-	for range 50 {
-		base := 21000 + 100*rand.IntN(100)
-		free := true
-		for p := base; p < base+blockSize && free; p++ {
-			free = localrun.CheckPortFree(p, "") == nil
-		}
-		if free {
-			return base, nil
-		}
-	}
-	return 0, fmt.Errorf("no free block of %d ports between 21000 and 31000", blockSize)
-}
 
 // Noop is the running no-op subscriber.
 type Noop struct {
