@@ -79,6 +79,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 			return fmt.Errorf("SMTP: %w", err)
 		}
 		senders[notify.Email] = s
+		defer s.Close() // after app.Run: no batch is in flight any more
 	} else {
 		logger.Warn("email_channel_disabled", "reason", "SMTP_ADDR is not set")
 	}

@@ -33,8 +33,12 @@ type Config struct {
 	// Username and Password turn on AUTH PLAIN when Username is set (needs TLS unless
 	// the relay is on localhost).
 	Username, Password string
-	// Timeout bounds one delivery (connect to QUIT).
+	// Timeout bounds one delivery (taking or opening a session to the end of DATA).
 	Timeout time.Duration
+	// MaxIdle is how many idle sessions are kept for reuse (default 16).
+	MaxIdle int
+	// IdleTimeout closes a session unused this long (default 30s).
+	IdleTimeout time.Duration
 	// HeloName is sent in EHLO; empty means "localhost".
 	HeloName string
 	// TLSConfig overrides the TLS client configuration (tests); nil verifies the relay's
@@ -42,10 +46,12 @@ type Config struct {
 	TLSConfig *tls.Config
 }
 
-// Sender sends one e-mail per notification, one SMTP connection each.
+// Sender sends one e-mail per notification over a small pool of SMTP sessions: an idle
+// session is reused after RSET, replaced when the relay dropped it, and closed after
+// IdleTimeout; a session that saw any error is not reused.
 type Sender struct {
 	cfg  Config
-	host string
+	pool *pool
 }
 
 var _ notify.Sender = (*Sender)(nil)
@@ -68,7 +74,14 @@ func NewSender(cfg Config) (*Sender, error) {
 	if cfg.TLSConfig == nil {
 		cfg.TLSConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 	}
-	return &Sender{cfg: cfg, host: host}, nil
+	if cfg.MaxIdle <= 0 {
+		cfg.MaxIdle = defaultMaxIdle
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = defaultIdleTimeout
+	}
+	p := &pool{cfg: cfg, host: host, maxIdle: cfg.MaxIdle, idleTimeout: cfg.IdleTimeout, now: time.Now}
+	return &Sender{cfg: cfg, pool: p}, nil
 }
 
 // Check implements notify.Sender: the address must be a valid bare address.
@@ -98,43 +111,23 @@ func (s *Sender) Send(ctx context.Context, n *notify.Notification) error {
 }
 
 func (s *Sender) deliver(ctx context.Context, to string, msg []byte) error {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", s.cfg.Addr)
+	ss, stop, err := s.pool.get(ctx)
 	if err != nil {
-		return fmt.Errorf("connect to SMTP relay: %w", err)
+		return err
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
+	if err := transact(ss.c, s.cfg.From.Address, to, msg); err != nil {
+		stop()
+		s.pool.discard(ss)
+		return err
 	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	if s.cfg.TLS == TLSImplicit {
-		conn = tls.Client(conn, s.cfg.TLSConfig)
-	}
-	c, err := smtp.NewClient(conn, s.host)
-	if err != nil {
-		conn.Close()
-		return classify("greeting", err)
-	}
-	defer c.Close()
-	if err := c.Hello(s.cfg.HeloName); err != nil {
-		return classify("EHLO", err)
-	}
-	if s.cfg.TLS == TLSStartTLS {
-		if ok, _ := c.Extension("STARTTLS"); !ok {
-			return errors.New("SMTP relay does not offer STARTTLS, which SMTP_TLS=starttls requires")
-		}
-		if err := c.StartTLS(s.cfg.TLSConfig); err != nil {
-			return classify("STARTTLS", err)
-		}
-	}
-	if s.cfg.Username != "" {
-		if err := c.Auth(smtp.PlainAuth("", s.cfg.Username, s.cfg.Password, s.host)); err != nil {
-			// A rejected login is our configuration, not the recipient: retry (bounded).
-			return fmt.Errorf("SMTP AUTH: %w", err)
-		}
-	}
-	if err := c.Mail(s.cfg.From.Address); err != nil {
+	// The relay has accepted the message; the session goes back for the next one.
+	s.pool.put(ss, stop)
+	return nil
+}
+
+// transact runs one mail transaction (MAIL FROM, RCPT TO, DATA) on an open session.
+func transact(c *smtp.Client, from, to string, msg []byte) error {
+	if err := c.Mail(from); err != nil {
 		return classify("MAIL FROM", err)
 	}
 	if err := c.Rcpt(to); err != nil {
@@ -150,10 +143,11 @@ func (s *Sender) deliver(ctx context.Context, to string, msg []byte) error {
 	if err := w.Close(); err != nil {
 		return classify("DATA", err)
 	}
-	// The relay has accepted the message: a failing QUIT does not make it undelivered.
-	_ = c.Quit()
 	return nil
 }
+
+// Close ends the idle SMTP sessions; call it once no Send is running.
+func (s *Sender) Close() { s.pool.close() }
 
 // classify maps an SMTP reply to permanent (5xx) or transient (4xx, I/O).
 func classify(step string, err error) error {

@@ -1,0 +1,206 @@
+package email
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/smtp"
+	"sync"
+	"time"
+)
+
+// Defaults of the session pool.
+const (
+	defaultMaxIdle     = 16
+	defaultIdleTimeout = 30 * time.Second
+)
+
+// session is an open, greeted (and, when configured, TLS-wrapped and authenticated)
+// SMTP session.
+type session struct {
+	c         *smtp.Client
+	conn      net.Conn
+	idleSince time.Time
+}
+
+// pool keeps up to maxIdle idle sessions for reuse. A session idle longer than
+// idleTimeout is closed (by a timer armed while any is idle, or when it is next taken).
+type pool struct {
+	cfg         Config
+	host        string
+	maxIdle     int
+	idleTimeout time.Duration
+	now         func() time.Time
+
+	mu     sync.Mutex
+	idle   []*session // most recently used last
+	timer  *time.Timer
+	closed bool
+}
+
+// get returns a session ready for MAIL FROM: an idle one that answers RSET, or a new one.
+// Its deadline follows ctx until put or discard.
+func (p *pool) get(ctx context.Context) (*session, func() bool, error) {
+	for {
+		s := p.takeIdle()
+		if s == nil {
+			break
+		}
+		stop := bindDeadline(ctx, s.conn)
+		if err := s.c.Reset(); err == nil {
+			return s, stop, nil
+		}
+		// The relay dropped the session (idle timeout, restart): open a new one.
+		stop()
+		_ = s.c.Close()
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("connect to SMTP relay: %w", ctx.Err())
+		}
+	}
+	return p.dial(ctx)
+}
+
+// takeIdle pops the most recently used idle session, closing expired ones.
+func (p *pool) takeIdle() *session {
+	p.mu.Lock()
+	expired := p.expireLocked()
+	var s *session
+	if n := len(p.idle); n > 0 {
+		s, p.idle = p.idle[n-1], p.idle[:n-1]
+	}
+	p.mu.Unlock()
+	for _, e := range expired {
+		p.discard(e)
+	}
+	return s
+}
+
+// put returns a healthy session to the pool; stop is what get returned.
+func (p *pool) put(s *session, stop func() bool) {
+	if !stop() { // ctx ended while in use: the deadline is in the past
+		p.discard(s)
+		return
+	}
+	_ = s.conn.SetDeadline(time.Time{})
+	s.idleSince = p.now()
+	p.mu.Lock()
+	if p.closed || len(p.idle) >= p.maxIdle {
+		p.mu.Unlock()
+		p.quit(s)
+		return
+	}
+	p.idle = append(p.idle, s)
+	if p.timer == nil {
+		p.timer = time.AfterFunc(p.idleTimeout, p.reap)
+	}
+	p.mu.Unlock()
+}
+
+// discard closes a session after an error, without a QUIT round trip.
+func (p *pool) discard(s *session) { _ = s.c.Close() }
+
+// quit ends a session politely, bounded by a short deadline.
+func (p *pool) quit(s *session) {
+	_ = s.conn.SetDeadline(time.Now().Add(time.Second))
+	_ = s.c.Quit()
+	_ = s.c.Close()
+}
+
+// reap closes expired idle sessions and re-arms itself while any session is idle.
+func (p *pool) reap() {
+	p.mu.Lock()
+	expired := p.expireLocked()
+	p.timer = nil
+	if len(p.idle) > 0 && !p.closed {
+		next := p.idle[0].idleSince.Add(p.idleTimeout).Sub(p.now())
+		p.timer = time.AfterFunc(max(next, time.Millisecond), p.reap)
+	}
+	p.mu.Unlock()
+	for _, s := range expired {
+		p.quit(s)
+	}
+}
+
+// expireLocked removes idle sessions older than idleTimeout; the caller closes them.
+func (p *pool) expireLocked() []*session {
+	cut := p.now().Add(-p.idleTimeout)
+	n := 0
+	for n < len(p.idle) && !p.idle[n].idleSince.After(cut) {
+		n++
+	}
+	expired := append([]*session(nil), p.idle[:n]...)
+	p.idle = append(p.idle[:0], p.idle[n:]...)
+	return expired
+}
+
+// close ends every idle session; sessions in use are closed when they are put back.
+func (p *pool) close() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle, p.closed = nil, true
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
+	p.mu.Unlock()
+	for _, s := range idle {
+		p.quit(s)
+	}
+}
+
+// dial opens, greets, secures and authenticates a new session.
+func (p *pool) dial(ctx context.Context) (*session, func() bool, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", p.cfg.Addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to SMTP relay: %w", err)
+	}
+	stop := bindDeadline(ctx, conn)
+	s, err := p.open(conn)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return s, stop, nil
+}
+
+func (p *pool) open(conn net.Conn) (*session, error) {
+	if p.cfg.TLS == TLSImplicit {
+		conn = tls.Client(conn, p.cfg.TLSConfig)
+	}
+	c, err := smtp.NewClient(conn, p.host)
+	if err != nil {
+		conn.Close()
+		return nil, classify("greeting", err)
+	}
+	fail := func(err error) (*session, error) { _ = c.Close(); return nil, err }
+	if err := c.Hello(p.cfg.HeloName); err != nil {
+		return fail(classify("EHLO", err))
+	}
+	if p.cfg.TLS == TLSStartTLS {
+		if ok, _ := c.Extension("STARTTLS"); !ok {
+			return fail(errors.New("SMTP relay does not offer STARTTLS, which SMTP_TLS=starttls requires"))
+		}
+		if err := c.StartTLS(p.cfg.TLSConfig); err != nil {
+			return fail(classify("STARTTLS", err))
+		}
+	}
+	if p.cfg.Username != "" {
+		if err := c.Auth(smtp.PlainAuth("", p.cfg.Username, p.cfg.Password, p.host)); err != nil {
+			// A rejected login is our configuration, not the recipient: retry (bounded).
+			return fail(fmt.Errorf("SMTP AUTH: %w", err))
+		}
+	}
+	return &session{c: c, conn: conn}, nil
+}
+
+// bindDeadline applies ctx's deadline to conn and expires conn when ctx ends. The
+// returned stop reports false if ctx ended first (conn is then unusable).
+func bindDeadline(ctx context.Context, conn net.Conn) func() bool {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	return context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+}
