@@ -56,9 +56,19 @@ func (g *Gateway) serve(ctx context.Context, conn *websocket.Conn, claims auth.C
 // anything else closes the connection (1003), as does a frame over the read limit (1009).
 func (g *Gateway) read(conn *websocket.Conn, c *hub.Client) {
 	wait := g.cfg.PingInterval + g.cfg.PongTimeout
+	// extend pushes the read deadline out, but not once the client was kicked: the writer
+	// then set the close grace, which frames from the client must not prolong.
+	extend := func() error {
+		select {
+		case <-c.Done():
+			return nil
+		default:
+			return conn.SetReadDeadline(time.Now().Add(wait))
+		}
+	}
 	conn.SetReadLimit(g.cfg.ReadLimit)
 	_ = conn.SetReadDeadline(time.Now().Add(wait))
-	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wait)) })
+	conn.SetPongHandler(func(string) error { return extend() })
 	for {
 		typ, data, err := conn.ReadMessage()
 		if err != nil {
@@ -67,7 +77,7 @@ func (g *Gateway) read(conn *websocket.Conn, c *hub.Client) {
 			}
 			return
 		}
-		_ = conn.SetReadDeadline(time.Now().Add(wait))
+		_ = extend()
 		var msg struct {
 			Type string `json:"type"`
 		}
