@@ -162,7 +162,8 @@ func (a *App) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case <-gctx.Done():
-		runErr = g.Wait()
+		// A task failed: shut down. Its error comes from g.Wait below, once the gRPC and
+		// metrics servers (which do not watch gctx) have been stopped.
 	}
 	a.Logger.Info("service_stopping")
 	deadline, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)

@@ -165,3 +165,27 @@ func TestRunForcesStopAfterShutdownTimeout(t *testing.T) {
 		t.Fatal("Run did not return after SHUTDOWN_TIMEOUT")
 	}
 }
+
+// TestRunReturnsWhenATaskFails: a task that fails (an HTTP listener dying, say) shuts the
+// App down and Run returns its error instead of waiting for the gRPC server forever.
+func TestRunReturnsWhenATaskFails(t *testing.T) {
+	t.Parallel()
+	port, err := localrun.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{GRPCAddr: "127.0.0.1:" + strconv.Itoa(port), MetricsAddr: "off", ShutdownTimeout: time.Second, HealthInterval: time.Second, PubsubName: "ps"}
+	app := New(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	boom := errors.New("task failed")
+	app.Go(func(context.Context) error { return boom })
+	done := make(chan error, 1)
+	go func() { done <- app.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, boom) {
+			t.Errorf("Run() = %v, want the task's error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after a task failed")
+	}
+}
