@@ -58,7 +58,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err := migrate(ctx, pool, cfg.DBStartupTimeout); err != nil {
 		return err
 	}
-	store := ledger.New(pool)
+	// A channel marked sending belongs to its attempt for twice the handler timeout.
+	store := ledger.New(pool, 2*cfg.HandlerTimeout)
 
 	// The connection is lazy: the service starts before its sidecar does.
 	dc, err := daprconn.New(cfg.Dapr)

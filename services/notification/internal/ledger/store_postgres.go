@@ -21,13 +21,18 @@ var migrations embed.FS
 
 // Store is the ledger in PostgreSQL.
 type Store struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	lease time.Duration
 }
 
 var _ notify.Ledger = (*Store)(nil)
 
-// New returns a Store over pool.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+// New returns a Store over pool. lease is how long a channel marked `sending` belongs to
+// the attempt that marked it: a concurrent delivery of the same reminder (a Kafka
+// rebalance, daprd redelivering while the first attempt still runs) must not send it
+// again. After the lease a `sending` row is taken as left by a crashed attempt and is
+// attempted again. It must exceed the longest attempt (the handler timeout).
+func New(pool *pgxpool.Pool, lease time.Duration) *Store { return &Store{pool: pool, lease: lease} }
 
 // Migrate applies the embedded migrations.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
@@ -42,10 +47,13 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 }
 
 // beginSQL inserts a row per planned channel or, for a row that is not final yet,
-// overwrites it with the plan. Only rows written by this statement are returned, so a
-// delivered, failed or skipped channel never comes back. A row found in `sending` was
-// left by an attempt that did not finish (crash, timeout): it is attempted again.
+// overwrites it with the plan, and returns the rows it wrote (held = false) plus the
+// planned rows another attempt is sending right now (held = true; the data-modifying CTE
+// is invisible to the outer SELECT, which sees the rows as they were before). A delivered,
+// failed or skipped channel never comes back. A row in `sending` older than the lease ($9)
+// was left by an attempt that did not finish (crash): it is attempted again.
 const beginSQL = `
+WITH ins AS (
 INSERT INTO notification_deliveries AS d
     (event_id, channel, status, attempts, last_error, user_id, task_id, notification_id, created_at, updated_at)
 SELECT p.event_id, p.channel, p.status, CASE WHEN p.status = 'sending' THEN 1 ELSE 0 END, p.err,
@@ -58,8 +66,15 @@ ON CONFLICT (event_id, channel) DO UPDATE
         attempts   = d.attempts + EXCLUDED.attempts,
         last_error = CASE WHEN EXCLUDED.status = 'sending' THEN d.last_error ELSE EXCLUDED.last_error END,
         updated_at = EXCLUDED.updated_at
-    WHERE d.status IN ('sending', 'retrying')
-RETURNING event_id, channel, status`
+    WHERE d.status = 'retrying' OR (d.status = 'sending' AND d.updated_at < $9)
+RETURNING event_id, channel, status)
+SELECT event_id, channel, status, false FROM ins
+UNION ALL
+SELECT d.event_id, d.channel, d.status, true
+FROM notification_deliveries AS d
+JOIN unnest($2::text[], $3::text[]) AS p(event_id, channel) ON d.event_id = p.event_id AND d.channel = p.channel
+WHERE d.status = 'sending' AND d.updated_at >= $9
+  AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.event_id = d.event_id AND ins.channel = d.channel)`
 
 // Begin implements notify.Ledger: one statement for the whole batch.
 func (s *Store) Begin(ctx context.Context, reqs []notify.Request, now time.Time) ([]notify.Claim, error) {
@@ -71,15 +86,16 @@ func (s *Store) Begin(ctx context.Context, reqs []notify.Request, now time.Time)
 			users, tasks, notes = append(users, r.Key.UserID), append(tasks, r.Key.TaskID), append(notes, r.Key.NotificationID)
 		}
 	}
-	rows, err := s.pool.Query(ctx, beginSQL, now, ids, channels, statuses, errs, users, tasks, notes)
+	rows, err := s.pool.Query(ctx, beginSQL, now, ids, channels, statuses, errs, users, tasks, notes, now.Add(-s.lease))
 	if err != nil {
 		return nil, fmt.Errorf("begin deliveries: %w", err)
 	}
 	var todo []notify.Claim
 	var id, c, st string
-	_, err = pgx.ForEachRow(rows, []any{&id, &c, &st}, func() error {
+	var held bool
+	_, err = pgx.ForEachRow(rows, []any{&id, &c, &st, &held}, func() error {
 		if notify.Status(st) == notify.Sending {
-			todo = append(todo, notify.Claim{EventID: id, Channel: notify.Channel(c)})
+			todo = append(todo, notify.Claim{EventID: id, Channel: notify.Channel(c), Held: held})
 		}
 		return nil
 	})

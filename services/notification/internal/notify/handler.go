@@ -41,10 +41,13 @@ type Request struct {
 	Plans []Plan
 }
 
-// Claim is one channel of one reminder to attempt now.
+// Claim is one channel of one reminder to attempt now, or, when Held, one that another
+// attempt is delivering at this moment: it is not sent, and the reminder is answered
+// RETRY so that it is looked at again once that attempt has recorded its outcome.
 type Claim struct {
 	EventID string
 	Channel Channel
+	Held    bool
 }
 
 // Outcome is the result of one claimed attempt.
@@ -56,7 +59,8 @@ type Outcome struct {
 // Ledger remembers, per (event_id, channel), what was delivered.
 type Ledger interface {
 	// Begin records the plans for channels that are not final yet (rows are created on
-	// first sight) and returns the channels now marked Sending: those to attempt.
+	// first sight) and returns the channels now marked Sending: those to attempt, and
+	// (Held) those another attempt is sending right now.
 	// Channels already delivered, failed or skipped are left alone and not returned.
 	// Event ids in reqs are distinct.
 	Begin(ctx context.Context, reqs []Request, now time.Time) ([]Claim, error)
@@ -125,7 +129,16 @@ func (h *Handler) HandleBatch(ctx context.Context, evs []*eventsv1.ReminderEvent
 		}
 		return errs
 	}
-	outcomes := h.sendAll(ctx, claims, notes)
+	transient := map[string][]error{}
+	mine := claims[:0:0]
+	for _, c := range claims {
+		if c.Held {
+			transient[c.EventID] = append(transient[c.EventID], fmt.Errorf("%s: being delivered by another attempt", c.Channel))
+			continue
+		}
+		mine = append(mine, c)
+	}
+	outcomes := h.sendAll(ctx, mine, notes)
 	if len(outcomes) > 0 {
 		if err := h.ledger.Finish(context.WithoutCancel(ctx), outcomes, h.now()); err != nil {
 			for i := range errs {
@@ -134,7 +147,6 @@ func (h *Handler) HandleBatch(ctx context.Context, evs []*eventsv1.ReminderEvent
 			return errs
 		}
 	}
-	transient := map[string][]error{}
 	for _, o := range outcomes {
 		switch o.Status {
 		case Retrying:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -176,5 +177,39 @@ func TestNewRendersDueTimeInUserZone(t *testing.T) {
 	}
 	if n.ID != New(ev, time.Now()).ID || n.ID == New(&eventsv1.ReminderEvent{EventId: "e2"}, time.Time{}).ID {
 		t.Errorf("notification ids are not derived from event_id alone")
+	}
+}
+
+// heldLedger reports the e-mail channel as being sent by another attempt.
+type heldLedger struct{ memLedger }
+
+func (l *heldLedger) Begin(ctx context.Context, reqs []Request, now time.Time) ([]Claim, error) {
+	claims, err := l.memLedger.Begin(ctx, reqs, now)
+	for i := range claims {
+		if claims[i].Channel == Email {
+			claims[i].Held = true
+		}
+	}
+	return claims, err
+}
+
+// TestHandleHeldChannelIsNotSentTwice: a channel another attempt is delivering right now
+// is not sent again, and the reminder is answered with a transient error (RETRY) so it is
+// looked at again once that attempt has recorded its outcome.
+func TestHandleHeldChannelIsNotSentTwice(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	l := &heldLedger{memLedger: *newMemLedger()}
+	inApp, hook, mail := &fakeSender{}, &fakeSender{}, &fakeSender{}
+	h := NewHandler(l, map[Channel]Sender{InApp: inApp, Webhook: hook, Email: mail}, 6*time.Hour,
+		func() time.Time { return now }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	err := h.Handle(context.Background(), &eventsv1.ReminderEvent{EventId: "e1", TaskId: "t1", UserId: "u1", Title: "Pay rent",
+		DueAt: timestamppb.New(now.Add(time.Hour)), TimeZone: "Europe/Berlin",
+		Targets: &eventsv1.DeliveryTargets{Email: "a@example.com", WebhookUrl: "https://example.com/h"}})
+	if err == nil || !strings.Contains(err.Error(), "being delivered by another attempt") {
+		t.Fatalf("Handle() = %v, want a transient error naming the held channel", err)
+	}
+	if got := [3]int{inApp.sent, hook.sent, mail.sent}; got != [3]int{1, 1, 0} {
+		t.Errorf("sends (in-app, webhook, e-mail) = %v, want [1 1 0]: the held e-mail must not be sent", got)
 	}
 }
