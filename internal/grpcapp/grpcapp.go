@@ -103,8 +103,8 @@ func New(cfg Config, logger *slog.Logger, opts ...grpc.ServerOption) *App {
 // Go runs task alongside the servers until the App's context ends.
 func (a *App) Go(task func(ctx context.Context) error) { a.tasks = append(a.tasks, task) }
 
-// OnShutdown runs fn after the gRPC server has drained, in registration order, within the
-// shutdown deadline (close pools and clients here).
+// OnShutdown runs fn after the gRPC server has drained, in registration order, with a 5s
+// budget of its own (close pools and clients here).
 func (a *App) OnShutdown(fn func(ctx context.Context) error) { a.shutdown = append(a.shutdown, fn) }
 
 // Listen binds the gRPC address, naming it in the error.
@@ -169,6 +169,9 @@ func (a *App) Run(ctx context.Context) error {
 	deadline, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	a.Health.Shutdown()
+	// Background tasks (HTTP servers, sweepers, maintenance) stop alongside the gRPC drain,
+	// within the same deadline, so the whole shutdown stays inside SHUTDOWN_TIMEOUT.
+	stopTasks()
 
 	stopped := make(chan struct{})
 	go func() { a.GRPC.GracefulStop(); close(stopped) }()
@@ -181,15 +184,25 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.Events.Wait(deadline); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
-	stopTasks()
 	if metricsSrv != nil {
 		_ = metricsSrv.Shutdown(deadline)
 	}
-	if err := g.Wait(); err != nil && runErr == nil {
-		runErr = err
+	tasksDone := make(chan error, 1)
+	go func() { tasksDone <- g.Wait() }()
+	select {
+	case err := <-tasksDone:
+		if err != nil && runErr == nil {
+			runErr = err
+		}
+	case <-deadline.Done():
+		runErr = errors.Join(runErr, fmt.Errorf("background tasks still running after SHUTDOWN_TIMEOUT %v", a.cfg.ShutdownTimeout))
 	}
+	// Hooks close pools and clients; they get a short budget of their own even when the
+	// drain used up the deadline.
+	hookCtx, hookCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer hookCancel()
 	for _, fn := range a.shutdown {
-		if err := fn(deadline); err != nil {
+		if err := fn(hookCtx); err != nil {
 			runErr = errors.Join(runErr, err)
 		}
 	}

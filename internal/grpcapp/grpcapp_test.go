@@ -189,3 +189,35 @@ func TestRunReturnsWhenATaskFails(t *testing.T) {
 		t.Fatal("Run did not return after a task failed")
 	}
 }
+
+// TestRunBoundsTasksThatIgnoreTheirContext: a background task that does not stop cannot
+// hold the process past SHUTDOWN_TIMEOUT.
+func TestRunBoundsTasksThatIgnoreTheirContext(t *testing.T) {
+	t.Parallel()
+	port, err := localrun.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{GRPCAddr: "127.0.0.1:" + strconv.Itoa(port), MetricsAddr: "off", ShutdownTimeout: 300 * time.Millisecond, HealthInterval: time.Second}
+	app := New(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	release := make(chan struct{})
+	defer close(release)
+	app.Go(func(context.Context) error { <-release; return nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx) }()
+	time.Sleep(100 * time.Millisecond)
+	begin := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "background tasks still running") {
+			t.Errorf("Run() = %v, want the stuck task reported", err)
+		}
+		if d := time.Since(begin); d > 2*time.Second {
+			t.Errorf("shutdown took %v, want about the 300ms SHUTDOWN_TIMEOUT", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return: a stuck task held the shutdown")
+	}
+}
