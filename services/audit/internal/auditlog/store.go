@@ -109,6 +109,10 @@ func (s *Store) Append(ctx context.Context, recs []Record) (int, error) {
 	}
 }
 
+// groupWriteTimeout bounds one group-commit transaction, independently of the context of
+// the caller that happens to write it.
+const groupWriteTimeout = 30 * time.Second
+
 // writeQueued writes groups of queued requests until own is written, then hands the
 // writer role to the oldest queued request, if any.
 func (s *Store) writeQueued(ctx context.Context, own *appendReq) {
@@ -133,7 +137,10 @@ func (s *Store) writeQueued(ctx context.Context, own *appendReq) {
 				}
 			}
 		}
-		_, err := s.write(ctx, all)
+		// The group holds other callers' rows: one caller's deadline must not abort them.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupWriteTimeout)
+		_, err := s.write(wctx, all)
+		cancel()
 		for _, r := range group {
 			res := appendResult{err: err}
 			for _, x := range r.rows {
