@@ -39,6 +39,9 @@ type Config struct {
 	WebhookKey []byte
 	// WebhookTimeout bounds one webhook POST (WEBHOOK_TIMEOUT, 10s; must be positive).
 	WebhookTimeout time.Duration
+	// WebhookAllowPrivate lets webhooks reach loopback, private and link-local addresses
+	// (WEBHOOK_ALLOW_PRIVATE, false: user-chosen URLs must not reach inside the cluster).
+	WebhookAllowPrivate bool
 	// SMTP is nil when SMTP_ADDR is unset: the e-mail channel is disabled.
 	SMTP *email.Config
 }
@@ -46,16 +49,17 @@ type Config struct {
 func readConfig(getenv func(string) string) (Config, error) {
 	r := envconfig.New(getenv)
 	c := Config{
-		App:              grpcapp.ReadConfig(r),
-		DatabaseURL:      r.Required("DATABASE_URL"),
-		DBMaxConns:       r.Int("DB_MAX_CONNS", 16, 1, 1000),
-		DBStartupTimeout: r.Duration("DB_STARTUP_TIMEOUT", 60*time.Second),
-		Dapr:             daprconn.ReadConfig(r),
-		MaxLateness:      r.Duration("NOTIFY_MAX_LATENESS", 6*time.Hour),
-		HandlerTimeout:   r.Duration("HANDLER_TIMEOUT", 30*time.Second),
-		WebhookTimeout:   r.Duration("WEBHOOK_TIMEOUT", 10*time.Second),
-		BulkMaxMessages:  r.Int("BULK_MAX_MESSAGES", 100, 1, 1000),
-		BulkMaxAwait:     r.Duration("BULK_MAX_AWAIT", 20*time.Millisecond),
+		App:                 grpcapp.ReadConfig(r),
+		DatabaseURL:         r.Required("DATABASE_URL"),
+		DBMaxConns:          r.Int("DB_MAX_CONNS", 16, 1, 1000),
+		DBStartupTimeout:    r.Duration("DB_STARTUP_TIMEOUT", 60*time.Second),
+		Dapr:                daprconn.ReadConfig(r),
+		MaxLateness:         r.Duration("NOTIFY_MAX_LATENESS", 6*time.Hour),
+		HandlerTimeout:      r.Duration("HANDLER_TIMEOUT", 30*time.Second),
+		WebhookTimeout:      r.Duration("WEBHOOK_TIMEOUT", 10*time.Second),
+		WebhookAllowPrivate: r.Bool("WEBHOOK_ALLOW_PRIVATE", false),
+		BulkMaxMessages:     r.Int("BULK_MAX_MESSAGES", 100, 1, 1000),
+		BulkMaxAwait:        r.Duration("BULK_MAX_AWAIT", 20*time.Millisecond),
 	}
 	// A zero timeout would not mean "no time": daprsub replaces a zero HANDLER_TIMEOUT by 30s
 	// and http.Client waits forever with a zero WEBHOOK_TIMEOUT.

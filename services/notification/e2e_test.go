@@ -41,16 +41,17 @@ func startStack(t testing.TB, extraEnv map[string]string) *stack {
 	s.hook = startReceiver(t, s.webhookK)
 	daprGRPC := testenv.FreePort(t)
 	env := map[string]string{
-		"DATABASE_URL":    s.pg.DSN,
-		"DAPR_GRPC_PORT":  strconv.Itoa(daprGRPC),
-		"PUBSUB_NAME":     testenv.PubsubName,
-		"WEBHOOK_SECRET":  "whsec_" + base64.StdEncoding.EncodeToString(s.webhookK),
-		"WEBHOOK_TIMEOUT": "2s",
-		"SMTP_ADDR":       s.mail.SMTPAddr,
-		"SMTP_FROM":       "TaskFlow <reminders@taskflow.test>",
-		"SMTP_TLS":        "none",
-		"SMTP_TIMEOUT":    "2s",
-		"LOG_LEVEL":       "debug",
+		"DATABASE_URL":          s.pg.DSN,
+		"DAPR_GRPC_PORT":        strconv.Itoa(daprGRPC),
+		"PUBSUB_NAME":           testenv.PubsubName,
+		"WEBHOOK_SECRET":        "whsec_" + base64.StdEncoding.EncodeToString(s.webhookK),
+		"WEBHOOK_TIMEOUT":       "2s",
+		"WEBHOOK_ALLOW_PRIVATE": "true", // the receiver is an httptest server on loopback
+		"SMTP_ADDR":             s.mail.SMTPAddr,
+		"SMTP_FROM":             "TaskFlow <reminders@taskflow.test>",
+		"SMTP_TLS":              "none",
+		"SMTP_TIMEOUT":          "2s",
+		"LOG_LEVEL":             "debug",
 	}
 	for k, v := range extraEnv {
 		env[k] = v

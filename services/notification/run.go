@@ -70,7 +70,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		notify.InApp: inapp.NewSender(dc, cfg.App.PubsubName),
 	}
 	if cfg.WebhookKey != nil {
-		senders[notify.Webhook] = webhook.NewSender(cfg.WebhookKey, cfg.WebhookTimeout, now)
+		senders[notify.Webhook] = webhook.NewSender(cfg.WebhookKey, cfg.WebhookTimeout, cfg.WebhookAllowPrivate, now)
 	} else {
 		logger.Warn("webhook_channel_disabled", "reason", "WEBHOOK_SECRET is not set")
 	}

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
+	"syscall"
 	"time"
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
@@ -25,13 +28,43 @@ type Sender struct {
 
 var _ notify.Sender = (*Sender)(nil)
 
-var errCrossHostRedirect = errors.New("redirect to another host refused")
+var (
+	errCrossHostRedirect = errors.New("redirect to another host refused")
+	// ErrPrivateAddress refuses a webhook whose host resolves to a loopback, private,
+	// link-local (cloud metadata), CGNAT, multicast or unspecified address: a user-chosen
+	// URL must not reach inside the cluster.
+	ErrPrivateAddress = errors.New("webhook host resolves to a private or internal address")
+)
 
-// NewSender returns a Sender signing with key; each POST (with redirects) is bounded by timeout.
-func NewSender(key []byte, timeout time.Duration, now func() time.Time) *Sender {
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// internalAddr reports whether ip must not be reached by a user-chosen webhook.
+func internalAddr(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() || cgnat.Contains(ip)
+}
+
+// guardDial checks the address actually dialled (after DNS resolution, so a name that
+// re-resolves to an internal address is caught too).
+func guardDial(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil || internalAddr(ap.Addr()) {
+		return ErrPrivateAddress
+	}
+	return nil
+}
+
+// NewSender returns a Sender signing with key; each POST (with redirects) is bounded by
+// timeout. Unless allowPrivate, hosts resolving to internal addresses are refused.
+func NewSender(key []byte, timeout time.Duration, allowPrivate bool, now func() time.Time) *Sender {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
 	tr.Proxy = nil
+	if !allowPrivate {
+		d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: guardDial}
+		tr.DialContext = d.DialContext
+	}
 	return &Sender{
 		key: key, now: now,
 		client: &http.Client{
@@ -139,7 +172,7 @@ func (s *Sender) Send(ctx context.Context, n *notify.Notification) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		if errors.Is(err, errCrossHostRedirect) {
+		if errors.Is(err, errCrossHostRedirect) || errors.Is(err, ErrPrivateAddress) {
 			return notify.Permanent(fmt.Errorf("post webhook: %w", err))
 		}
 		return fmt.Errorf("post webhook: %w", err)

@@ -1,0 +1,66 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
+	"github.com/taskflow/taskflow-events/services/notification/internal/notify"
+)
+
+func notification(url string) *notify.Notification {
+	return notify.New(&eventsv1.ReminderEvent{EventId: "e1", TaskId: "t1", UserId: "u1", Title: "Pay rent",
+		Targets: &eventsv1.DeliveryTargets{WebhookUrl: url}}, time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+}
+
+// TestSendRefusesInternalAddresses: a user-chosen webhook URL pointing inside the network
+// (here a real receiver on loopback) fails permanently without a request, unless
+// WEBHOOK_ALLOW_PRIVATE is set.
+func TestSendRefusesInternalAddresses(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	now := func() time.Time { return time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) }
+
+	err := NewSender([]byte("k"), 2*time.Second, false, now).Send(context.Background(), notification(srv.URL))
+	if !errors.Is(err, ErrPrivateAddress) || !notify.IsPermanent(err) {
+		t.Errorf("Send(loopback) = %v, want a permanent ErrPrivateAddress", err)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("receiver got %d requests, want none", n)
+	}
+	if err := NewSender([]byte("k"), 2*time.Second, true, now).Send(context.Background(), notification(srv.URL)); err != nil {
+		t.Errorf("Send(loopback) with allowPrivate = %v, want delivered", err)
+	}
+	if n := hits.Load(); n != 1 {
+		t.Errorf("receiver got %d requests, want 1", n)
+	}
+}
+
+func TestInternalAddr(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		addr string
+		want bool
+	}{
+		{"127.0.0.1", true}, {"::1", true}, {"10.1.2.3", true}, {"172.16.0.1", true}, {"192.168.1.1", true},
+		{"169.254.169.254", true}, {"100.64.0.1", true}, {"0.0.0.0", true}, {"fd00::1", true}, {"fe80::1", true},
+		{"::ffff:10.0.0.1", true}, {"224.0.0.1", true},
+		{"93.184.216.34", false}, {"2606:4700::1111", false}, {"100.128.0.1", false},
+	}
+	for _, tt := range tests {
+		if got := internalAddr(netip.MustParseAddr(tt.addr)); got != tt.want {
+			t.Errorf("internalAddr(%s) = %v, want %v", tt.addr, got, tt.want)
+		}
+	}
+}
