@@ -22,6 +22,18 @@ import (
 	"github.com/taskflow/taskflow-events/internal/localrun"
 )
 
+// newTestApp returns an App on a free loopback port with metrics off and pub/sub "ps".
+func newTestApp(t *testing.T, shutdown, healthInterval time.Duration) (*App, Config) {
+	t.Helper()
+	port, err := localrun.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{GRPCAddr: "127.0.0.1:" + strconv.Itoa(port), MetricsAddr: "off", ShutdownTimeout: shutdown,
+		HealthInterval: healthInterval, PubsubName: "ps"}
+	return New(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil))), cfg
+}
+
 func TestReadConfigReportsEveryError(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"SHUTDOWN_TIMEOUT": "soon", "LOG_LEVEL": "loud", "HEALTH_INTERVAL": "-1s"}
@@ -39,12 +51,7 @@ func TestReadConfigReportsEveryError(t *testing.T) {
 // turns NOT_SERVING, an event being handled is finished and answered, then Run returns.
 func TestRunDrainsInFlightEventsOnShutdown(t *testing.T) {
 	t.Parallel()
-	port, err := localrun.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{GRPCAddr: "127.0.0.1:" + strconv.Itoa(port), MetricsAddr: "off", ShutdownTimeout: 5 * time.Second, HealthInterval: 50 * time.Millisecond, PubsubName: "ps"}
-	app := New(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	app, cfg := newTestApp(t, 5*time.Second, 50*time.Millisecond)
 	started, release := make(chan struct{}), make(chan struct{})
 	finished := false
 	daprsub.Handle(app.Events, daprsub.Subscription{PubsubName: "ps", Topic: "t"}, func(context.Context, daprsub.Meta, *eventsv1.TaskEvent) error {
@@ -118,12 +125,7 @@ func TestRunDrainsInFlightEventsOnShutdown(t *testing.T) {
 // process past SHUTDOWN_TIMEOUT.
 func TestRunForcesStopAfterShutdownTimeout(t *testing.T) {
 	t.Parallel()
-	port, err := localrun.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{GRPCAddr: "127.0.0.1:" + strconv.Itoa(port), MetricsAddr: "off", ShutdownTimeout: 300 * time.Millisecond, HealthInterval: time.Second, PubsubName: "ps"}
-	app := New(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	app, cfg := newTestApp(t, 300*time.Millisecond, time.Second)
 	started, block := make(chan struct{}), make(chan struct{})
 	defer close(block)
 	daprsub.Handle(app.Events, daprsub.Subscription{PubsubName: "ps", Topic: "t", Timeout: time.Hour}, func(context.Context, daprsub.Meta, *eventsv1.TaskEvent) error {
@@ -170,12 +172,7 @@ func TestRunForcesStopAfterShutdownTimeout(t *testing.T) {
 // App down and Run returns its error instead of waiting for the gRPC server forever.
 func TestRunReturnsWhenATaskFails(t *testing.T) {
 	t.Parallel()
-	port, err := localrun.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{GRPCAddr: "127.0.0.1:" + strconv.Itoa(port), MetricsAddr: "off", ShutdownTimeout: time.Second, HealthInterval: time.Second, PubsubName: "ps"}
-	app := New(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	app, _ := newTestApp(t, time.Second, time.Second)
 	boom := errors.New("task failed")
 	app.Go(func(context.Context) error { return boom })
 	done := make(chan error, 1)
@@ -194,12 +191,7 @@ func TestRunReturnsWhenATaskFails(t *testing.T) {
 // hold the process past SHUTDOWN_TIMEOUT.
 func TestRunBoundsTasksThatIgnoreTheirContext(t *testing.T) {
 	t.Parallel()
-	port, err := localrun.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{GRPCAddr: "127.0.0.1:" + strconv.Itoa(port), MetricsAddr: "off", ShutdownTimeout: 300 * time.Millisecond, HealthInterval: time.Second}
-	app := New(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	app, _ := newTestApp(t, 300*time.Millisecond, time.Second)
 	release := make(chan struct{})
 	defer close(release)
 	app.Go(func(context.Context) error { <-release; return nil })
