@@ -47,24 +47,10 @@ func payloadDigest(msg proto.Message) ([]byte, error) {
 	return h[:], nil
 }
 
-// row is a record with its place in the chain, as stored.
+// row is a stored event plus the digest of its payload, which the hash chain covers.
 type row struct {
-	Seq         int64
-	EventID     string
-	Topic       string
-	Kind        string
-	CEType      string
-	PayloadType string
-	OccurredAt  time.Time
-	ReceivedAt  time.Time
-	ActorID     string
-	UserID      string
-	TaskID      string
-	TraceID     string
-	PayloadJSON []byte
-	Digest      []byte
-	PrevHash    []byte
-	Hash        []byte
+	Event
+	Digest []byte
 }
 
 // rowHash computes the hash of r from its content, payload digest and prev_hash.

@@ -203,13 +203,13 @@ func (s *Store) prepare(recs []Record) ([]*row, error) {
 		if err != nil {
 			return nil, fmt.Errorf("digest payload of %s: %w", rec.EventID, err)
 		}
-		rows = append(rows, &row{
+		rows = append(rows, &row{Event: Event{
 			EventID: rec.EventID, Topic: rec.Topic, Kind: rec.Kind, CEType: rec.CEType,
 			PayloadType: string(rec.Payload.ProtoReflect().Descriptor().FullName()),
 			OccurredAt:  rec.OccurredAt.UTC().Truncate(time.Microsecond), ReceivedAt: received,
 			ActorID: rec.ActorID, UserID: rec.UserID, TaskID: rec.TaskID, TraceID: rec.TraceID,
-			PayloadJSON: js, Digest: digest,
-		})
+			PayloadJSON: js,
+		}, Digest: digest})
 	}
 	return rows, nil
 }
