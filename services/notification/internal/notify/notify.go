@@ -4,9 +4,9 @@
 package notify
 
 import (
-	"crypto/sha1"
 	"errors"
 	"fmt"
+	"github.com/google/uuid"
 	"time"
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
@@ -93,19 +93,10 @@ func location(name string) *time.Location {
 }
 
 // namespace is the UUIDv5 namespace of notification ids (a random UUID fixed forever).
-var namespace = [16]byte{0x5d, 0x3f, 0x0c, 0x8e, 0x6b, 0x1a, 0x4f, 0x2d, 0x9e, 0x47, 0xa1, 0x0b, 0x3c, 0x72, 0xd5, 0x19}
+var namespace = uuid.UUID{0x5d, 0x3f, 0x0c, 0x8e, 0x6b, 0x1a, 0x4f, 0x2d, 0x9e, 0x47, 0xa1, 0x0b, 0x3c, 0x72, 0xd5, 0x19}
 
 // UUIDv5 returns the RFC 9562 name-based (SHA-1) UUID of name in the notification namespace.
-func UUIDv5(name string) string {
-	h := sha1.New()
-	h.Write(namespace[:])
-	h.Write([]byte(name))
-	var u [16]byte
-	copy(u[:], h.Sum(nil))
-	u[6] = u[6]&0x0f | 0x50
-	u[8] = u[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
-}
+func UUIDv5(name string) string { return uuid.NewSHA1(namespace, []byte(name)).String() }
 
 // permanentError marks a channel failure that retrying cannot fix.
 type permanentError struct{ err error }
