@@ -145,8 +145,16 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	return s, nil
 }
 
+// daprdBin is the sidecar binary: .cache/bin/daprd, or TASKFLOW_DAPRD (`make test-compat`).
+func (s *Stack) daprdBin() string {
+	if d := os.Getenv("TASKFLOW_DAPRD"); d != "" {
+		return d
+	}
+	return filepath.Join(s.cfg.Root, ".cache", "bin", "daprd")
+}
+
 func (s *Stack) start(ctx context.Context) error {
-	daprd := filepath.Join(s.cfg.Root, ".cache", "bin", "daprd")
+	daprd := s.daprdBin()
 	mailpit := filepath.Join(s.cfg.Root, ".cache", "bin", "mailpit")
 	for _, bin := range []string{daprd, mailpit} {
 		if _, err := os.Stat(bin); err != nil {

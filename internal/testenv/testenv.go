@@ -48,10 +48,14 @@ func RepoRoot(t testing.TB) string {
 	return rootDir
 }
 
-// Bin returns the path of a tool installed into .cache/bin by the Makefile.
+// Bin returns the path of a tool installed into .cache/bin by the Makefile. For "daprd",
+// TASKFLOW_DAPRD (set by `make test-compat`) names another runtime to test against.
 func Bin(t testing.TB, name string) string {
 	t.Helper()
 	p := filepath.Join(RepoRoot(t), ".cache", "bin", name)
+	if d := os.Getenv("TASKFLOW_DAPRD"); name == "daprd" && d != "" {
+		p = d
+	}
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("testenv: %s is missing: run `make deps` (or `make test`, which installs it) first", p)
 	}
