@@ -11,10 +11,12 @@
 # the module go reported missing — never halfway through the tests.
 set -euo pipefail
 version="${DAPR_VERSION:-v1.17.5}"
-out="${1:-.cache/bin/daprd}"
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="${1:-$repo/.cache/bin/daprd}"
 mkdir -p "$(dirname "$out")"
 out="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"
-cache="$(cd "$(dirname "$out")/.." && pwd)/daprd/${version}"
+# The per-version cache always lives in the repository's .cache, whatever $1 is.
+cache="$repo/.cache/daprd/${version}"
 built="$cache/daprd"
 
 fail() {
