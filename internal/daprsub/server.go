@@ -147,8 +147,20 @@ func (s *Server) OnTopicEvent(ctx context.Context, req *runtimev1.TopicEventRequ
 	return &runtimev1.TopicEventResponse{Status: st}, nil
 }
 
-// OnBulkTopicEventAlpha1 handles a batch and answers one status per entry.
+// OnBulkTopicEvent handles a batch and answers one status per entry. daprd 1.16+ calls
+// this stable method first and falls back to OnBulkTopicEventAlpha1 only when it is
+// Unimplemented (pkg/runtime/subscription/postman/grpc), which would cost a second round
+// trip per batch.
+func (s *Server) OnBulkTopicEvent(ctx context.Context, req *runtimev1.TopicEventBulkRequest) (*runtimev1.TopicEventBulkResponse, error) {
+	return s.onBulk(ctx, req)
+}
+
+// OnBulkTopicEventAlpha1 is OnBulkTopicEvent for daprd before 1.16.
 func (s *Server) OnBulkTopicEventAlpha1(ctx context.Context, req *runtimev1.TopicEventBulkRequest) (*runtimev1.TopicEventBulkResponse, error) {
+	return s.onBulk(ctx, req)
+}
+
+func (s *Server) onBulk(ctx context.Context, req *runtimev1.TopicEventBulkRequest) (*runtimev1.TopicEventBulkResponse, error) {
 	s.inflight.Add(1)
 	defer s.inflight.Done()
 	start := s.now()

@@ -212,24 +212,36 @@ func TestBulkPerEntryStatuses(t *testing.T) {
 		{EntryId: "7", ContentType: "application/json", Event: &runtimev1.TopicEventBulkRequestEntry_CloudEvent{CloudEvent: &runtimev1.TopicEventCERequest{
 			Id: "ok-structured", DataContentType: "application/json", Data: mustJSON(t, taskEvent("ok-structured"))}}},
 	}
-	resp, err := h.alpha.OnBulkTopicEventAlpha1(context.Background(), &runtimev1.TopicEventBulkRequest{PubsubName: "ps", Topic: "audit", Entries: entries})
-	if err != nil {
-		t.Fatal(err)
+	// daprd 1.16+ calls the stable OnBulkTopicEvent; older ones the alpha method. Both
+	// must answer the same.
+	calls := []struct {
+		name string
+		call func(context.Context, *runtimev1.TopicEventBulkRequest, ...grpc.CallOption) (*runtimev1.TopicEventBulkResponse, error)
+	}{
+		{"OnBulkTopicEvent", h.client.OnBulkTopicEvent},
+		{"OnBulkTopicEventAlpha1", h.alpha.OnBulkTopicEventAlpha1},
 	}
-	want := []*runtimev1.TopicEventBulkResponseEntry{
-		{EntryId: "1", Status: runtimev1.TopicEventResponse_SUCCESS},
-		{EntryId: "2", Status: runtimev1.TopicEventResponse_SUCCESS},
-		{EntryId: "3", Status: runtimev1.TopicEventResponse_RETRY},
-		{EntryId: "4", Status: runtimev1.TopicEventResponse_DROP},
-		{EntryId: "5", Status: runtimev1.TopicEventResponse_DROP},
-		{EntryId: "6", Status: runtimev1.TopicEventResponse_DROP},
-		{EntryId: "7", Status: runtimev1.TopicEventResponse_SUCCESS},
-	}
-	if diff := cmp.Diff(want, resp.GetStatuses(), protocmp.Transform()); diff != "" {
-		t.Errorf("bulk statuses (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]int{5}, batchSizes); diff != "" {
-		t.Errorf("batch sizes (-want +got):\n%s", diff)
+	for _, c := range calls {
+		batchSizes = nil
+		resp, err := c.call(context.Background(), &runtimev1.TopicEventBulkRequest{PubsubName: "ps", Topic: "audit", Entries: entries})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		want := []*runtimev1.TopicEventBulkResponseEntry{
+			{EntryId: "1", Status: runtimev1.TopicEventResponse_SUCCESS},
+			{EntryId: "2", Status: runtimev1.TopicEventResponse_SUCCESS},
+			{EntryId: "3", Status: runtimev1.TopicEventResponse_RETRY},
+			{EntryId: "4", Status: runtimev1.TopicEventResponse_DROP},
+			{EntryId: "5", Status: runtimev1.TopicEventResponse_DROP},
+			{EntryId: "6", Status: runtimev1.TopicEventResponse_DROP},
+			{EntryId: "7", Status: runtimev1.TopicEventResponse_SUCCESS},
+		}
+		if diff := cmp.Diff(want, resp.GetStatuses(), protocmp.Transform()); diff != "" {
+			t.Errorf("%s: bulk statuses (-want +got):\n%s", c.name, diff)
+		}
+		if diff := cmp.Diff([]int{5}, batchSizes); diff != "" {
+			t.Errorf("%s: batch sizes (-want +got):\n%s", c.name, diff)
+		}
 	}
 }
 
