@@ -108,6 +108,15 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		})
 	}
 	notificationv1.RegisterNotificationServiceServer(app.GRPC, deliveryapi.New(store))
+	app.Go(func(ctx context.Context) error { return h.RunPending(ctx, time.Second) })
+	app.OnShutdown(func(ctx context.Context) error {
+		// Outcomes of sends the ledger did not take yet: one last try. Lost ones leave
+		// their channels 'sending', sent once more after the lease (README, delivery rules).
+		if err := h.FlushPending(ctx); err != nil {
+			logger.Error("deliveries_unrecorded_at_exit", "outcomes", h.Pending(), "error", err.Error())
+		}
+		return nil
+	})
 	app.OnShutdown(func(context.Context) error { dc.Close(); return nil })
 	return app.Run(ctx)
 }

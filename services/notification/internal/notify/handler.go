@@ -82,6 +82,12 @@ type Handler struct {
 	maxLateness time.Duration
 	now         func() time.Time
 	logger      *slog.Logger
+
+	// pending holds, in order, outcomes of sends whose Finish failed (the database was
+	// down): they are recorded before anything else, and their channels are never sent
+	// again by this process meanwhile. pendingMu also serialises the flushes.
+	pendingMu sync.Mutex
+	pending   []Outcome
 }
 
 // sendConcurrency bounds concurrent webhook POSTs and SMTP sessions of one batch.
@@ -122,6 +128,13 @@ func (h *Handler) HandleBatch(ctx context.Context, evs []*eventsv1.ReminderEvent
 			Plans: h.plan(ev, now),
 		})
 	}
+	if err := h.FlushPending(ctx); err != nil {
+		// Begin would fail as well; the reminders come back once the ledger is reachable.
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
 	claims, err := h.ledger.Begin(ctx, reqs, now)
 	if err != nil {
 		for i := range errs {
@@ -131,18 +144,27 @@ func (h *Handler) HandleBatch(ctx context.Context, evs []*eventsv1.ReminderEvent
 	}
 	transient := map[string][]error{}
 	mine := claims[:0:0]
+	unrecorded := h.pendingKeys()
 	for _, c := range claims {
-		if c.Held {
+		switch {
+		case unrecorded[outcomeKey{c.EventID, c.Channel}]:
+			// Sent by this process; the outcome waits for the ledger. Never send it again.
+			transient[c.EventID] = append(transient[c.EventID], fmt.Errorf("%s: sent, outcome not recorded yet", c.Channel))
+		case c.Held:
 			transient[c.EventID] = append(transient[c.EventID], fmt.Errorf("%s: being delivered by another attempt", c.Channel))
-			continue
+		default:
+			mine = append(mine, c)
 		}
-		mine = append(mine, c)
 	}
 	outcomes := h.sendAll(ctx, mine, notes)
 	if len(outcomes) > 0 {
 		if err := h.ledger.Finish(context.WithoutCancel(ctx), outcomes, h.now()); err != nil {
+			// The sends happened: keep their outcomes until the ledger takes them, and
+			// answer RETRY so the reminders stay on the topic until then.
+			h.keepPending(outcomes)
+			h.logger.WarnContext(ctx, "deliveries_unrecorded", append([]any{"outcomes", len(outcomes), "error", err.Error()}, logAttrs...)...)
 			for i := range errs {
-				errs[i] = fmt.Errorf("record deliveries: %w", err)
+				errs[i] = fmt.Errorf("record deliveries (kept in memory until the ledger is back): %w", err)
 			}
 			return errs
 		}
@@ -162,6 +184,71 @@ func (h *Handler) HandleBatch(ctx context.Context, evs []*eventsv1.ReminderEvent
 		}
 	}
 	return errs
+}
+
+type outcomeKey struct {
+	eventID string
+	channel Channel
+}
+
+func (h *Handler) keepPending(outcomes []Outcome) {
+	h.pendingMu.Lock()
+	defer h.pendingMu.Unlock()
+	h.pending = append(h.pending, outcomes...)
+}
+
+func (h *Handler) pendingKeys() map[outcomeKey]bool {
+	h.pendingMu.Lock()
+	defer h.pendingMu.Unlock()
+	if len(h.pending) == 0 {
+		return nil
+	}
+	keys := make(map[outcomeKey]bool, len(h.pending))
+	for _, o := range h.pending {
+		keys[outcomeKey{o.EventID, o.Channel}] = true
+	}
+	return keys
+}
+
+// Pending returns how many sent outcomes wait for the ledger.
+func (h *Handler) Pending() int {
+	h.pendingMu.Lock()
+	defer h.pendingMu.Unlock()
+	return len(h.pending)
+}
+
+// FlushPending records the outcomes kept while the ledger was unreachable, in the order
+// they happened. It returns nil when none is left.
+func (h *Handler) FlushPending(ctx context.Context) error {
+	h.pendingMu.Lock()
+	defer h.pendingMu.Unlock()
+	if len(h.pending) == 0 {
+		return nil
+	}
+	if err := h.ledger.Finish(context.WithoutCancel(ctx), h.pending, h.now()); err != nil {
+		return fmt.Errorf("record %d earlier deliveries: %w", len(h.pending), err)
+	}
+	h.logger.InfoContext(ctx, "deliveries_recorded_late", "outcomes", len(h.pending))
+	h.pending = nil
+	return nil
+}
+
+// RunPending flushes kept outcomes every interval until ctx ends, so they reach the
+// ledger even when no reminder arrives meanwhile. Call FlushPending once more after the
+// last event has been answered.
+func (h *Handler) RunPending(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := h.FlushPending(ctx); err != nil {
+				h.logger.Debug("deliveries_still_unrecorded", "error", err.Error())
+			}
+		}
+	}
 }
 
 // sendAll attempts every claim: channels in parallel, a BatchSender in one call, other

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,5 +212,76 @@ func TestHandleHeldChannelIsNotSentTwice(t *testing.T) {
 	}
 	if got := [3]int{inApp.sent, hook.sent, mail.sent}; got != [3]int{1, 1, 0} {
 		t.Errorf("sends (in-app, webhook, e-mail) = %v, want [1 1 0]: the held e-mail must not be sent", got)
+	}
+}
+
+// flakyLedger fails Finish while down; its Begin re-claims every channel that is not
+// final, as the PostgreSQL ledger does once a `sending` row's lease has expired (the worst
+// case: the database stayed down longer than the lease).
+type flakyLedger struct {
+	memLedger
+	down atomic.Bool
+}
+
+func (l *flakyLedger) Finish(ctx context.Context, outcomes []Outcome, now time.Time) error {
+	if l.down.Load() {
+		return errors.New("connection refused")
+	}
+	return l.memLedger.Finish(ctx, outcomes, now)
+}
+
+// TestHandleDatabaseOutageAfterSendNeverSendsTwice: the send succeeded, recording it
+// failed. Redeliveries while the outcome waits in memory send nothing and answer RETRY;
+// once the ledger is back the outcome is recorded (in the background, without a new
+// event) and the next redelivery succeeds with every channel still sent once.
+func TestHandleDatabaseOutageAfterSendNeverSendsTwice(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	l := &flakyLedger{memLedger: *newMemLedger()}
+	l.down.Store(true)
+	inApp, hook, mail := &fakeSender{}, &fakeSender{}, &fakeSender{}
+	h := NewHandler(l, map[Channel]Sender{InApp: inApp, Webhook: hook, Email: mail}, 6*time.Hour,
+		func() time.Time { return now }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ev := &eventsv1.ReminderEvent{EventId: "e1", TaskId: "t1", UserId: "u1", Title: "Pay rent",
+		DueAt: timestamppb.New(now.Add(time.Hour)),
+		Targets: &eventsv1.DeliveryTargets{Email: "a@example.com", WebhookUrl: "https://example.com/h"}}
+	ctx := context.Background()
+
+	if err := h.Handle(ctx, ev); err == nil {
+		t.Fatal("Handle() with the ledger down after the send = nil, want RETRY until the outcome is recorded")
+	}
+	for i := range 3 {
+		if err := h.Handle(ctx, ev); err == nil {
+			t.Fatalf("redelivery #%d while the ledger is down = nil, want RETRY", i+1)
+		}
+	}
+	if got := [3]int{inApp.sent, hook.sent, mail.sent}; got != [3]int{1, 1, 1} {
+		t.Fatalf("sends (in-app, webhook, e-mail) during the outage = %v, want [1 1 1]", got)
+	}
+	if h.Pending() != 3 {
+		t.Errorf("Pending() = %d, want the 3 sent channels", h.Pending())
+	}
+
+	l.down.Store(false)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- h.RunPending(rctx, 10*time.Millisecond) }()
+	for deadline := time.Now().Add(5 * time.Second); h.Pending() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if h.Pending() != 0 {
+		t.Fatalf("Pending() = %d after the ledger came back, want 0", h.Pending())
+	}
+	want := map[Channel]Status{InApp: Delivered, Webhook: Delivered, Email: Delivered}
+	if diff := cmp.Diff(want, l.statuses("e1")); diff != "" {
+		t.Errorf("ledger statuses after recovery (-want +got):\n%s", diff)
+	}
+	if err := h.Handle(ctx, ev); err != nil {
+		t.Errorf("redelivery after recovery = %v, want nil", err)
+	}
+	if got := [3]int{inApp.sent, hook.sent, mail.sent}; got != [3]int{1, 1, 1} {
+		t.Errorf("sends (in-app, webhook, e-mail) after recovery = %v, want [1 1 1]", got)
 	}
 }
