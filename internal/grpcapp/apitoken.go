@@ -11,13 +11,16 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// tokenExempt lists the methods that never need APP_API_TOKEN: daprd 1.14 sends
-// dapr-api-token on service invocation only, never with topic events or its app health
-// probe, and probes and reflection must work without it.
+// tokenExempt lists the methods that never need APP_API_TOKEN. daprd (1.16+) sends
+// dapr-api-token with every event (OnTopicEvent, bulk) and on service invocation, but
+// not on ListTopicSubscriptions nor on its app health probe (measured against every
+// supported daprd: internal/daprsub TestDaprdRuntimeBehaviour); those two are read-only.
+// kubelet's grpc.health.v1 probe cannot send a token either. Everything else, reflection
+// included, needs the token once it is set.
 var tokenExempt = []string{
-	"/dapr.proto.runtime.v1.AppCallback", // AppCallback, AppCallbackAlpha, AppCallbackHealthCheck
+	"/dapr.proto.runtime.v1.AppCallback/ListTopicSubscriptions",
+	"/dapr.proto.runtime.v1.AppCallbackHealthCheck/HealthCheck",
 	"/grpc.health.v1.Health/",
-	"/grpc.reflection.",
 }
 
 func exempt(method string) bool {

@@ -20,11 +20,16 @@ func TestAppAPIToken(t *testing.T) {
 		{name: "query API with the token", token: "s3cret", method: "/taskflow.audit.v1.AuditService/ListEvents", sent: "s3cret", want: codes.OK},
 		{name: "query API without a token", token: "s3cret", method: "/taskflow.audit.v1.AuditService/ListEvents", want: codes.Unauthenticated},
 		{name: "query API with a wrong token", token: "s3cret", method: "/taskflow.audit.v1.AuditService/ListEvents", sent: "guess", want: codes.Unauthenticated},
-		{name: "topic events never need it", token: "s3cret", method: "/dapr.proto.runtime.v1.AppCallback/OnTopicEvent", want: codes.OK},
-		{name: "bulk events never need it", token: "s3cret", method: "/dapr.proto.runtime.v1.AppCallbackAlpha/OnBulkTopicEventAlpha1", want: codes.OK},
-		{name: "daprd app health probe", token: "s3cret", method: "/dapr.proto.runtime.v1.AppCallbackHealthCheck/HealthCheck", want: codes.OK},
+		{name: "topic event with the token", token: "s3cret", method: "/dapr.proto.runtime.v1.AppCallback/OnTopicEvent", sent: "s3cret", want: codes.OK},
+		{name: "topic event without a token", token: "s3cret", method: "/dapr.proto.runtime.v1.AppCallback/OnTopicEvent", want: codes.Unauthenticated},
+		{name: "topic event with a wrong token", token: "s3cret", method: "/dapr.proto.runtime.v1.AppCallback/OnTopicEvent", sent: "guess", want: codes.Unauthenticated},
+		{name: "bulk events without a token", token: "s3cret", method: "/dapr.proto.runtime.v1.AppCallback/OnBulkTopicEvent", want: codes.Unauthenticated},
+		{name: "alpha bulk events without a token", token: "s3cret", method: "/dapr.proto.runtime.v1.AppCallbackAlpha/OnBulkTopicEventAlpha1", want: codes.Unauthenticated},
+		{name: "service invocation without a token", token: "s3cret", method: "/dapr.proto.runtime.v1.AppCallback/OnInvoke", want: codes.Unauthenticated},
+		{name: "subscription list (daprd sends no token)", token: "s3cret", method: "/dapr.proto.runtime.v1.AppCallback/ListTopicSubscriptions", want: codes.OK},
+		{name: "daprd app health probe (daprd sends no token)", token: "s3cret", method: "/dapr.proto.runtime.v1.AppCallbackHealthCheck/HealthCheck", want: codes.OK},
 		{name: "kubelet gRPC probe", token: "s3cret", method: "/grpc.health.v1.Health/Check", want: codes.OK},
-		{name: "grpcurl reflection", token: "s3cret", method: "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", want: codes.OK},
+		{name: "reflection without a token", token: "s3cret", method: "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", want: codes.Unauthenticated},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

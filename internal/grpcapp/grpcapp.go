@@ -37,9 +37,10 @@ type Config struct {
 	LogLevel string
 	// PubsubName is the Dapr pub/sub component (PUBSUB_NAME, "taskflow-pubsub").
 	PubsubName string
-	// AppAPIToken, when set, is required as dapr-api-token metadata on the service's own
-	// gRPC API (APP_API_TOKEN, secret; daprd sends it on service invocation). Topic events,
-	// health and reflection never need it.
+	// AppAPIToken, when set, is required as dapr-api-token metadata on topic events (single
+	// and bulk), the service's own gRPC API and reflection (APP_API_TOKEN, secret; daprd
+	// 1.16+ sends it on events and service invocation). Only health probes and the
+	// subscription list stay open: daprd sends no token there (apitoken.go).
 	AppAPIToken string
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"time"
@@ -26,6 +27,9 @@ type Daprd struct {
 	ResourcesDir                                      string
 	HTTPPort, GRPCPort, InternalGRPCPort, MetricsPort int
 	LogLevel                                          string
+	// AppToken, when set, is the APP_API_TOKEN daprd sends as dapr-api-token metadata on
+	// every call to the app (callbacks, health probes and service invocation on 1.16+).
+	AppToken string
 }
 
 // Command returns the daprd command line.
@@ -57,7 +61,11 @@ func (d Daprd) Command() *exec.Cmd {
 				"--app-health-threshold", "1", "--app-health-probe-timeout", "500")
 		}
 	}
-	return exec.Command(d.Bin, args...)
+	cmd := exec.Command(d.Bin, args...)
+	if d.AppToken != "" {
+		cmd.Env = append(os.Environ(), "APP_API_TOKEN="+d.AppToken)
+	}
+	return cmd
 }
 
 // HTTPAddr is the sidecar's HTTP API base URL.

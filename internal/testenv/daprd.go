@@ -40,6 +40,8 @@ type DaprdConfig struct {
 	// between tries (default 100ms). Retries < 0 disables the policy.
 	Retries       int
 	RetryInterval time.Duration
+	// AppToken is daprd's APP_API_TOKEN: sent as dapr-api-token on calls to the app.
+	AppToken string
 	// ExtraResources are more resource YAML documents, by file name.
 	ExtraResources map[string]string
 	// Ports: zero picks free ones. Set them to restart a sidecar on the same ports.
@@ -121,7 +123,7 @@ func (d *Daprd) spec(t testing.TB) localrun.Daprd {
 	cfg := d.Config
 	return localrun.Daprd{
 		Bin: Bin(t, "daprd"), AppID: cfg.AppID, AppPort: cfg.AppPort, AppProtocol: cfg.AppProtocol,
-		AppHealthCheck: cfg.AppHealthCheck, ResourcesDir: d.ResourcesDir,
+		AppHealthCheck: cfg.AppHealthCheck, ResourcesDir: d.ResourcesDir, AppToken: cfg.AppToken,
 		HTTPPort: cfg.HTTPPort, GRPCPort: cfg.GRPCPort, InternalGRPCPort: cfg.InternalGRPCPort, MetricsPort: cfg.MetricsPort,
 	}
 }
