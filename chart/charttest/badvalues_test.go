@@ -49,8 +49,8 @@ func TestBadValuesFail(t *testing.T) {
 			wants: []string{"/ports/grpc", "'not' failed"},
 		},
 		{
-			name:  "unbounded retries",
-			c:     renderCase{set: []string{"kafka.brokers=k:9092", "dapr.resiliency.retry.maxRetries=-1"}},
+			name:  "negative retries other than -1 (until delivered)",
+			c:     renderCase{set: []string{"kafka.brokers=k:9092", "dapr.resiliency.retry.maxRetries=-2"}},
 			wants: []string{"/dapr/resiliency/retry/maxRetries", "minimum"},
 		},
 		{

@@ -132,7 +132,7 @@ func (s *Stack) StartExtraApp(ctx context.Context, appID string, cmd *exec.Cmd, 
 		return nil, err
 	}
 	s.track(appID, app)
-	spec := s.daprd(s.daprdBin(), appID, p, "grpc", true)
+	spec := s.daprd(s.daprdBin(), appID, p, "grpc")
 	d, err := localrun.Start("daprd-"+appID, spec.Command(), filepath.Join(s.cfg.RunDir, "logs", "daprd-"+appID+".log"))
 	if err != nil {
 		return nil, err

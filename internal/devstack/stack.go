@@ -1,6 +1,7 @@
 package devstack
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -46,6 +47,8 @@ type Config struct {
 	DatabaseURL string
 	// LogLevel of the services (default info).
 	LogLevel string
+	// DaprdLogLevel of the sidecars (default warn).
+	DaprdLogLevel string
 	// ServiceEnv adds (or overrides) environment variables of every service.
 	ServiceEnv map[string]string
 	// TaskAPIAppID is the Dapr app-id of the Task API double (default "task-api"). daprd's
@@ -236,10 +239,10 @@ func (s *Stack) start(ctx context.Context) error {
 	sidecars := map[string]localrun.Daprd{}
 	for _, svc := range Services {
 		p := s.Ports.Apps[svc.Name]
-		sidecars[svc.Name] = s.daprd(daprd, svc.AppID, p, "grpc", true)
+		sidecars[svc.Name] = s.daprd(daprd, svc.AppID, p, "grpc")
 	}
 	t := s.Ports.TaskAPI
-	sidecars["task-api"] = s.daprd(daprd, s.cfg.TaskAPIAppID, t, "http", false)
+	sidecars["task-api"] = s.daprd(daprd, s.cfg.TaskAPIAppID, t, "http")
 	s.Info.TaskAPI = ServiceInfo{AppID: s.cfg.TaskAPIAppID, GRPC: "", HTTP: fmt.Sprintf("http://127.0.0.1:%d", t.GRPC),
 		DaprHTTP: fmt.Sprintf("http://127.0.0.1:%d", t.DaprHTTP), DaprGRPC: addr(t.DaprGRPC),
 		Log: filepath.Join(s.cfg.RunDir, "logs", "daprd-task-api.log")}
@@ -311,10 +314,14 @@ func (s *Stack) track(name string, p *localrun.Process) {
 	s.Procs[name] = p
 }
 
-func (s *Stack) daprd(bin, appID string, p AppPorts, protocol string, health bool) localrun.Daprd {
-	return localrun.Daprd{Bin: bin, AppID: appID, AppPort: p.GRPC, AppProtocol: protocol, AppHealthCheck: health,
+// daprd is the sidecar of one app. No app health check: on daprd 1.16+ an unhealthy→healthy
+// flap while an event is in flight can leave the Kafka subscription dead (README "Supported
+// Dapr": components-contrib issue 4349); unbounded inbound retries (dev/resources) hold
+// events while an app or its dependency is down instead.
+func (s *Stack) daprd(bin, appID string, p AppPorts, protocol string) localrun.Daprd {
+	return localrun.Daprd{Bin: bin, AppID: appID, AppPort: p.GRPC, AppProtocol: protocol,
 		ResourcesDir: filepath.Join(s.cfg.RunDir, "resources"), HTTPPort: p.DaprHTTP, GRPCPort: p.DaprGRPC,
-		InternalGRPCPort: p.DaprInternal, MetricsPort: p.DaprMetrics, LogLevel: "warn"}
+		InternalGRPCPort: p.DaprInternal, MetricsPort: p.DaprMetrics, LogLevel: cmp.Or(s.cfg.DaprdLogLevel, "warn")}
 }
 
 func (s *Stack) build(ctx context.Context) error {

@@ -30,6 +30,9 @@ type Effects struct {
 	// Ledger holds the notification ledger: event_id → channel → status.
 	Ledger   map[string]map[string]string
 	LedgerAt map[string]time.Time // the last channel's delivered_at
+	// Attempts is the ledger's attempt count: event_id → channel → attempts. A channel
+	// claimed again after its lease (its sender was killed mid-send) has 2 or more.
+	Attempts map[string]map[string]int
 	// Mail counts e-mails per task_id found in the subject.
 	Mail map[string]int
 	// WSUpdate counts task_change frames per event_id, WSNotif notification frames per task_id.
@@ -210,7 +213,7 @@ func (o *Observer) watchWS(ctx context.Context, first chan<- error) {
 // Effects reads every effect so far.
 func (o *Observer) Effects(ctx context.Context) (Effects, error) {
 	e := Effects{Audit: map[string]int{}, AuditAt: map[string]time.Time{}, AuditInApp: map[string]int{},
-		Ledger: map[string]map[string]string{}, LedgerAt: map[string]time.Time{}}
+		Ledger: map[string]map[string]string{}, LedgerAt: map[string]time.Time{}, Attempts: map[string]map[string]int{}}
 	rows, err := o.audit.Query(ctx, `SELECT event_id, kind, task_id, received_at FROM audit_events WHERE received_at >= $1`, o.since)
 	if err != nil {
 		return e, fmt.Errorf("read the audit log: %w", err)
@@ -234,14 +237,15 @@ func (o *Observer) Effects(ctx context.Context) (Effects, error) {
 	if err := rows.Err(); err != nil {
 		return e, fmt.Errorf("read the audit log: %w", err)
 	}
-	rows, err = o.ledger.Query(ctx, `SELECT event_id, channel, status, delivered_at FROM notification_deliveries WHERE created_at >= $1`, o.since)
+	rows, err = o.ledger.Query(ctx, `SELECT event_id, channel, status, attempts, delivered_at FROM notification_deliveries WHERE created_at >= $1`, o.since)
 	if err != nil {
 		return e, fmt.Errorf("read the notification ledger: %w", err)
 	}
 	for rows.Next() {
 		var id, ch, st string
+		var attempts int
 		var at *time.Time
-		if err := rows.Scan(&id, &ch, &st, &at); err != nil {
+		if err := rows.Scan(&id, &ch, &st, &attempts, &at); err != nil {
 			rows.Close()
 			return e, fmt.Errorf("read the notification ledger: %w", err)
 		}
@@ -249,6 +253,10 @@ func (o *Observer) Effects(ctx context.Context) (Effects, error) {
 			e.Ledger[id] = map[string]string{}
 		}
 		e.Ledger[id][ch] = st
+		if e.Attempts[id] == nil {
+			e.Attempts[id] = map[string]int{}
+		}
+		e.Attempts[id][ch] = attempts
 		if at != nil && at.After(e.LedgerAt[id]) {
 			e.LedgerAt[id] = *at
 		}
