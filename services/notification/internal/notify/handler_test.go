@@ -243,7 +243,7 @@ func TestHandleDatabaseOutageAfterSendNeverSendsTwice(t *testing.T) {
 	h := NewHandler(l, map[Channel]Sender{InApp: inApp, Webhook: hook, Email: mail}, 6*time.Hour,
 		func() time.Time { return now }, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ev := &eventsv1.ReminderEvent{EventId: "e1", TaskId: "t1", UserId: "u1", Title: "Pay rent",
-		DueAt: timestamppb.New(now.Add(time.Hour)),
+		DueAt:   timestamppb.New(now.Add(time.Hour)),
 		Targets: &eventsv1.DeliveryTargets{Email: "a@example.com", WebhookUrl: "https://example.com/h"}}
 	ctx := context.Background()
 
