@@ -70,7 +70,7 @@ func (p *Publisher) PublishBatch(ctx context.Context, topic, ceType string, item
 }
 
 // markFailed records the items of a failed bulk publish. The go-sdk returns every event
-// when the call failed (daprd 1.14 fails the whole call when the broker rejects any entry)
+// when the call failed (daprd fails the whole call when the broker rejects any entry; measured on 1.14)
 // and only the rejected ones when daprd listed failed entries; its error then wraps nil. An
 // entry that cannot be matched to an item fails every item sent.
 func markFailed(failed map[int]error, items []BatchItem, resp dapr.PublishEventsResponse) {

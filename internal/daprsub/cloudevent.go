@@ -9,8 +9,9 @@ import (
 )
 
 // cloudEvent is the JSON envelope daprd wraps every published event in. Bulk subscriptions
-// ask daprd for the raw Kafka record (rawPayload) and unwrap it here, because daprd 1.14's
-// bulk gRPC delivery drops `data_base64`, i.e. every binary protobuf payload.
+// ask daprd for the raw Kafka record (rawPayload) and unwrap it here, because daprd's bulk
+// gRPC delivery drops `data_base64`, i.e. every binary protobuf payload (1.14 to 1.17.5:
+// TestDaprdRuntimeBehaviour).
 type cloudEvent struct {
 	ID              string          `json:"id"`
 	Type            string          `json:"type"`

@@ -1,7 +1,7 @@
 // Package daprsub is the shared Dapr AppCallback runtime: it implements the
-// AppCallback, AppCallbackAlpha (bulk) and AppCallbackHealthCheck gRPC services of
-// daprd 1.14, decodes each event into its protobuf type, calls a typed handler and
-// maps the outcome to SUCCESS, RETRY or DROP — always with a nil gRPC error.
+// AppCallback (with the stable bulk method, 1.17+), AppCallbackAlpha (bulk, 1.16) and
+// AppCallbackHealthCheck gRPC services of daprd 1.16+, decodes each event into its
+// protobuf type, calls a typed handler and maps the outcome to SUCCESS, RETRY or DROP — always with a nil gRPC error.
 //
 // The rules, in one place:
 //   - content type application/octet-stream → binary protobuf (unknown fields kept);

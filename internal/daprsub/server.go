@@ -147,15 +147,15 @@ func (s *Server) OnTopicEvent(ctx context.Context, req *runtimev1.TopicEventRequ
 	return &runtimev1.TopicEventResponse{Status: st}, nil
 }
 
-// OnBulkTopicEvent handles a batch and answers one status per entry. daprd 1.16+ calls
+// OnBulkTopicEvent handles a batch and answers one status per entry. daprd 1.17+ calls
 // this stable method first and falls back to OnBulkTopicEventAlpha1 only when it is
 // Unimplemented (pkg/runtime/subscription/postman/grpc), which would cost a second round
-// trip per batch.
+// trip per batch; daprd 1.16 calls only the alpha method (TestDaprdRuntimeBehaviour).
 func (s *Server) OnBulkTopicEvent(ctx context.Context, req *runtimev1.TopicEventBulkRequest) (*runtimev1.TopicEventBulkResponse, error) {
 	return s.onBulk(ctx, req)
 }
 
-// OnBulkTopicEventAlpha1 is OnBulkTopicEvent for daprd before 1.16.
+// OnBulkTopicEventAlpha1 is OnBulkTopicEvent for daprd before 1.17.
 func (s *Server) OnBulkTopicEventAlpha1(ctx context.Context, req *runtimev1.TopicEventBulkRequest) (*runtimev1.TopicEventBulkResponse, error) {
 	return s.onBulk(ctx, req)
 }

@@ -212,7 +212,7 @@ func TestBulkPerEntryStatuses(t *testing.T) {
 		{EntryId: "7", ContentType: "application/json", Event: &runtimev1.TopicEventBulkRequestEntry_CloudEvent{CloudEvent: &runtimev1.TopicEventCERequest{
 			Id: "ok-structured", DataContentType: "application/json", Data: mustJSON(t, taskEvent("ok-structured"))}}},
 	}
-	// daprd 1.16+ calls the stable OnBulkTopicEvent; older ones the alpha method. Both
+	// daprd 1.17+ calls the stable OnBulkTopicEvent; 1.16 the alpha method. Both
 	// must answer the same.
 	calls := []struct {
 		name string

@@ -17,8 +17,9 @@ type Subscription struct {
 	// DeadLetterTopic receives every DROPped event (and events that exhaust retries).
 	DeadLetterTopic string
 	// Rules route events by CEL over CloudEvent attributes, e.g. `event.type == "x"`.
-	// Beware: daprd 1.14 sends an event that matches no rule and has no Default to the
-	// dead-letter topic, so a filtering subscription also sets Default and acks there.
+	// Beware: daprd (1.14 to 1.17.5, TestDaprdRuntimeBehaviour) sends an event that matches
+	// no rule and has no Default to the dead-letter topic, so a filtering subscription also
+	// sets Default and acks there.
 	Rules   []Rule
 	Default string
 	// Bulk, when set, turns on bulk delivery with per-entry statuses.
@@ -59,8 +60,9 @@ func (s Subscription) proto() *runtimev1.TopicSubscription {
 		if p.Metadata == nil {
 			p.Metadata = map[string]string{}
 		}
-		// daprd 1.14's bulk gRPC delivery loses binary (data_base64) payloads: take the
-		// raw records and unwrap the CloudEvent envelope ourselves (cloudevent.go).
+		// daprd's bulk gRPC delivery loses binary (data_base64) payloads (1.14 to 1.17.5,
+		// TestDaprdRuntimeBehaviour): take the raw records and unwrap the CloudEvent
+		// envelope ourselves (cloudevent.go).
 		p.Metadata["rawPayload"] = "true"
 		p.Metadata["maxBulkSubCount"] = strconv.Itoa(int(s.Bulk.MaxMessages))
 		p.Metadata["maxBulkSubAwaitDurationMs"] = strconv.Itoa(int(s.Bulk.MaxAwait / time.Millisecond))

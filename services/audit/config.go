@@ -23,8 +23,8 @@ type Config struct {
 	// (AUDIT_MAINTENANCE_INTERVAL, 1h).
 	MaintenanceInterval time.Duration
 	// BulkMaxMessages and BulkMaxAwait configure bulk delivery
-	// (AUDIT_BULK_MAX_MESSAGES, 1000; AUDIT_BULK_MAX_AWAIT, 250ms). pubsub.kafka in daprd 1.14
-	// runs one bulk callback at a time for all partitions of all topics (one mutex per
+	// (AUDIT_BULK_MAX_MESSAGES, 1000; AUDIT_BULK_MAX_AWAIT, 250ms). pubsub.kafka (daprd 1.14 to
+	// 1.18, components-contrib up to v1.18.4) runs one bulk callback at a time for all partitions of all topics (one mutex per
 	// component), so each call should carry a full batch: with a short await every
 	// partition's ticker flushes a few events per serialised call and throughput collapses.
 	BulkMaxMessages int

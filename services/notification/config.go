@@ -69,9 +69,9 @@ func readConfig(getenv func(string) string) (Config, error) {
 	if c.WebhookTimeout == 0 {
 		r.Fail("WEBHOOK_TIMEOUT=0: must be positive")
 	}
-	// daprd 1.14 receives maxAwaitDurationMs in whole milliseconds and treats 0 as unset: it
-	// waits its default instead (pkg/runtime/pubsub/default_bulksub.go: 1s; pubsub.kafka:
-	// 10s), the opposite of "do not wait".
+	// daprd (1.14 to 1.17.5) receives maxAwaitDurationMs in whole milliseconds and treats 0
+	// as unset: it waits its default instead (pkg/runtime/pubsub/default_bulksub.go: 1s;
+	// pubsub.kafka: 10s), the opposite of "do not wait".
 	if c.BulkMaxAwait < time.Millisecond {
 		r.Fail("BULK_MAX_AWAIT=%s: want at least 1ms (daprd treats 0 as its default wait of 1s, 10s with Kafka)", c.BulkMaxAwait)
 	}

@@ -45,9 +45,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Topic:           cfg.Topic,
 		DeadLetterTopic: cfg.DeadLetterTopic,
 		Rules:           []daprsub.Rule{{Match: fmt.Sprintf("event.type == %q", CompletedType), Path: "/task-completed"}},
-		// daprd 1.14 copies every event that matches no rule to the dead-letter topic
-		// (pkg/runtime/subscription/subscription.go), which would fill it with every
-		// created/updated/deleted event. The default route takes them and acks them.
+		// daprd (1.14 to 1.17.5, TestDaprdRuntimeBehaviour) copies every event that matches
+		// no rule to the dead-letter topic (pkg/runtime/subscription/subscription.go), which
+		// would fill it with every created/updated/deleted event. The default route takes
+		// them and acks them.
 		Default: "/task-events-ignored",
 		Timeout: cfg.EventTimeout,
 	}, handleEvent(logger, handler))

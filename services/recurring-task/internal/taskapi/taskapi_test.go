@@ -33,7 +33,7 @@ func (f *fakeInvoker) InvokeMethodWithContent(ctx context.Context, appID, method
 	return nil, f.err
 }
 
-// httpErr builds the error daprd 1.14 returns for a non-2xx HTTP answer.
+// httpErr builds the error daprd returns for a non-2xx HTTP answer.
 func httpErr(code int, msg string) error {
 	st, _ := status.New(codes.Unknown, "x").WithDetails(&errdetails.ErrorInfo{
 		Reason: "x", Domain: "dapr.io", Metadata: map[string]string{"http.code": strconv.Itoa(code), "http.error_message": msg},
