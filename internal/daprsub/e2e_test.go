@@ -12,8 +12,14 @@ import (
 	"testing"
 	"time"
 
+	runtimev1 "github.com/dapr/dapr/pkg/proto/runtime/v1"
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -223,4 +229,65 @@ func TestEndToEndThroughDaprd(t *testing.T) {
 		rec.mu.Unlock()
 		svc.WaitHealth(t, healthpb.HealthCheckResponse_SERVING, 5*time.Second)
 	})
+}
+
+// TestAppTokenThroughDaprd: with APP_API_TOKEN set on the service and on its daprd, events
+// flow through daprd; an OnTopicEvent sent straight to the service's port without the
+// token, or with another one, is refused Unauthenticated and has no effect.
+func TestAppTokenThroughDaprd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: needs daprd")
+	}
+	const appToken = "e2e-app-token"
+	broker := testenv.StartBroker(t, "task-events", "bulk-events")
+	rec := &recorder{events: map[string]*eventsv1.TaskEvent{}, metas: map[string]daprsub.Meta{},
+		attempts: map[string]int{}, bulk: map[string]int{}, healthy: true}
+	svc := testenv.RunService(t, testApp(rec), map[string]string{"APP_API_TOKEN": appToken})
+	daprd := testenv.StartDaprd(t, testenv.DaprdConfig{AppID: testenv.UniqueAppID("token-e2e"), AppPort: svc.GRPCPort,
+		Broker: broker, AppToken: appToken})
+	daprd.WaitSubscribed(t, "task-events")
+	daprd.WaitSubscribed(t, "bulk-events")
+
+	daprd.Publish(t, "task-events", "taskflow.task.completed.v1", "k", sampleTask("tok-single", "through daprd"))
+	daprd.Publish(t, "bulk-events", "taskflow.task.created.v1", "k", sampleTask("tok-bulk", "through daprd"))
+	testenv.WaitFor(t, 20*time.Second, "events through daprd handled", func() bool {
+		a, _, _ := rec.get("tok-single")
+		b, _, _ := rec.get("tok-bulk")
+		return a != nil && b != nil
+	})
+
+	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", svc.GRPCPort), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := runtimev1.NewAppCallbackClient(conn)
+	data, err := proto.Marshal(sampleTask("tok-direct", "injected"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &runtimev1.TopicEventRequest{Id: "tok-direct", Type: "taskflow.task.completed.v1", SpecVersion: "1.0",
+		DataContentType: "application/octet-stream", Data: data, Topic: "task-events", PubsubName: testenv.PubsubName}
+	for _, tc := range []struct{ name, token string }{{"no token", ""}, {"wrong token", "guess"}} {
+		ctx := context.Background()
+		if tc.token != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, "dapr-api-token", tc.token)
+		}
+		_, err := client.OnTopicEvent(ctx, req)
+		if status.Code(err) != codes.Unauthenticated {
+			t.Errorf("direct OnTopicEvent with %s = %v, want Unauthenticated", tc.name, err)
+		}
+		_, err = client.OnBulkTopicEvent(ctx, &runtimev1.TopicEventBulkRequest{Id: "b", Topic: "bulk-events", PubsubName: testenv.PubsubName,
+			Entries: []*runtimev1.TopicEventBulkRequestEntry{{EntryId: "1", ContentType: "application/octet-stream",
+				Event: &runtimev1.TopicEventBulkRequestEntry_Bytes{Bytes: data}}}})
+		if status.Code(err) != codes.Unauthenticated {
+			t.Errorf("direct OnBulkTopicEvent with %s = %v, want Unauthenticated", tc.name, err)
+		}
+	}
+	if ev, _, attempts := rec.get("tok-direct"); ev != nil || attempts != 0 {
+		t.Errorf("an injected event without the app token reached the handler (%d attempts)", attempts)
+	}
+	if strings.Contains(svc.Logs(), appToken) {
+		t.Errorf("the service log contains the app token")
+	}
 }
