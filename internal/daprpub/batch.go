@@ -7,7 +7,10 @@ import (
 	"strconv"
 	"strings"
 
+	runtimev1 "github.com/dapr/dapr/pkg/proto/runtime/v1"
 	dapr "github.com/dapr/go-sdk/client"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // BatchItem is one message of a PublishBatch with its partition key.
@@ -58,7 +61,7 @@ func (p *Publisher) PublishBatch(ctx context.Context, topic, ceType string, item
 		})
 	}
 	if len(events) > 0 {
-		resp := p.client.PublishEvents(ctx, p.pubsub, topic, events)
+		resp := p.publishEvents(ctx, topic, events)
 		if resp.Error != nil {
 			markFailed(failed, items, resp)
 		}
@@ -67,6 +70,55 @@ func (p *Publisher) PublishBatch(ctx context.Context, topic, ceType string, item
 		return nil
 	}
 	return &BatchError{Failed: failed, msg: batchMessage(topic, ceType, items, failed)}
+}
+
+// publishEvents is the go-sdk's PublishEvents, except on daprd 1.16: there the stable
+// BulkPublishEvent does not exist, and daprd answers the unknown method through its gRPC
+// service-invocation proxy with Unknown "failed to proxy request" instead of Unimplemented,
+// so the go-sdk (v1.15.0) never falls back to BulkPublishEventAlpha1 and every bulk publish
+// fails. Seeing that answer once, the publisher calls the alpha method itself from then on.
+func (p *Publisher) publishEvents(ctx context.Context, topic string, events []any) dapr.PublishEventsResponse {
+	if p.raw != nil && p.alphaOnly.Load() {
+		return p.publishAlpha(ctx, topic, events)
+	}
+	resp := p.client.PublishEvents(ctx, p.pubsub, topic, events)
+	if p.raw != nil && resp.Error != nil && stableBulkMissing(resp.Error) {
+		p.alphaOnly.Store(true)
+		return p.publishAlpha(ctx, topic, events)
+	}
+	return resp
+}
+
+// stableBulkMissing reports whether err is daprd 1.16's answer to BulkPublishEvent.
+func stableBulkMissing(err error) bool {
+	st, ok := status.FromError(errors.Unwrap(err))
+	return ok && (st.Code() == codes.Unimplemented ||
+		(st.Code() == codes.Unknown && strings.Contains(st.Message(), "failed to proxy request")))
+}
+
+// publishAlpha sends events (PublishEventsEvent, as PublishBatch builds them) with
+// BulkPublishEventAlpha1 and answers as the go-sdk's PublishEvents does.
+func (p *Publisher) publishAlpha(ctx context.Context, topic string, events []any) dapr.PublishEventsResponse {
+	req := &runtimev1.BulkPublishRequest{PubsubName: p.pubsub, Topic: topic}
+	byID := make(map[string]any, len(events))
+	for _, ev := range events {
+		e := ev.(dapr.PublishEventsEvent)
+		byID[e.EntryID] = ev
+		req.Entries = append(req.Entries, &runtimev1.BulkPublishRequestEntry{
+			EntryId: e.EntryID, Event: e.Data, ContentType: e.ContentType, Metadata: e.Metadata})
+	}
+	res, err := p.raw.BulkPublishEventAlpha1(ctx, req) //nolint:staticcheck // the only bulk method of daprd 1.16
+	if err != nil {
+		return dapr.PublishEventsResponse{Error: fmt.Errorf("error publishing events onto %s topic: %w", topic, err), FailedEvents: events}
+	}
+	var resp dapr.PublishEventsResponse
+	for _, fe := range res.GetFailedEntries() {
+		resp.FailedEvents = append(resp.FailedEvents, byID[fe.GetEntryId()])
+	}
+	if len(resp.FailedEvents) > 0 {
+		resp.Error = fmt.Errorf("%d of %d events failed to publish onto %s: %w", len(resp.FailedEvents), len(events), topic, errEntryFailed)
+	}
+	return resp
 }
 
 // markFailed records the items of a failed bulk publish. The go-sdk returns every event

@@ -171,3 +171,25 @@ func TestPublishBatchFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestStableBulkMissing: daprd 1.16 answers the stable BulkPublishEvent through its gRPC
+// proxy (Unknown, "failed to proxy request"); the go-sdk wraps that error. Only that answer
+// (or Unimplemented) switches the publisher to the alpha method.
+func TestStableBulkMissing(t *testing.T) {
+	t.Parallel()
+	wrap := func(err error) error { return fmt.Errorf("error publishing events onto task-updates topic: %w", err) }
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{wrap(status.Error(codes.Unknown, "failed to proxy request: required metadata dapr-callee-app-id or dapr-app-id not found")), true},
+		{wrap(status.Error(codes.Unimplemented, "unknown method BulkPublishEvent")), true},
+		{wrap(status.Error(codes.Unavailable, "connection refused")), false},
+		{wrap(status.Error(codes.Unknown, "broker rejected the batch")), false},
+		{errors.New("not a gRPC error"), false},
+	} {
+		if got := stableBulkMissing(tt.err); got != tt.want {
+			t.Errorf("stableBulkMissing(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}

@@ -7,8 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
+	runtimev1 "github.com/dapr/dapr/pkg/proto/runtime/v1"
 	dapr "github.com/dapr/go-sdk/client"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -32,11 +35,19 @@ type Client interface {
 type Publisher struct {
 	client Client
 	pubsub string
+	// raw reaches daprd's bulk alpha method where the go-sdk cannot (daprd 1.16, batch.go);
+	// nil when the client does not expose its connection (tests).
+	raw       runtimev1.DaprClient
+	alphaOnly atomic.Bool
 }
 
 // New returns a Publisher over a go-sdk client.
 func New(client Client, pubsubName string) *Publisher {
-	return &Publisher{client: client, pubsub: pubsubName}
+	p := &Publisher{client: client, pubsub: pubsubName}
+	if cc, ok := client.(interface{ GrpcClientConn() *grpc.ClientConn }); ok {
+		p.raw = runtimev1.NewDaprClient(cc.GrpcClientConn())
+	}
+	return p
 }
 
 // Publish sends msg to topic with CloudEvent type ceType, keyed by key (same key, same partition).
