@@ -89,6 +89,12 @@ func (p *Publisher) publishEvents(ctx context.Context, topic string, events []an
 	return resp
 }
 
+// PublishEvents is the go-sdk's PublishEvents on this publisher's component, working on
+// daprd 1.16 too (see publishEvents). events are dapr.PublishEventsEvent values.
+func (p *Publisher) PublishEvents(ctx context.Context, topic string, events []any) dapr.PublishEventsResponse {
+	return p.publishEvents(ctx, topic, events)
+}
+
 // stableBulkMissing reports whether err is daprd 1.16's answer to BulkPublishEvent.
 func stableBulkMissing(err error) bool {
 	st, ok := status.FromError(errors.Unwrap(err))

@@ -21,6 +21,7 @@ const PubsubName = "taskflow-pubsub"
 // sidecar address.
 type grpcPub struct {
 	clients []dapr.Client
+	pubs    []*daprpub.Publisher
 	conns   []*grpc.ClientConn
 	next    atomic.Uint64
 }
@@ -40,7 +41,9 @@ func NewGRPCPublisher(addrs ...string) (*Publisher, error) {
 			return nil, fmt.Errorf("daprd gRPC %s: %w", a, err)
 		}
 		g.conns = append(g.conns, conn)
-		g.clients = append(g.clients, dapr.NewClientWithConnection(conn))
+		c := dapr.NewClientWithConnection(conn)
+		g.clients = append(g.clients, c)
+		g.pubs = append(g.pubs, daprpub.New(c, PubsubName))
 	}
 	return &Publisher{grpc: g}, nil
 }
@@ -68,14 +71,15 @@ func (g *grpcPub) publish(ctx context.Context, ev Event) error {
 	return nil
 }
 
-// publishBatch sends evs, all of one topic, with one bulk publish (BulkPublishEventAlpha1),
+// publishBatch sends evs, all of one topic, with one bulk publish (daprpub: the stable
+// method, or the alpha one on daprd 1.16),
 // each entry with its own content type and metadata as publish sends them.
 func (g *grpcPub) publishBatch(ctx context.Context, topic string, evs []Event) error {
 	entries := make([]any, len(evs))
 	for i, ev := range evs {
 		entries[i] = dapr.PublishEventsEvent{EntryID: strconv.Itoa(i), Data: ev.Data, ContentType: daprpub.ContentType, Metadata: ev.metadata()}
 	}
-	resp := g.client().PublishEvents(ctx, PubsubName, topic, entries)
+	resp := g.pubs[(g.next.Add(1)-1)%uint64(len(g.pubs))].PublishEvents(ctx, topic, entries)
 	if resp.Error != nil {
 		return fmt.Errorf("bulk publish %d events to %s: %d failed: %v", len(evs), topic, len(resp.FailedEvents), resp.Error)
 	}
