@@ -96,7 +96,13 @@ func TestDeploymentsMatchTheirServices(t *testing.T) {
 					continue
 				}
 				checkDapr(t, d, appID, grpcPort, r)
-				checkProbes(t, d, key, grpcPort, toInt(t, lookup(vals, "services", "websocket", "httpPort")))
+				live, _ := lookup(vals, "defaults", "probes", "liveness", "grpcService").(string)
+				if c.name != "everything-optional-on" && live != "liveness" {
+					// Liveness must not follow dependencies: with the overall status, a database
+					// outage longer than failureThreshold × periodSeconds restarts every pod.
+					t.Errorf("defaults.probes.liveness.grpcService = %q, want \"liveness\"", live)
+				}
+				checkProbes(t, d, key, grpcPort, toInt(t, lookup(vals, "services", "websocket", "httpPort")), live)
 				checkGrace(t, d)
 				checkGRPCService(t, d, r, grpcPort)
 			}
@@ -144,7 +150,9 @@ func checkDapr(t *testing.T, d *appsv1.Deployment, appID string, grpcPort int, r
 	}
 }
 
-func checkProbes(t *testing.T, d *appsv1.Deployment, key string, grpcPort, httpPort int) {
+// checkProbes checks the probes of one Deployment; liveService is the grpc.health.v1
+// service its values give the gRPC liveness probe ("" = the overall status).
+func checkProbes(t *testing.T, d *appsv1.Deployment, key string, grpcPort, httpPort int, liveService string) {
 	t.Helper()
 	app := d.Spec.Template.Spec.Containers[0]
 	grpcProbe := func(name string, p *corev1.Probe) {
@@ -159,6 +167,14 @@ func checkProbes(t *testing.T, d *appsv1.Deployment, key string, grpcPort, httpP
 	if key != "websocket" {
 		grpcProbe("liveness", app.LivenessProbe)
 		grpcProbe("readiness", app.ReadinessProbe)
+		if p := app.LivenessProbe; p != nil && p.GRPC != nil {
+			if got := ptrString(p.GRPC.Service); got != liveService {
+				t.Errorf("%s: liveness probe asks health service %q, want %q", d.Name, got, liveService)
+			}
+		}
+		if p := app.ReadinessProbe; p != nil && p.GRPC != nil && ptrString(p.GRPC.Service) != "" {
+			t.Errorf("%s: readiness probe asks health service %q, want the overall (dependency-aware) status", d.Name, ptrString(p.GRPC.Service))
+		}
 		return
 	}
 	grpcProbe("startup", app.StartupProbe)
@@ -444,4 +460,11 @@ func TestNotesRender(t *testing.T) {
 			}
 		})
 	}
+}
+
+func ptrString(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
