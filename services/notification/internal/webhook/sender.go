@@ -30,19 +30,39 @@ var _ notify.Sender = (*Sender)(nil)
 
 var (
 	errCrossHostRedirect = errors.New("redirect to another host refused")
+	errDowngradeRedirect = errors.New("redirect from https to http refused")
 	// ErrPrivateAddress refuses a webhook whose host resolves to a loopback, private,
 	// link-local (cloud metadata), CGNAT, multicast or unspecified address: a user-chosen
 	// URL must not reach inside the cluster.
 	ErrPrivateAddress = errors.New("webhook host resolves to a private or internal address")
 )
 
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+// specialRanges are not public unicast addresses either: CGNAT, "this network", benchmark,
+// reserved (class E), and the IPv6 prefixes that embed an IPv4 address a gateway would
+// reach (NAT64, 6to4).
+var specialRanges = []netip.Prefix{
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("64:ff9b::/96"),
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("2002::/16"),
+}
 
 // internalAddr reports whether ip must not be reached by a user-chosen webhook.
 func internalAddr(ip netip.Addr) bool {
 	ip = ip.Unmap()
-	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() || cgnat.Contains(ip)
+	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() {
+		return true
+	}
+	for _, p := range specialRanges {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // guardDial checks the address actually dialled (after DNS resolution, so a name that
@@ -76,6 +96,10 @@ func NewSender(key []byte, timeout time.Duration, allowPrivate bool, now func() 
 			CheckRedirect: func(req *http.Request, via []*http.Request) error {
 				if req.URL.Host != via[0].URL.Host {
 					return errCrossHostRedirect
+				}
+				// The signature and payload must not leave TLS once the user chose it.
+				if req.URL.Scheme != "https" && via[len(via)-1].URL.Scheme == "https" {
+					return errDowngradeRedirect
 				}
 				if len(via) >= 3 {
 					return errors.New("stopped after 3 redirects")
@@ -172,7 +196,7 @@ func (s *Sender) Send(ctx context.Context, n *notify.Notification) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		if errors.Is(err, errCrossHostRedirect) || errors.Is(err, ErrPrivateAddress) {
+		if errors.Is(err, errCrossHostRedirect) || errors.Is(err, errDowngradeRedirect) || errors.Is(err, ErrPrivateAddress) {
 			return notify.Permanent(fmt.Errorf("post webhook: %w", err))
 		}
 		return fmt.Errorf("post webhook: %w", err)

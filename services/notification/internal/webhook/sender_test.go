@@ -56,11 +56,31 @@ func TestInternalAddr(t *testing.T) {
 		{"127.0.0.1", true}, {"::1", true}, {"10.1.2.3", true}, {"172.16.0.1", true}, {"192.168.1.1", true},
 		{"169.254.169.254", true}, {"100.64.0.1", true}, {"0.0.0.0", true}, {"fd00::1", true}, {"fe80::1", true},
 		{"::ffff:10.0.0.1", true}, {"224.0.0.1", true},
+		{"0.1.2.3", true}, {"198.18.0.1", true}, {"198.19.255.254", true}, {"240.0.0.1", true}, {"255.255.255.254", true},
+		{"64:ff9b::a00:1", true}, {"64:ff9b:1::1", true}, {"2002:a00:1::1", true}, {"198.20.0.1", false},
 		{"93.184.216.34", false}, {"2606:4700::1111", false}, {"100.128.0.1", false},
 	}
 	for _, tt := range tests {
 		if got := internalAddr(netip.MustParseAddr(tt.addr)); got != tt.want {
 			t.Errorf("internalAddr(%s) = %v, want %v", tt.addr, got, tt.want)
 		}
+	}
+}
+
+// TestSendRefusesHTTPSDowngrade: a same-host redirect from https to http would send the
+// payload and its signature in clear text; it fails permanently (the redirect is refused
+// before any request to the http URL).
+func TestSendRefusesHTTPSDowngrade(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://"+r.Host+"/clear", http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	now := func() time.Time { return time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) }
+	s := NewSender([]byte("k"), 2*time.Second, true, now)
+	s.client.Transport.(*http.Transport).TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig
+	err := s.Send(context.Background(), notification(srv.URL+"/hook"))
+	if !errors.Is(err, errDowngradeRedirect) || !notify.IsPermanent(err) {
+		t.Errorf("Send(https → http redirect) = %v, want a permanent refusal", err)
 	}
 }
