@@ -2,6 +2,8 @@ package grpcapp
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -50,5 +52,20 @@ func TestAppAPIToken(t *testing.T) {
 				t.Errorf("handler called = %v, want %v", called, tt.want == codes.OK)
 			}
 		})
+	}
+}
+
+// TestRecoverUnary: a panicking API handler answers Internal and the process lives on.
+func TestRecoverUnary(t *testing.T) {
+	t.Parallel()
+	var logs strings.Builder
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	_, err := recoverUnary(logger)(context.Background(), nil, &grpc.UnaryServerInfo{FullMethod: "/x.Y/Z"},
+		func(context.Context, any) (any, error) { panic("boom") })
+	if status.Code(err) != codes.Internal {
+		t.Errorf("panicking handler = %v, want Internal", err)
+	}
+	if !strings.Contains(logs.String(), `"rpc_panic"`) || !strings.Contains(logs.String(), "boom") {
+		t.Errorf("no rpc_panic log line with the panic value: %s", logs.String())
 	}
 }

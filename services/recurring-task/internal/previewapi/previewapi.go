@@ -19,6 +19,9 @@ const (
 	MaxCount = 100
 	// DefaultCount is used when the request's count is 0.
 	DefaultCount = 10
+	// MaxExdates is the largest number of excluded dates one Preview accepts: each costs
+	// work on every candidate occurrence.
+	MaxExdates = 1000
 )
 
 // Server implements taskflow.recurrence.v1.RecurrenceService.
@@ -50,6 +53,9 @@ func (*Server) Preview(_ context.Context, req *recurrencev1.PreviewRequest) (*re
 	rule, err := recurrence.ParseRule(req.GetRrule())
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if len(req.GetExdates()) > MaxExdates {
+		return nil, status.Errorf(codes.InvalidArgument, "%d exdates: want at most %d", len(req.GetExdates()), MaxExdates)
 	}
 	exdates := make([]time.Time, 0, len(req.GetExdates()))
 	for _, e := range req.GetExdates() {

@@ -3,6 +3,7 @@ package previewapi
 import (
 	"context"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +110,8 @@ func TestPreviewInvalidArgument(t *testing.T) {
 		{"unknown zone", &recurrencev1.PreviewRequest{Rrule: "FREQ=DAILY", Dtstart: start, TimeZone: "Mars/Olympus"}, "Mars/Olympus"},
 		{"no dtstart", &recurrencev1.PreviewRequest{Rrule: "FREQ=DAILY"}, "dtstart is required"},
 		{"count too large", &recurrencev1.PreviewRequest{Rrule: "FREQ=DAILY", Dtstart: start, Count: 101}, "count 101"},
+		{"too many exdates", &recurrencev1.PreviewRequest{Rrule: "FREQ=DAILY", Dtstart: start,
+			Exdates: slices.Repeat([]*timestamppb.Timestamp{start}, MaxExdates+1)}, "1001 exdates"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
