@@ -12,9 +12,10 @@ GRPCURL_VERSION       := v1.9.4
 HELM_VERSION          := v3.22.0
 MAILPIT_VERSION       := v1.33.1
 CENTRIFUGO_VERSION    := v6.9.1
-# The default runtime: the newest daprd that builds here from module source (v1.18.x cannot:
-# see README "Supported Dapr"). v1.16.5, the oldest supported minor, is checked with
-# `make test-compat DAPR_VERSION=v1.16.5`.
+# The default runtime: the newest daprd that builds here from module source with nothing left
+# out (v1.18.3 builds only without its Pulsar component: README "Supported Dapr"). The oldest
+# and newest supported minors are checked with `make test-compat DAPR_VERSION=v1.16.5` and
+# `make test-compat DAPR_VERSION=v1.18.3`.
 DAPR_VERSION          ?= v1.17.5
 
 GO_TEST_FLAGS ?= -count=1 -timeout 40m
