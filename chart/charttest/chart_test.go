@@ -307,7 +307,8 @@ func TestSecretReferencesExistInValues(t *testing.T) {
 				}
 			}
 			if name, _ := lookup(vals, "dapr", "appTokenSecret").(string); name != "" {
-				declared[secretRef{name, ""}] = true
+				declared[secretRef{name, ""}] = true      // dapr.io/app-token-secret
+				declared[secretRef{name, "token"}] = true // every app's APP_API_TOKEN
 			}
 
 			r := decodeAll(t, render(t, c))
@@ -467,4 +468,33 @@ func ptrString(p *string) string {
 		return ""
 	}
 	return *p
+}
+
+// TestAppTokenReachesDaprdAndApp: with dapr.appTokenSecret, daprd sends the Secret's token
+// (dapr.io/app-token-secret) and every app container requires the same key as
+// APP_API_TOKEN, so the callback port refuses events that do not come from its daprd.
+func TestAppTokenReachesDaprdAndApp(t *testing.T) {
+	for _, c := range renderCases {
+		t.Run(c.name, func(t *testing.T) {
+			vals := mergedValues(t, c)
+			secret, _ := lookup(vals, "dapr", "appTokenSecret").(string)
+			r := decodeAll(t, render(t, c))
+			for _, d := range r.Deployments {
+				app := d.Spec.Template.Spec.Containers[0]
+				var ref *corev1.SecretKeySelector
+				for _, e := range app.Env {
+					if e.Name == "APP_API_TOKEN" && e.ValueFrom != nil {
+						ref = e.ValueFrom.SecretKeyRef
+					}
+				}
+				ann := d.Spec.Template.Annotations["dapr.io/app-token-secret"]
+				switch {
+				case secret == "" && (ref != nil || ann != ""):
+					t.Errorf("%s: app token wired (env %v, annotation %q) without dapr.appTokenSecret", d.Name, ref, ann)
+				case secret != "" && (ref == nil || ref.Name != secret || ref.Key != "token" || ann != secret):
+					t.Errorf("%s: APP_API_TOKEN from %v, dapr.io/app-token-secret %q; want both from Secret %q key token", d.Name, ref, ann, secret)
+				}
+			}
+		})
+	}
 }
