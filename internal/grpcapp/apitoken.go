@@ -3,11 +3,13 @@ package grpcapp
 import (
 	"context"
 	"crypto/subtle"
+	"log/slog"
 	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
 
@@ -46,18 +48,31 @@ func checkToken(ctx context.Context, method, token string) error {
 	return status.Error(codes.Unauthenticated, "missing or wrong dapr-api-token (APP_API_TOKEN is set)")
 }
 
-func tokenUnary(token string) grpc.UnaryServerInterceptor {
+// logRefusal logs a refused call: method and caller, never the token sent. A daprd whose
+// token differs from APP_API_TOKEN shows up here on every delivery attempt.
+func logRefusal(ctx context.Context, logger *slog.Logger, method string) {
+	from := ""
+	if p, ok := peer.FromContext(ctx); ok {
+		from = p.Addr.String()
+	}
+	logger.WarnContext(ctx, "request_unauthenticated", "method", method, "peer", from,
+		"reason", "missing or wrong dapr-api-token")
+}
+
+func tokenUnary(token string, logger *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		if err := checkToken(ctx, info.FullMethod, token); err != nil {
+			logRefusal(ctx, logger, info.FullMethod)
 			return nil, err
 		}
 		return h(ctx, req)
 	}
 }
 
-func tokenStream(token string) grpc.StreamServerInterceptor {
+func tokenStream(token string, logger *slog.Logger) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 		if err := checkToken(ss.Context(), info.FullMethod, token); err != nil {
+			logRefusal(ss.Context(), logger, info.FullMethod)
 			return err
 		}
 		return h(srv, ss)

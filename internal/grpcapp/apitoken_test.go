@@ -41,7 +41,8 @@ func TestAppAPIToken(t *testing.T) {
 				ctx = metadata.NewIncomingContext(ctx, metadata.Pairs("dapr-api-token", tt.sent))
 			}
 			called := false
-			_, err := tokenUnary(tt.token)(ctx, nil, &grpc.UnaryServerInfo{FullMethod: tt.method}, func(context.Context, any) (any, error) {
+			var logs strings.Builder
+			_, err := tokenUnary(tt.token, slog.New(slog.NewJSONHandler(&logs, nil)))(ctx, nil, &grpc.UnaryServerInfo{FullMethod: tt.method}, func(context.Context, any) (any, error) {
 				called = true
 				return nil, nil
 			})
@@ -50,6 +51,13 @@ func TestAppAPIToken(t *testing.T) {
 			}
 			if called != (tt.want == codes.OK) {
 				t.Errorf("handler called = %v, want %v", called, tt.want == codes.OK)
+			}
+			refused := strings.Contains(logs.String(), `"request_unauthenticated"`)
+			if refused != (tt.want == codes.Unauthenticated) {
+				t.Errorf("request_unauthenticated logged = %v, want %v", refused, tt.want == codes.Unauthenticated)
+			}
+			if tt.sent != "" && strings.Contains(logs.String(), tt.sent) {
+				t.Errorf("the log contains the token sent: %s", logs.String())
 			}
 		})
 	}

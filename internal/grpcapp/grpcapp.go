@@ -93,8 +93,8 @@ func New(cfg Config, logger *slog.Logger, opts ...grpc.ServerOption) *App {
 		},
 	})
 	opts = append([]grpc.ServerOption{grpc.MaxRecvMsgSize(16 << 20),
-		grpc.ChainUnaryInterceptor(recoverUnary(logger), tokenUnary(cfg.AppAPIToken)),
-		grpc.ChainStreamInterceptor(recoverStream(logger), tokenStream(cfg.AppAPIToken))}, opts...)
+		grpc.ChainUnaryInterceptor(recoverUnary(logger), tokenUnary(cfg.AppAPIToken, logger)),
+		grpc.ChainStreamInterceptor(recoverStream(logger), tokenStream(cfg.AppAPIToken, logger))}, opts...)
 	g := grpc.NewServer(opts...)
 	events.Register(g)
 	healthpb.RegisterHealthServer(g, hc.Server)
