@@ -317,9 +317,11 @@ func (s *Stack) track(name string, p *localrun.Process) {
 // daprd is the sidecar of one app. No app health check: on daprd 1.16+ an unhealthy→healthy
 // flap while an event is in flight can leave the Kafka subscription dead (README "Supported
 // Dapr": components-contrib issue 4349); unbounded inbound retries (dev/resources) hold
-// events while an app or its dependency is down instead.
+// events while an app or its dependency is down instead. TASKFLOW_APP_HEALTH_CHECK=1 turns
+// it on for the apps' sidecars, to show that loss again (README "Supported Dapr").
 func (s *Stack) daprd(bin, appID string, p AppPorts, protocol string) localrun.Daprd {
 	return localrun.Daprd{Bin: bin, AppID: appID, AppPort: p.GRPC, AppProtocol: protocol,
+		AppHealthCheck: protocol == "grpc" && os.Getenv("TASKFLOW_APP_HEALTH_CHECK") == "1",
 		ResourcesDir: filepath.Join(s.cfg.RunDir, "resources"), HTTPPort: p.DaprHTTP, GRPCPort: p.DaprGRPC,
 		InternalGRPCPort: p.DaprInternal, MetricsPort: p.DaprMetrics, LogLevel: cmp.Or(s.cfg.DaprdLogLevel, "warn")}
 }
