@@ -25,6 +25,10 @@ type Config struct {
 	// MaxLateness: a reminder handled later than this after its due time is skipped
 	// (NOTIFY_MAX_LATENESS, 6h; 0 disables).
 	MaxLateness time.Duration
+	// RetryFor: a channel still failing transiently this long after the reminder first
+	// arrived is recorded failed and the reminder acknowledged (NOTIFY_RETRY_FOR, 10m; 0:
+	// never). While a reminder is retried its partition waits behind it.
+	RetryFor time.Duration
 	// HandlerTimeout bounds the handling of one reminder, all channels (HANDLER_TIMEOUT, 30s;
 	// must be positive).
 	HandlerTimeout time.Duration
@@ -56,6 +60,7 @@ func readConfig(getenv func(string) string) (Config, error) {
 		Dapr:                daprconn.ReadConfig(r),
 		MaxLateness:         r.Duration("NOTIFY_MAX_LATENESS", 6*time.Hour),
 		HandlerTimeout:      r.Duration("HANDLER_TIMEOUT", 30*time.Second),
+		RetryFor:            r.Duration("NOTIFY_RETRY_FOR", 10*time.Minute),
 		WebhookTimeout:      r.Duration("WEBHOOK_TIMEOUT", 10*time.Second),
 		WebhookAllowPrivate: r.Bool("WEBHOOK_ALLOW_PRIVATE", false),
 		BulkMaxMessages:     r.Int("BULK_MAX_MESSAGES", 100, 1, 1000),

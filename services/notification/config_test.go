@@ -26,7 +26,7 @@ func TestReadConfig(t *testing.T) {
 	defaults := Config{
 		DatabaseURL: "postgres://localhost/notification", DBMaxConns: 16, DBStartupTimeout: 60 * time.Second,
 		Dapr:        daprconn.Config{Target: "127.0.0.1:50001"},
-		MaxLateness: 6 * time.Hour, HandlerTimeout: 30 * time.Second, BulkMaxMessages: 100,
+		MaxLateness: 6 * time.Hour, RetryFor: 10 * time.Minute, HandlerTimeout: 30 * time.Second, BulkMaxMessages: 100,
 		BulkMaxAwait: 20 * time.Millisecond, WebhookTimeout: 10 * time.Second,
 	}
 	with := func(f func(*Config)) Config { c := defaults; f(&c); return c }

@@ -85,6 +85,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		logger.Warn("email_channel_disabled", "reason", "SMTP_ADDR is not set")
 	}
 	h := notify.NewHandler(store, senders, cfg.MaxLateness, now, logger)
+	h.GiveUpAfter(cfg.RetryFor)
 
 	app := grpcapp.New(cfg.App, logger)
 	app.Health.Register("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })

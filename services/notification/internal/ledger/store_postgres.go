@@ -67,10 +67,10 @@ ON CONFLICT (event_id, channel) DO UPDATE
         last_error = CASE WHEN EXCLUDED.status = 'sending' THEN d.last_error ELSE EXCLUDED.last_error END,
         updated_at = EXCLUDED.updated_at
     WHERE d.status = 'retrying' OR (d.status = 'sending' AND d.updated_at < $9)
-RETURNING event_id, channel, status)
-SELECT event_id, channel, status, false FROM ins
+RETURNING event_id, channel, status, created_at)
+SELECT event_id, channel, status, false, created_at FROM ins
 UNION ALL
-SELECT d.event_id, d.channel, d.status, true
+SELECT d.event_id, d.channel, d.status, true, d.created_at
 FROM notification_deliveries AS d
 JOIN unnest($2::text[], $3::text[]) AS p(event_id, channel) ON d.event_id = p.event_id AND d.channel = p.channel
 WHERE d.status = 'sending' AND d.updated_at >= $9
@@ -93,9 +93,10 @@ func (s *Store) Begin(ctx context.Context, reqs []notify.Request, now time.Time)
 	var todo []notify.Claim
 	var id, c, st string
 	var held bool
-	_, err = pgx.ForEachRow(rows, []any{&id, &c, &st, &held}, func() error {
+	var since time.Time
+	_, err = pgx.ForEachRow(rows, []any{&id, &c, &st, &held, &since}, func() error {
 		if notify.Status(st) == notify.Sending {
-			todo = append(todo, notify.Claim{EventID: id, Channel: notify.Channel(c), Held: held})
+			todo = append(todo, notify.Claim{EventID: id, Channel: notify.Channel(c), Held: held, Since: since})
 		}
 		return nil
 	})

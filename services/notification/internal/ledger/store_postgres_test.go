@@ -38,8 +38,10 @@ func TestBeginLeasesSendingChannels(t *testing.T) {
 		Key:   notify.Key{EventID: "evt-1", UserID: "u1", TaskID: "t1", NotificationID: "n1"},
 		Plans: []notify.Plan{{Channel: notify.InApp, Status: notify.Sending}, {Channel: notify.Email, Status: notify.Sending}},
 	}}
+	// Since stays the first sight of the reminder (t0) whoever claims the channel later:
+	// NOTIFY_RETRY_FOR counts from it.
 	claim := func(c notify.Channel, held bool) notify.Claim {
-		return notify.Claim{EventID: "evt-1", Channel: c, Held: held}
+		return notify.Claim{EventID: "evt-1", Channel: c, Held: held, Since: t0}
 	}
 	steps := []struct {
 		name string

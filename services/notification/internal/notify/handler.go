@@ -48,6 +48,8 @@ type Claim struct {
 	EventID string
 	Channel Channel
 	Held    bool
+	// Since is when the ledger first saw this channel of the reminder.
+	Since time.Time
 }
 
 // Outcome is the result of one claimed attempt.
@@ -80,6 +82,7 @@ type Handler struct {
 	ledger      Ledger
 	senders     map[Channel]Sender
 	maxLateness time.Duration
+	giveUpAfter time.Duration
 	now         func() time.Time
 	logger      *slog.Logger
 
@@ -99,6 +102,12 @@ const sendConcurrency = 16
 func NewHandler(ledger Ledger, senders map[Channel]Sender, maxLateness time.Duration, now func() time.Time, logger *slog.Logger) *Handler {
 	return &Handler{ledger: ledger, senders: senders, maxLateness: maxLateness, now: now, logger: logger}
 }
+
+// GiveUpAfter makes a channel that still fails transiently longer than d after the ledger
+// first saw it final (Failed, "gave up …"), so the reminder is acknowledged: while it is
+// answered RETRY its partition waits behind it (daprd retries until delivered). 0 (the
+// default) never gives up.
+func (h *Handler) GiveUpAfter(d time.Duration) { h.giveUpAfter = d }
 
 // Handle delivers one reminder. It returns nil when every channel is delivered, failed
 // permanently or skipped, and an error (retry) while any channel failed transiently.
@@ -157,6 +166,7 @@ func (h *Handler) HandleBatch(ctx context.Context, evs []*eventsv1.ReminderEvent
 		}
 	}
 	outcomes := h.sendAll(ctx, mine, notes)
+	h.giveUp(outcomes, mine)
 	if len(outcomes) > 0 {
 		if err := h.ledger.Finish(context.WithoutCancel(ctx), outcomes, h.now()); err != nil {
 			// The sends happened: keep their outcomes until the ledger takes them, and
@@ -184,6 +194,28 @@ func (h *Handler) HandleBatch(ctx context.Context, evs []*eventsv1.ReminderEvent
 		}
 	}
 	return errs
+}
+
+// giveUp turns Retrying outcomes of channels first seen more than giveUpAfter ago into
+// Failed.
+func (h *Handler) giveUp(outcomes []Outcome, claims []Claim) {
+	if h.giveUpAfter <= 0 {
+		return
+	}
+	since := make(map[outcomeKey]time.Time, len(claims))
+	for _, c := range claims {
+		since[outcomeKey{c.EventID, c.Channel}] = c.Since
+	}
+	now := h.now()
+	for i, o := range outcomes {
+		first, ok := since[outcomeKey{o.EventID, o.Channel}]
+		if o.Status != Retrying || !ok || first.IsZero() || now.Sub(first) <= h.giveUpAfter {
+			continue
+		}
+		outcomes[i].Status = Failed
+		outcomes[i].Error = fmt.Sprintf("gave up after %s of transient failures (NOTIFY_RETRY_FOR): %s",
+			now.Sub(first).Round(time.Second), o.Error)
+	}
 }
 
 type outcomeKey struct {

@@ -19,23 +19,24 @@ import (
 
 // memLedger is an in-memory Ledger with the same rules as the PostgreSQL one.
 type memLedger struct {
-	mu   sync.Mutex
-	rows map[string]map[Channel]Plan
-	att  map[string]map[Channel]int
+	mu    sync.Mutex
+	rows  map[string]map[Channel]Plan
+	att   map[string]map[Channel]int
+	first map[string]time.Time // created_at per event
 }
 
 func newMemLedger() *memLedger {
-	return &memLedger{rows: map[string]map[Channel]Plan{}, att: map[string]map[Channel]int{}}
+	return &memLedger{rows: map[string]map[Channel]Plan{}, att: map[string]map[Channel]int{}, first: map[string]time.Time{}}
 }
 
-func (l *memLedger) Begin(_ context.Context, reqs []Request, _ time.Time) ([]Claim, error) {
+func (l *memLedger) Begin(_ context.Context, reqs []Request, now time.Time) ([]Claim, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var todo []Claim
 	for _, r := range reqs {
 		id := r.Key.EventID
 		if l.rows[id] == nil {
-			l.rows[id], l.att[id] = map[Channel]Plan{}, map[Channel]int{}
+			l.rows[id], l.att[id], l.first[id] = map[Channel]Plan{}, map[Channel]int{}, now
 		}
 		for _, p := range r.Plans {
 			if cur, ok := l.rows[id][p.Channel]; ok && cur.Status.Final() {
@@ -44,7 +45,7 @@ func (l *memLedger) Begin(_ context.Context, reqs []Request, _ time.Time) ([]Cla
 			l.rows[id][p.Channel] = p
 			if p.Status == Sending {
 				l.att[id][p.Channel]++
-				todo = append(todo, Claim{EventID: id, Channel: p.Channel})
+				todo = append(todo, Claim{EventID: id, Channel: p.Channel, Since: l.first[id]})
 			}
 		}
 	}
@@ -283,5 +284,47 @@ func TestHandleDatabaseOutageAfterSendNeverSendsTwice(t *testing.T) {
 	}
 	if got := [3]int{inApp.sent, hook.sent, mail.sent}; got != [3]int{1, 1, 1} {
 		t.Errorf("sends (in-app, webhook, e-mail) after recovery = %v, want [1 1 1]", got)
+	}
+}
+
+// TestHandleGivesUpAfterRetryFor: a webhook that keeps failing transiently is retried
+// (RETRY) until NOTIFY_RETRY_FOR has passed since the reminder first arrived; then it is
+// recorded failed with the reason and the reminder is acknowledged, so its partition moves on.
+func TestHandleGivesUpAfterRetryFor(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	clock := now
+	l := newMemLedger()
+	transient := errors.New("503")
+	inApp, hook, mail := &fakeSender{}, &fakeSender{errs: []error{transient, transient, transient}}, &fakeSender{}
+	h := NewHandler(l, map[Channel]Sender{InApp: inApp, Webhook: hook, Email: mail}, 6*time.Hour,
+		func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h.GiveUpAfter(10 * time.Minute)
+	ev := &eventsv1.ReminderEvent{EventId: "e1", TaskId: "t1", UserId: "u1", Title: "Pay rent",
+		DueAt:   timestamppb.New(now.Add(time.Hour)),
+		Targets: &eventsv1.DeliveryTargets{Email: "a@example.com", WebhookUrl: "https://example.com/h"}}
+	if err := h.Handle(context.Background(), ev); err == nil {
+		t.Fatal("first attempt with a failing webhook = nil, want RETRY")
+	}
+	clock = now.Add(10 * time.Minute)
+	if err := h.Handle(context.Background(), ev); err == nil {
+		t.Fatal("attempt at exactly NOTIFY_RETRY_FOR = nil, want RETRY")
+	}
+	clock = now.Add(10*time.Minute + time.Second)
+	if err := h.Handle(context.Background(), ev); err != nil {
+		t.Fatalf("attempt after NOTIFY_RETRY_FOR = %v, want nil (given up, acknowledged)", err)
+	}
+	want := map[Channel]Status{InApp: Delivered, Webhook: Failed, Email: Delivered}
+	if diff := cmp.Diff(want, l.statuses("e1")); diff != "" {
+		t.Errorf("ledger statuses (-want +got):\n%s", diff)
+	}
+	l.mu.Lock()
+	reason := l.rows["e1"][Webhook].Error
+	l.mu.Unlock()
+	if !strings.Contains(reason, "gave up after 10m1s") || !strings.Contains(reason, "503") {
+		t.Errorf("webhook failure reason = %q, want the give-up and the last error", reason)
+	}
+	if got := [3]int{inApp.sent, hook.sent, mail.sent}; got != [3]int{1, 3, 1} {
+		t.Errorf("sends (in-app, webhook, e-mail) = %v, want [1 3 1]", got)
 	}
 }
