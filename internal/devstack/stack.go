@@ -322,7 +322,7 @@ func (s *Stack) track(name string, p *localrun.Process) {
 func (s *Stack) daprd(bin, appID string, p AppPorts, protocol string) localrun.Daprd {
 	return localrun.Daprd{Bin: bin, AppID: appID, AppPort: p.GRPC, AppProtocol: protocol,
 		AppHealthCheck: protocol == "grpc" && os.Getenv("TASKFLOW_APP_HEALTH_CHECK") == "1",
-		ResourcesDir: filepath.Join(s.cfg.RunDir, "resources"), HTTPPort: p.DaprHTTP, GRPCPort: p.DaprGRPC,
+		ResourcesDir:   filepath.Join(s.cfg.RunDir, "resources"), HTTPPort: p.DaprHTTP, GRPCPort: p.DaprGRPC,
 		InternalGRPCPort: p.DaprInternal, MetricsPort: p.DaprMetrics, LogLevel: cmp.Or(s.cfg.DaprdLogLevel, "warn")}
 }
 
