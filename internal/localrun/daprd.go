@@ -27,8 +27,9 @@ type Daprd struct {
 	ResourcesDir                                      string
 	HTTPPort, GRPCPort, InternalGRPCPort, MetricsPort int
 	LogLevel                                          string
-	// AppToken, when set, is the APP_API_TOKEN daprd sends as dapr-api-token metadata on
-	// every call to the app (callbacks, health probes and service invocation on 1.16+).
+	// AppToken, when set, is the APP_API_TOKEN daprd sends as dapr-api-token metadata with
+	// topic events and service invocation (1.16+; not on ListTopicSubscriptions nor its app
+	// health probe: TestDaprdRuntimeBehaviour).
 	AppToken string
 }
 

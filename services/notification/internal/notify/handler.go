@@ -103,10 +103,10 @@ func NewHandler(ledger Ledger, senders map[Channel]Sender, maxLateness time.Dura
 	return &Handler{ledger: ledger, senders: senders, maxLateness: maxLateness, now: now, logger: logger}
 }
 
-// GiveUpAfter makes a channel that still fails transiently longer than d after the ledger
-// first saw it final (Failed, "gave up …"), so the reminder is acknowledged: while it is
-// answered RETRY its partition waits behind it (daprd retries until delivered). 0 (the
-// default) never gives up.
+// GiveUpAfter records a channel as Failed ("gave up …") when it still fails transiently
+// more than d after the ledger first saw the reminder, so the reminder is acknowledged:
+// while it is answered RETRY its partition waits behind it (daprd retries until
+// delivered). 0 (the default) never gives up.
 func (h *Handler) GiveUpAfter(d time.Duration) { h.giveUpAfter = d }
 
 // Handle delivers one reminder. It returns nil when every channel is delivered, failed
