@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -99,4 +100,40 @@ func lockKey(component string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("pgmigrate:" + component))
 	return int64(h.Sum64())
+}
+
+// Pending lists, in name order, the *.sql files of fsys not yet recorded for component
+// (all of them when schema_migrations does not exist). It takes no lock and changes
+// nothing: a service whose role may not migrate waits on it for the migration job.
+func Pending(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS, component string) ([]string, error) {
+	names, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("list migrations: %w", err)
+	}
+	sort.Strings(names)
+	var exists bool
+	if err := pool.QueryRow(ctx, "SELECT to_regclass('schema_migrations') IS NOT NULL").Scan(&exists); err != nil {
+		return nil, fmt.Errorf("look for schema_migrations: %w", err)
+	}
+	done := map[string]bool{}
+	if exists {
+		rows, err := pool.Query(ctx, "SELECT name FROM schema_migrations WHERE component = $1", component)
+		if err != nil {
+			return nil, fmt.Errorf("read schema_migrations: %w", err)
+		}
+		applied, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, fmt.Errorf("read schema_migrations: %w", err)
+		}
+		for _, n := range applied {
+			done[n] = true
+		}
+	}
+	var pending []string
+	for _, n := range names {
+		if !done[n] {
+			pending = append(pending, strings.TrimSuffix(n, ".sql"))
+		}
+	}
+	return pending, nil
 }

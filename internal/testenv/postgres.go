@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,4 +128,43 @@ func withDatabase(baseDSN, name string) string {
 		return u.String()
 	}
 	return baseDSN + " dbname=" + name
+}
+
+// OwnedDatabase creates a database owned by a new non-superuser role and a second login
+// role without any privileges yet (for a service that runs as a runtime role while an
+// owner role migrates). Roles are cluster-wide, so both are named after the database.
+// It returns the DSNs of both roles on the new database.
+func (p *Postgres) OwnedDatabase(t testing.TB, name string) (ownerDSN, runtimeDSN string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, p.DSN)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	defer conn.Close(ctx)
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	password := hex.EncodeToString(b[:])
+	owner, runtime := name+"_owner", name+"_app"
+	for _, stmt := range []string{
+		fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", pgx.Identifier{owner}.Sanitize(), password),
+		fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", pgx.Identifier{runtime}.Sanitize(), password),
+		fmt.Sprintf("CREATE DATABASE %s OWNER %s", pgx.Identifier{name}.Sanitize(), pgx.Identifier{owner}.Sanitize()),
+	} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatalf("testenv: %s: %v", strings.SplitN(stmt, " PASSWORD", 2)[0], err)
+		}
+	}
+	db := withDatabase(p.DSN, name)
+	return withUser(db, owner, password), withUser(db, runtime, password)
+}
+
+// withUser returns dsn (URL or keyword/value form) logging in as user with password.
+func withUser(dsn, user, password string) string {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		u.User = url.UserPassword(user, password)
+		return u.String()
+	}
+	return dsn + " user=" + user + " password=" + password
 }
