@@ -112,33 +112,42 @@ func TestUpNamesABusyPort(t *testing.T) {
 	}
 }
 
-// TestUpReportsAFailedDependency: a dependency that fails to start is reported with its log
-// tail, and everything already started is stopped.
+// TestUpReportsAFailedDependency: a service that fails to start is reported with its log
+// tail, an unreachable DATABASE_URL is named before anything starts, and everything already
+// started is stopped.
 func TestUpReportsAFailedDependency(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: builds and runs the stack")
 	}
 	chdirRoot(t)
-	runDir := t.TempDir()
-	// A database URL nobody answers: the audit service cannot start.
-	dead := "postgres://postgres@127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)) + "/x?sslmode=disable&connect_timeout=1"
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	err := run(ctx, []string{"up", "--port-base", strconv.Itoa(portBase(t)), "--run-dir", runDir, "--service-env", "DB_STARTUP_TIMEOUT=2s",
-		"--task-api-app-id", testenv.UniqueAppID("task-api")},
-		func(k string) string {
+	up := func(t *testing.T, getenv func(string) string, serviceEnv string) error {
+		runDir := t.TempDir()
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		defer cancel()
+		err := run(ctx, []string{"up", "--port-base", strconv.Itoa(portBase(t)), "--run-dir", runDir, "--service-env", serviceEnv,
+			"--task-api-app-id", testenv.UniqueAppID("task-api")}, getenv, io.Discard, io.Discard)
+		assertNothingLeftRunning(t, runDir)
+		return err
+	}
+	t.Run("a service exits", func(t *testing.T) {
+		// A signing key that does not parse: the audit service exits at start.
+		err := up(t, func(string) string { return "" }, "AUDIT_SIGNING_KEY=bm90IGEga2V5")
+		if err == nil || !strings.Contains(err.Error(), "exited") || !strings.Contains(err.Error(), "AUDIT_SIGNING_KEY: want a PKCS#8 PEM Ed25519 key") {
+			t.Errorf("error = %v, want the audit service named as exited with its log tail (the key error)", err)
+		}
+	})
+	t.Run("DATABASE_URL unreachable", func(t *testing.T) {
+		dead := "postgres://postgres@127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)) + "/x?sslmode=disable&connect_timeout=1"
+		err := up(t, func(k string) string {
 			if k == "DATABASE_URL" {
 				return dead
 			}
 			return ""
-		}, io.Discard, io.Discard)
-	if err == nil {
-		t.Fatal("taskflow up with an unreachable database = nil, want an error")
-	}
-	if !strings.Contains(err.Error(), "exited") || !strings.Contains(strings.ToLower(err.Error()), "connect") {
-		t.Errorf("error = %q, want the failed service named with its log tail (a connection error)", err)
-	}
-	assertNothingLeftRunning(t, runDir)
+		}, "DB_STARTUP_TIMEOUT=2s")
+		if err == nil || !strings.Contains(err.Error(), "DATABASE_URL") || !strings.Contains(strings.ToLower(err.Error()), "connect") {
+			t.Errorf("error = %v, want DATABASE_URL named with the connection error", err)
+		}
+	})
 }
 
 func assertNothingLeftRunning(t *testing.T, runDir string) {

@@ -22,15 +22,11 @@ import (
 var subscriptions = map[string][]string{"notification": {"reminders"}, "recurring-task": {"task-events"},
 	"audit": {"task-events", "reminders", "task-updates"}, "websocket": {"task-updates"}}
 
-func (s *Stack) dsns() map[string]string {
-	if s.cfg.DatabaseURL != "" {
-		return map[string]string{"postgres": s.cfg.DatabaseURL, "audit": s.cfg.DatabaseURL, "notification": s.cfg.DatabaseURL}
-	}
-	return map[string]string{"postgres": s.pg.DSN("postgres"), "audit": s.pg.DSN("audit"), "notification": s.pg.DSN("notification")}
-}
+func (s *Stack) dsns() map[string]string { return s.dbs }
 
-// DSN is the connection string of one of the stack's databases ("audit", "notification",
-// "postgres").
+// DSN is the connection string of one of the stack's databases: "audit", "notification" and
+// "postgres" as an admin (the superuser of the throwaway cluster, or DATABASE_URL's role),
+// "audit-owner" and "audit-runtime" as the audit service's two roles.
 func (s *Stack) DSN(db string) string { return s.dsns()[db] }
 
 // StartService starts service name again (after it was killed or stopped) with the same

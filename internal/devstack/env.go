@@ -19,7 +19,10 @@ func (s *Stack) serviceEnv(name string, p AppPorts, dsns map[string]string) []st
 	}
 	switch name {
 	case "audit":
-		env["DATABASE_URL"] = dsns["audit"]
+		env["DATABASE_URL"] = dsns["audit-runtime"]
+		env["AUDIT_MIGRATION_DATABASE_URL"] = dsns["audit-owner"]
+		env["AUDIT_SIGNING_KEY"] = DevAuditSigningKey
+		env["AUDIT_CHECKPOINT_TOPIC"] = AuditCheckpointTopic
 	case "notification":
 		env["DATABASE_URL"] = dsns["notification"]
 		env["SMTP_ADDR"] = addr(s.Ports.SMTP)

@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/taskflow/taskflow-events/internal/localrun"
@@ -30,10 +29,19 @@ const (
 	DevUser          = "demo-user"
 	DevWebhookSecret = "whsec_dGFza2Zsb3ctZGV2LXdlYmhvb2stc2VjcmV0" // base64("taskflow-dev-webhook-secret")
 	TaskAPIAppID     = "task-api"
+	// DevAuditSigningKey is the audit service's AUDIT_SIGNING_KEY: base64 of a fixed Ed25519
+	// seed, base64("taskflow-dev-audit-signing-seed!"). Dev only: anyone can forge
+	// checkpoints signed with it. Its public key is audit_public_key in stack.json.
+	DevAuditSigningKey = "dGFza2Zsb3ctZGV2LWF1ZGl0LXNpZ25pbmctc2VlZCE="
+	// AuditCheckpointTopic is where the audit service publishes its signed checkpoints
+	// (AUDIT_CHECKPOINT_TOPIC; the service's default too).
+	AuditCheckpointTopic = "audit-checkpoints"
 )
 
 // Topics the broker starts with (8 partitions each); dead-letter topics are created on use.
-var Topics = []string{"task-events", "reminders", "task-updates"}
+// Nothing in the stack subscribes to the checkpoint topic: it is seeded so that its
+// partitions are the same as the task topics' rather than whatever auto-creation picks.
+var Topics = []string{"task-events", "reminders", "task-updates", AuditCheckpointTopic}
 
 // Config says where and how to run the stack. The zero value of a field means its default.
 type Config struct {
@@ -60,19 +68,20 @@ type Config struct {
 
 // Info is what the stack prints and writes to RunDir/stack.json.
 type Info struct {
-	WebSocketURL  string                 `json:"websocket_url"`
-	DevUser       string                 `json:"dev_user"`
-	DevToken      string                 `json:"dev_token"`
-	JWTSecret     string                 `json:"jwt_hs256_secret"`
-	Services      map[string]ServiceInfo `json:"services"`
-	TaskAPI       ServiceInfo            `json:"task_api"`
-	Broker        string                 `json:"kafka_broker"`
-	PostgresDSN   string                 `json:"postgres_dsn"`
-	MailUI        string                 `json:"mail_ui"`
-	SMTP          string                 `json:"smtp"`
-	WebhookURL    string                 `json:"demo_webhook_url"`
-	WebhookSecret string                 `json:"webhook_secret"`
-	RunDir        string                 `json:"run_dir"`
+	WebSocketURL   string                 `json:"websocket_url"`
+	DevUser        string                 `json:"dev_user"`
+	DevToken       string                 `json:"dev_token"`
+	JWTSecret      string                 `json:"jwt_hs256_secret"`
+	Services       map[string]ServiceInfo `json:"services"`
+	TaskAPI        ServiceInfo            `json:"task_api"`
+	Broker         string                 `json:"kafka_broker"`
+	PostgresDSN    string                 `json:"postgres_dsn"`
+	MailUI         string                 `json:"mail_ui"`
+	SMTP           string                 `json:"smtp"`
+	WebhookURL     string                 `json:"demo_webhook_url"`
+	WebhookSecret  string                 `json:"webhook_secret"`
+	AuditPublicKey string                 `json:"audit_public_key,omitempty"` // base64 Ed25519 key that verifies the audit checkpoints
+	RunDir         string                 `json:"run_dir"`
 }
 
 // ServiceInfo is one app and its sidecar.
@@ -96,6 +105,7 @@ type Stack struct {
 	cfg     Config
 	broker  *kfake.Cluster
 	pg      *localrun.PGCluster
+	dbs     map[string]string // connection strings by name (see startPostgres)
 	servers []*http.Server
 	procs   []*localrun.Process
 	Daprds  map[string]localrun.Daprd
@@ -189,6 +199,7 @@ func (s *Stack) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.dbs = dsns
 	if err := s.startMailpit(ctx, mailpit); err != nil {
 		return err
 	}
@@ -215,6 +226,10 @@ func (s *Stack) start(ctx context.Context) error {
 		WebhookURL:    fmt.Sprintf("http://127.0.0.1:%d/hooks/taskflow", s.Ports.Webhook),
 		WebhookSecret: DevWebhookSecret,
 		RunDir:        s.cfg.RunDir,
+	}
+	// A key that does not parse is left to the audit service to report, with its log tail.
+	if pub, err := auditPublicKey(cmp.Or(s.cfg.ServiceEnv["AUDIT_SIGNING_KEY"], DevAuditSigningKey)); err == nil {
+		s.Info.AuditPublicKey = pub
 	}
 
 	// Apps first (daprd waits for its app's port), then every sidecar.
@@ -348,46 +363,6 @@ func (s *Stack) startBroker() error {
 	s.broker = c
 	s.logf("kafka broker      %s (topics %s, 8 partitions)", addr(s.Ports.Broker), strings.Join(Topics, ", "))
 	return nil
-}
-
-func (s *Stack) startPostgres(ctx context.Context) (map[string]string, error) {
-	dsns := map[string]string{}
-	if s.cfg.DatabaseURL != "" {
-		for _, db := range []string{"postgres", "audit", "notification"} {
-			dsns[db] = s.cfg.DatabaseURL
-		}
-		s.logf("postgresql        DATABASE_URL (shared by audit and notification)")
-		return dsns, nil
-	}
-	dir := filepath.Join(s.cfg.RunDir, "pg")
-	if err := os.RemoveAll(dir); err != nil {
-		return nil, err
-	}
-	c, err := localrun.NewPGCluster(dir, s.Ports.Postgres)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.Init(); err != nil {
-		return nil, err
-	}
-	if err := c.Start(); err != nil {
-		return nil, err
-	}
-	s.pg = c
-	conn, err := pgx.Connect(ctx, c.DSN("postgres"))
-	if err != nil {
-		return nil, fmt.Errorf("connect to the throwaway PostgreSQL: %w", err)
-	}
-	defer conn.Close(ctx)
-	for _, db := range []string{"audit", "notification"} {
-		if _, err := conn.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-			return nil, fmt.Errorf("create database %s: %w", db, err)
-		}
-		dsns[db] = c.DSN(db)
-	}
-	dsns["postgres"] = c.DSN("postgres")
-	s.logf("postgresql        %s (throwaway cluster in %s)", c.DSN("postgres"), dir)
-	return dsns, nil
 }
 
 func (s *Stack) startMailpit(ctx context.Context, bin string) error {

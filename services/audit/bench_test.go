@@ -10,7 +10,9 @@ package main
 //   (d) events/s of a no-op bulk subscriber (same runtime, handler does nothing) on the same backlog.
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"os"
@@ -33,6 +35,7 @@ import (
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
 	"github.com/taskflow/taskflow-events/internal/telemetry"
 	"github.com/taskflow/taskflow-events/internal/testenv"
+	"github.com/taskflow/taskflow-events/services/audit/auditsig"
 	"github.com/taskflow/taskflow-events/services/audit/internal/auditlog"
 )
 
@@ -46,21 +49,36 @@ func benchEvents(n int, at time.Time) []event {
 	return out
 }
 
+// migratedPool makes a database migrated by its owner role and returns a pool of the
+// runtime role (what the service runs as) and that role's DSN.
 func migratedPool(t *testing.T, pg *testenv.Postgres, name string) (*pgxpool.Pool, string) {
 	t.Helper()
-	dsn := pg.CreateDatabase(t, name)
-	pool, err := pgxpool.New(context.Background(), dsn)
+	ctx := context.Background()
+	ownerDSN, dsn := pg.OwnedDatabase(t, name)
+	owner, err := pgxpool.New(ctx, ownerDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	if _, err := auditlog.Migrate(ctx, owner); err != nil {
+		t.Fatal(err)
+	}
+	if err := auditlog.Grant(ctx, owner, name+"_app"); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	if _, err := auditlog.Migrate(context.Background(), pool); err != nil {
-		t.Fatal(err)
-	}
-	if err := auditlog.NewStore(pool, time.Now).EnsurePartitions(context.Background(), time.Now(), 1); err != nil {
+	if err := benchStore(pool).EnsurePartitions(ctx, time.Now(), 1); err != nil {
 		t.Fatal(err)
 	}
 	return pool, dsn
+}
+
+func benchStore(pool *pgxpool.Pool) *auditlog.Store {
+	return auditlog.NewStore(pool, time.Now, auditsig.NewSigner(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{42}, ed25519.SeedSize))))
 }
 
 // rawCopy copies prepared rows (payload JSON, hashes and all computed beforehand) in
@@ -81,11 +99,11 @@ func rawCopy(t *testing.T, pool *pgxpool.Pool, evs []event, received time.Time, 
 		h := make([]byte, 32)
 		copy(h, fmt.Sprintf("%032d", i))
 		rows[i] = []any{int64(i + 1), rec.EventID, rec.Topic, rec.Kind, rec.CEType,
-			string(e.msg.ProtoReflect().Descriptor().FullName()), rec.OccurredAt, received, rec.ActorID, rec.UserID,
+			string(e.msg.ProtoReflect().Descriptor().FullName()), rec.OccurredAt, received, false, rec.ActorID, rec.UserID,
 			rec.TaskID, js, rec.TraceID, h, h}
 	}
 	cols := []string{"seq", "event_id", "topic", "kind", "ce_type", "payload_type", "occurred_at",
-		"received_at", "actor_id", "user_id", "task_id", "payload", "trace_id", "prev_hash", "hash"}
+		"received_at", "occurred_out_of_window", "actor_id", "user_id", "task_id", "payload", "trace_id", "prev_hash", "hash"}
 	start := time.Now()
 	for off := 0; off < len(rows); off += batch {
 		end := min(off+batch, len(rows))
@@ -100,7 +118,7 @@ func rawCopy(t *testing.T, pool *pgxpool.Pool, evs []event, received time.Time, 
 // concurrent bulk deliveries do, and returns the events/s.
 func storeAppend(t *testing.T, pool *pgxpool.Pool, evs []event) float64 {
 	t.Helper()
-	s := auditlog.NewStore(pool, time.Now)
+	s := benchStore(pool)
 	batches := make(chan []event)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -261,8 +279,11 @@ func TestBenchAudit(t *testing.T) {
 		}
 	}
 	bulkCfg, err := readConfig(func(k string) string {
-		if k == "DATABASE_URL" {
+		switch k {
+		case "DATABASE_URL":
 			return "postgres://unused"
+		case "AUDIT_SIGNING_KEY":
+			return testSigningKey
 		}
 		return bulkEnv[k]
 	})
@@ -285,7 +306,7 @@ func TestBenchAudit(t *testing.T) {
 
 	// (c) the audit service drains the same backlog into PostgreSQL.
 	_, dsnC := migratedPool(t, pg, "bench_e2e")
-	svcEnv := map[string]string{"DATABASE_URL": dsnC}
+	svcEnv := map[string]string{"DATABASE_URL": dsnC, "AUDIT_SIGNING_KEY": testSigningKey, "AUDIT_CHECKPOINT_TOPIC": ""}
 	for k, v := range bulkEnv {
 		svcEnv[k] = v
 	}

@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,25 +26,38 @@ import (
 	auditv1 "github.com/taskflow/taskflow-events/gen/taskflow/audit/v1"
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
 	"github.com/taskflow/taskflow-events/internal/testenv"
+	"github.com/taskflow/taskflow-events/services/audit/auditsig"
 )
 
 // stack is the audit service with its real dependencies.
 type stack struct {
 	pg     *testenv.Postgres
+	dsn    string // the runtime role's: what the service runs as
+	owner  string // the owner role's
 	broker *testenv.Broker
 	svc    *testenv.Service
 	daprd  *testenv.Daprd
 	conn   *grpc.ClientConn
 }
 
-func startStack(t *testing.T, retries int) *stack {
+// testSigningKey is the e2e tests' audit signing key (base64 seed).
+var testSigningKey = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{42}, ed25519.SeedSize))
+
+func startStack(t *testing.T, retries int, env ...string) *stack {
 	t.Helper()
 	s := &stack{pg: testenv.StartPostgres(t)}
-	s.broker = testenv.StartBroker(t, topicTaskEvents, topicReminders, topicTaskUpdates)
-	s.svc = testenv.RunService(t, run, map[string]string{"DATABASE_URL": s.pg.DSN})
+	s.owner, s.dsn = s.pg.OwnedDatabase(t, "audit_e2e")
+	s.broker = testenv.StartBroker(t, topicTaskEvents, topicReminders, topicTaskUpdates, "audit-checkpoints")
+	daprGRPC := testenv.FreePort(t)
+	vars := map[string]string{"DATABASE_URL": s.dsn, "AUDIT_MIGRATION_DATABASE_URL": s.owner,
+		"AUDIT_SIGNING_KEY": testSigningKey, "DAPR_GRPC_PORT": strconv.Itoa(daprGRPC)}
+	for i := 0; i+1 < len(env); i += 2 {
+		vars[env[i]] = env[i+1]
+	}
+	s.svc = testenv.RunService(t, run, vars)
 	s.daprd = testenv.StartDaprd(t, testenv.DaprdConfig{
 		AppID: "audit-service", AppPort: s.svc.GRPCPort, Broker: s.broker, AppHealthCheck: true,
-		Retries: retries, RetryInterval: 200 * time.Millisecond,
+		Retries: retries, RetryInterval: 200 * time.Millisecond, GRPCPort: daprGRPC,
 	})
 	for _, topic := range []string{topicTaskEvents, topicReminders, topicTaskUpdates} {
 		s.daprd.WaitSubscribed(t, topic)
@@ -213,7 +232,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 	publishAll(t, s.daprd, events, 8)
-	waitRows(t, s.pg.DSN, len(want), 90*time.Second)
+	waitRows(t, s.dsn, len(want), 90*time.Second)
 
 	for topic, n := range dlq {
 		if recs := s.broker.Consume(t, topic, n, 20*time.Second); len(recs) != n {
@@ -302,14 +321,119 @@ func TestPostgresOutage(t *testing.T) {
 	s.svc.WaitHealth(t, healthpb.HealthCheckResponse_NOT_SERVING, 10*time.Second)
 	time.Sleep(3 * time.Second)
 	s.pg.Start(t)
-	if stored, _ := countRows(t, s.pg.DSN); stored >= n {
+	if stored, _ := countRows(t, s.dsn); stored >= n {
 		t.Fatalf("all %d events were stored before PostgreSQL came back; the outage tested nothing", stored)
 	}
 	s.svc.WaitHealth(t, healthpb.HealthCheckResponse_SERVING, 20*time.Second)
 	<-done
-	waitRows(t, s.pg.DSN, n, 90*time.Second)
+	waitRows(t, s.dsn, n, 90*time.Second)
 	if !strings.Contains(s.svc.Logs(), `"event_failed"`) {
 		t.Errorf("service log has no event_failed line: no event was answered RETRY during the outage")
 	}
 	verifyChain(t, s.conn, n)
+}
+
+// TestCheckpoints: the service publishes signed checkpoints; an auditor holding only the
+// public key verifies them offline and has VerifyChain check the log against them.
+func TestCheckpoints(t *testing.T) {
+	s := startStack(t, 20, "AUDIT_CHECKPOINT_INTERVAL", "1s")
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	var events []event
+	for i := range 30 {
+		events = append(events, makeEvent(i, base.Add(time.Duration(i)*time.Second)))
+	}
+	publishAll(t, s.daprd, events, 4)
+	waitRows(t, s.dsn, 30, 60*time.Second)
+
+	pub := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{42}, ed25519.SeedSize)).Public().(ed25519.PublicKey)
+	keys := auditsig.NewKeyRing(pub)
+	var newest *auditv1.Checkpoint
+	testenv.WaitFor(t, 30*time.Second, "a published checkpoint covering all 30 events", func() bool {
+		for _, rec := range s.broker.Consume(t, "audit-checkpoints", 1, 2*time.Second) {
+			var ce struct {
+				Type       string `json:"type"`
+				DataBase64 []byte `json:"data_base64"`
+			}
+			if err := json.Unmarshal(rec.Value, &ce); err != nil || ce.Type != "taskflow.audit.checkpoint.v1" {
+				t.Fatalf("audit-checkpoints record %s: %v (type %q)", rec.Value, err, ce.Type)
+			}
+			p := &auditv1.Checkpoint{}
+			if err := proto.Unmarshal(ce.DataBase64, p); err != nil {
+				t.Fatalf("checkpoint payload: %v", err)
+			}
+			cp, err := auditsig.CheckpointFromProto(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := auditsig.VerifyCheckpoint(cp, keys); err != nil {
+				t.Fatalf("published checkpoint at seq %d does not verify offline: %v", cp.Seq, err)
+			}
+			if newest == nil || p.GetSeq() > newest.GetSeq() {
+				newest = p
+			}
+		}
+		return newest.GetSeq() == 30
+	})
+	if !strings.Contains(s.svc.Logs(), `"msg":"audit_checkpoint"`) {
+		t.Errorf("no audit_checkpoint log line")
+	}
+	client := auditv1.NewAuditServiceClient(s.conn)
+	resp, err := client.VerifyChain(context.Background(), &auditv1.VerifyChainRequest{PublicKeys: [][]byte{pub}, Checkpoints: []*auditv1.Checkpoint{newest}})
+	if err != nil || !resp.GetOk() || resp.GetRowsChecked() != 30 {
+		t.Errorf("VerifyChain with the auditor's key and checkpoint = %v, %v, want ok over 30 rows", resp, err)
+	}
+	// A checkpoint the service never signed is named.
+	forged := proto.Clone(newest).(*auditv1.Checkpoint)
+	forged.Seq = 31
+	resp, err = client.VerifyChain(context.Background(), &auditv1.VerifyChainRequest{Checkpoints: []*auditv1.Checkpoint{forged}})
+	if err != nil || resp.GetOk() || resp.GetBrokenLink().GetReason() != auditv1.BreakReason_BREAK_REASON_CHECKPOINT_MISMATCH {
+		t.Errorf("VerifyChain with a forged checkpoint = %v, %v, want CHECKPOINT_MISMATCH", resp, err)
+	}
+	// The wrong public key: every head invalid, naming the key the log was signed with.
+	wrong := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, ed25519.SeedSize)).Public().(ed25519.PublicKey)
+	resp, err = client.VerifyChain(context.Background(), &auditv1.VerifyChainRequest{PublicKeys: [][]byte{wrong}})
+	if err != nil || resp.GetOk() || resp.GetBrokenLink().GetReason() != auditv1.BreakReason_BREAK_REASON_HEAD_SIGNATURE_INVALID ||
+		!strings.Contains(resp.GetBrokenLink().GetDetail(), auditsig.KeyID(pub)) {
+		t.Errorf("VerifyChain with a wrong key = %v, %v, want HEAD_SIGNATURE_INVALID naming key %s", resp, err, auditsig.KeyID(pub))
+	}
+}
+
+// TestStartupRefusals: the service does not start without a signing key, nor as a role
+// that could rewrite the log.
+func TestStartupRefusals(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	owner, runtime := pg.OwnedDatabase(t, "audit_refusals")
+	super := pg.DSN
+	if u, err := url.Parse(pg.DSN); err == nil {
+		u.Path = "/audit_refusals"
+		super = u.String()
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"no signing key", map[string]string{"DATABASE_URL": runtime, "AUDIT_MIGRATION_DATABASE_URL": owner},
+			"AUDIT_SIGNING_KEY_FILE (or AUDIT_SIGNING_KEY) is required"},
+		{"bad signing key", map[string]string{"DATABASE_URL": runtime, "AUDIT_SIGNING_KEY": "c2hvcnQ="},
+			"AUDIT_SIGNING_KEY: want a PKCS#8 PEM Ed25519 key or the base64 of a 32-byte seed"},
+		{"runs as the owner", map[string]string{"DATABASE_URL": owner, "AUDIT_MIGRATION_DATABASE_URL": owner, "AUDIT_SIGNING_KEY": testSigningKey},
+			"which owns the audit tables"},
+		{"runs as a superuser", map[string]string{"DATABASE_URL": super, "AUDIT_MIGRATION_DATABASE_URL": owner, "AUDIT_SIGNING_KEY": testSigningKey},
+			"a superuser"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			get := func(k string) string { return tc.env[k] }
+			var out bytes.Buffer
+			err := run(ctx, get, &out)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("run = %v, want an error containing %q", err, tc.want)
+			}
+			if strings.Contains(fmt.Sprint(err)+out.String(), testSigningKey) {
+				t.Errorf("the signing key appears in the error or log")
+			}
+		})
+	}
 }

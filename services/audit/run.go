@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"time"
@@ -9,9 +10,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
+	"github.com/taskflow/taskflow-events/internal/daprconn"
+	"github.com/taskflow/taskflow-events/internal/daprpub"
 	"github.com/taskflow/taskflow-events/internal/daprsub"
+	"github.com/taskflow/taskflow-events/internal/envconfig"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
 	"github.com/taskflow/taskflow-events/internal/telemetry"
+	"github.com/taskflow/taskflow-events/services/audit/auditsig"
 	"github.com/taskflow/taskflow-events/services/audit/internal/auditapi"
 	"github.com/taskflow/taskflow-events/services/audit/internal/auditlog"
 )
@@ -27,19 +32,37 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	pool, err := openPool(ctx, cfg)
+	if cfg.MigrationDatabaseURL != "" {
+		applied, err := migrateAsOwner(ctx, cfg.MigrationDatabaseURL, "", cfg.DatabaseURL, cfg.DBMaxConns)
+		if err != nil {
+			return err
+		}
+		logger.InfoContext(ctx, "migrations_applied", "names", applied)
+	}
+	pool, err := openPool(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
 	if err != nil {
 		return err
 	}
-	applied, err := migrate(ctx, pool)
+	if err := waitMigrated(ctx, pool, cfg.SchemaWait); err != nil {
+		pool.Close()
+		return err
+	}
+	if err := auditlog.CheckRuntimeRole(ctx, pool); err != nil {
+		pool.Close()
+		return err
+	}
+
+	now := time.Now
+	signer := auditsig.NewSigner(cfg.SigningKey)
+	store := auditlog.NewStore(pool, now, signer, cfg.RetiredKeys...)
+	logger.InfoContext(ctx, "audit_signing_key", "key_id", signer.KeyID(),
+		"public_key", base64.StdEncoding.EncodeToString(signer.PublicKey()), "verify_key_ids", store.Keys().IDs())
+	dc, err := daprconn.New(cfg.Dapr)
 	if err != nil {
 		pool.Close()
 		return err
 	}
-	logger.InfoContext(ctx, "migrations_applied", "names", applied)
-
-	now := time.Now
-	store := auditlog.NewStore(pool, now)
+	pub := daprpub.New(dc, cfg.App.PubsubName)
 	app := grpcapp.New(cfg.App, logger)
 	daprsub.HandleBatch(app.Events, subscription(cfg, topicTaskEvents), batchHandler[*eventsv1.TaskEvent](topicTaskEvents, store, now))
 	daprsub.HandleBatch(app.Events, subscription(cfg, topicReminders), batchHandler[*eventsv1.ReminderEvent](topicReminders, store, now))
@@ -50,16 +73,26 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		maintain(ctx, store, cfg, now, logger)
 		return nil
 	})
-	app.OnShutdown(func(context.Context) error { pool.Close(); return nil })
+	cps := &checkpointer{store: store, pub: pub, topic: cfg.CheckpointTopic, logger: logger}
+	app.Go(func(ctx context.Context) error {
+		cps.loop(ctx, cfg.CheckpointInterval)
+		return nil
+	})
+	app.OnShutdown(func(ctx context.Context) error {
+		cps.once(ctx) // the tail of the log is covered by a checkpoint before we go
+		pool.Close()
+		dc.Close()
+		return nil
+	})
 	return app.Run(ctx)
 }
 
-func openPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
-	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+func openPool(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		return nil, fmt.Errorf("database URL: %w", err)
 	}
-	pc.MaxConns = int32(cfg.DBMaxConns)
+	pc.MaxConns = int32(maxConns)
 	if pc.ConnConfig.ConnectTimeout == 0 {
 		pc.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
@@ -70,13 +103,29 @@ func openPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-// migrate applies the schema, waiting for PostgreSQL for a while when it is not up yet.
-func migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
+// migrateAsOwner applies the schema as the owner (waiting for PostgreSQL for a while when
+// it is not up yet) and grants the runtime privileges to role, or to runtimeDSN's user.
+func migrateAsOwner(ctx context.Context, ownerDSN, role, runtimeDSN string, maxConns int) ([]string, error) {
+	if role == "" {
+		pc, err := pgxpool.ParseConfig(runtimeDSN)
+		if err != nil {
+			return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		}
+		role = pc.ConnConfig.User
+	}
+	owner, err := openPool(ctx, ownerDSN, min(maxConns, 2))
+	if err != nil {
+		return nil, fmt.Errorf("AUDIT_MIGRATION_DATABASE_URL: %w", err)
+	}
+	defer owner.Close()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for {
-		applied, err := auditlog.Migrate(ctx, pool)
+		applied, err := auditlog.Migrate(ctx, owner)
 		if err == nil {
+			if err := auditlog.Grant(ctx, owner, role); err != nil {
+				return nil, err
+			}
 			return applied, nil
 		}
 		select {
@@ -85,4 +134,46 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// waitMigrated waits up to wait for every embedded migration to be applied (by the
+// migration job, or by the owner step above).
+func waitMigrated(ctx context.Context, pool *pgxpool.Pool, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		pending, err := auditlog.Pending(ctx, pool)
+		if err == nil && len(pending) == 0 {
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("migrations %v are not applied: run `audit migrate` with AUDIT_MIGRATION_DATABASE_URL (the chart's migration job does), or set AUDIT_MIGRATION_DATABASE_URL for the service", pending)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("audit schema not ready after %s: %w", wait, err)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// runMigrate is `audit migrate`: apply the schema as the owner, grant the runtime role,
+// and exit. Environment: AUDIT_MIGRATION_DATABASE_URL (required) and AUDIT_RUNTIME_ROLE
+// (or DATABASE_URL, whose user is the runtime role).
+func runMigrate(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	r := envconfig.New(getenv)
+	owner := r.Required("AUDIT_MIGRATION_DATABASE_URL")
+	role, runtimeDSN := r.String("AUDIT_RUNTIME_ROLE", ""), r.String("DATABASE_URL", "")
+	if role == "" && runtimeDSN == "" {
+		r.Fail("AUDIT_RUNTIME_ROLE (or DATABASE_URL) is required: the role the service runs as gets the runtime grants")
+	}
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	applied, err := migrateAsOwner(ctx, owner, role, runtimeDSN, 2)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "audit migrate: applied %v; runtime grants in place\n", applied)
+	return nil
 }

@@ -37,6 +37,18 @@ const (
 	BreakReason_BREAK_REASON_CHAIN_HEAD_MISMATCH BreakReason = 3
 	// The row's payload cannot be read back as its payload type: the row was altered.
 	BreakReason_BREAK_REASON_UNREADABLE_ROW BreakReason = 4
+	// A chain head's signature does not verify under the keys: the head was forged (or the
+	// wrong public key was given; the detail names the key id).
+	BreakReason_BREAK_REASON_HEAD_SIGNATURE_INVALID BreakReason = 5
+	// A month that a head or checkpoint vouches for has no rows and no signed retention
+	// record: it was removed, not retained.
+	BreakReason_BREAK_REASON_MONTH_MISSING BreakReason = 6
+	// Sequence numbers are missing and no retention record accounts for them.
+	BreakReason_BREAK_REASON_SEQ_GAP BreakReason = 7
+	// A retention record's signature does not verify, or it disagrees with the chain head.
+	BreakReason_BREAK_REASON_RETENTION_INVALID BreakReason = 8
+	// A checkpoint's signature does not verify, or the log no longer contains what it signed.
+	BreakReason_BREAK_REASON_CHECKPOINT_MISMATCH BreakReason = 9
 )
 
 // Enum value maps for BreakReason.
@@ -47,13 +59,23 @@ var (
 		2: "BREAK_REASON_PREV_HASH_MISMATCH",
 		3: "BREAK_REASON_CHAIN_HEAD_MISMATCH",
 		4: "BREAK_REASON_UNREADABLE_ROW",
+		5: "BREAK_REASON_HEAD_SIGNATURE_INVALID",
+		6: "BREAK_REASON_MONTH_MISSING",
+		7: "BREAK_REASON_SEQ_GAP",
+		8: "BREAK_REASON_RETENTION_INVALID",
+		9: "BREAK_REASON_CHECKPOINT_MISMATCH",
 	}
 	BreakReason_value = map[string]int32{
-		"BREAK_REASON_UNSPECIFIED":           0,
-		"BREAK_REASON_CONTENT_HASH_MISMATCH": 1,
-		"BREAK_REASON_PREV_HASH_MISMATCH":    2,
-		"BREAK_REASON_CHAIN_HEAD_MISMATCH":   3,
-		"BREAK_REASON_UNREADABLE_ROW":        4,
+		"BREAK_REASON_UNSPECIFIED":            0,
+		"BREAK_REASON_CONTENT_HASH_MISMATCH":  1,
+		"BREAK_REASON_PREV_HASH_MISMATCH":     2,
+		"BREAK_REASON_CHAIN_HEAD_MISMATCH":    3,
+		"BREAK_REASON_UNREADABLE_ROW":         4,
+		"BREAK_REASON_HEAD_SIGNATURE_INVALID": 5,
+		"BREAK_REASON_MONTH_MISSING":          6,
+		"BREAK_REASON_SEQ_GAP":                7,
+		"BREAK_REASON_RETENTION_INVALID":      8,
+		"BREAK_REASON_CHECKPOINT_MISMATCH":    9,
 	}
 )
 
@@ -272,9 +294,12 @@ type AuditEvent struct {
 	// Hash of the previous row of the same monthly chain (or the chain's genesis value).
 	PrevHash []byte `protobuf:"bytes,14,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
 	// SHA-256 over this row's canonical content and prev_hash.
-	Hash          []byte `protobuf:"bytes,15,opt,name=hash,proto3" json:"hash,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Hash []byte `protobuf:"bytes,15,opt,name=hash,proto3" json:"hash,omitempty"`
+	// occurred_at lies implausibly far from received_at (more than 366 days before or one
+	// day after); the event is stored all the same.
+	OccurredOutOfWindow bool `protobuf:"varint,16,opt,name=occurred_out_of_window,json=occurredOutOfWindow,proto3" json:"occurred_out_of_window,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *AuditEvent) Reset() {
@@ -412,14 +437,29 @@ func (x *AuditEvent) GetHash() []byte {
 	return nil
 }
 
+func (x *AuditEvent) GetOccurredOutOfWindow() bool {
+	if x != nil {
+		return x.OccurredOutOfWindow
+	}
+	return false
+}
+
 // VerifyChainRequest selects the range of sequence numbers to verify.
 type VerifyChainRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// First sequence number to verify; 0 means from the oldest retained row.
 	FromSeq uint64 `protobuf:"varint,1,opt,name=from_seq,json=fromSeq,proto3" json:"from_seq,omitempty"`
-	// Last sequence number to verify; 0 means up to the newest row, including the check
-	// that no row after the last one verified was removed.
-	ToSeq         uint64 `protobuf:"varint,2,opt,name=to_seq,json=toSeq,proto3" json:"to_seq,omitempty"`
+	// Last sequence number to verify; 0 means up to the newest row, including the checks of
+	// the chain heads, retention records and checkpoints.
+	ToSeq uint64 `protobuf:"varint,2,opt,name=to_seq,json=toSeq,proto3" json:"to_seq,omitempty"`
+	// Ed25519 public keys (32 bytes each) to check signatures with instead of the service's
+	// own: an auditor passes the key they trust.
+	PublicKeys [][]byte `protobuf:"bytes,3,rep,name=public_keys,json=publicKeys,proto3" json:"public_keys,omitempty"`
+	// Checkpoints from outside the database (e.g. copied from the audit-checkpoints topic)
+	// to check the log against.
+	Checkpoints []*Checkpoint `protobuf:"bytes,4,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	// Most rows to walk in this call; 0 means the server's bound (100,000), which also caps it.
+	MaxRows       uint64 `protobuf:"varint,5,opt,name=max_rows,json=maxRows,proto3" json:"max_rows,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -468,6 +508,27 @@ func (x *VerifyChainRequest) GetToSeq() uint64 {
 	return 0
 }
 
+func (x *VerifyChainRequest) GetPublicKeys() [][]byte {
+	if x != nil {
+		return x.PublicKeys
+	}
+	return nil
+}
+
+func (x *VerifyChainRequest) GetCheckpoints() []*Checkpoint {
+	if x != nil {
+		return x.Checkpoints
+	}
+	return nil
+}
+
+func (x *VerifyChainRequest) GetMaxRows() uint64 {
+	if x != nil {
+		return x.MaxRows
+	}
+	return 0
+}
+
 // VerifyChainResponse reports the result of a verification.
 type VerifyChainResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -479,8 +540,16 @@ type VerifyChainResponse struct {
 	FirstSeq uint64 `protobuf:"varint,3,opt,name=first_seq,json=firstSeq,proto3" json:"first_seq,omitempty"`
 	// Largest sequence number verified; 0 when the range was empty.
 	LastSeq uint64 `protobuf:"varint,4,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
-	// The first broken link, set when ok is false.
-	BrokenLink    *BrokenLink `protobuf:"bytes,5,opt,name=broken_link,json=brokenLink,proto3" json:"broken_link,omitempty"`
+	// The first finding, set when ok is false.
+	BrokenLink *BrokenLink `protobuf:"bytes,5,opt,name=broken_link,json=brokenLink,proto3" json:"broken_link,omitempty"`
+	// Every finding (at most 100), in the order found.
+	Findings []*BrokenLink `protobuf:"bytes,6,rep,name=findings,proto3" json:"findings,omitempty"`
+	// Non-zero when the call stopped at its bound before the end of the range: call again
+	// with from_seq = next_from_seq (and the same to_seq) to go on. The end-of-log checks
+	// run only in the call that reaches the end.
+	NextFromSeq uint64 `protobuf:"varint,7,opt,name=next_from_seq,json=nextFromSeq,proto3" json:"next_from_seq,omitempty"`
+	// Ids of the keys signatures were checked against.
+	KeyIds        []string `protobuf:"bytes,8,rep,name=key_ids,json=keyIds,proto3" json:"key_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -550,6 +619,175 @@ func (x *VerifyChainResponse) GetBrokenLink() *BrokenLink {
 	return nil
 }
 
+func (x *VerifyChainResponse) GetFindings() []*BrokenLink {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
+func (x *VerifyChainResponse) GetNextFromSeq() uint64 {
+	if x != nil {
+		return x.NextFromSeq
+	}
+	return 0
+}
+
+func (x *VerifyChainResponse) GetKeyIds() []string {
+	if x != nil {
+		return x.KeyIds
+	}
+	return nil
+}
+
+// Checkpoint is a signed statement of the whole log at one moment. The audit service
+// publishes each one to the audit-checkpoints topic (and logs it), so that auditors keep a
+// copy the database never held.
+type Checkpoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest sequence number at the checkpoint.
+	Seq uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// When the checkpoint was made (microsecond precision).
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// Every chain head at that moment, oldest month first.
+	Heads []*ChainHead `protobuf:"bytes,3,rep,name=heads,proto3" json:"heads,omitempty"`
+	// Id of the signing key: the first 8 bytes of SHA-256 of the public key, in hex.
+	KeyId string `protobuf:"bytes,4,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// Ed25519 signature over the canonical encoding (see the service README).
+	Signature     []byte `protobuf:"bytes,5,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Checkpoint) Reset() {
+	*x = Checkpoint{}
+	mi := &file_taskflow_audit_v1_audit_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Checkpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Checkpoint) ProtoMessage() {}
+
+func (x *Checkpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_taskflow_audit_v1_audit_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
+func (*Checkpoint) Descriptor() ([]byte, []int) {
+	return file_taskflow_audit_v1_audit_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Checkpoint) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Checkpoint) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Checkpoint) GetHeads() []*ChainHead {
+	if x != nil {
+		return x.Heads
+	}
+	return nil
+}
+
+func (x *Checkpoint) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *Checkpoint) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// ChainHead is the newest row of one monthly chain.
+type ChainHead struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The chain's month (of received_at, UTC), as YYYY-MM.
+	Month string `protobuf:"bytes,1,opt,name=month,proto3" json:"month,omitempty"`
+	// Sequence number of the chain's newest row.
+	LastSeq uint64 `protobuf:"varint,2,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	// Hash of that row.
+	LastHash      []byte `protobuf:"bytes,3,opt,name=last_hash,json=lastHash,proto3" json:"last_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChainHead) Reset() {
+	*x = ChainHead{}
+	mi := &file_taskflow_audit_v1_audit_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChainHead) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChainHead) ProtoMessage() {}
+
+func (x *ChainHead) ProtoReflect() protoreflect.Message {
+	mi := &file_taskflow_audit_v1_audit_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChainHead.ProtoReflect.Descriptor instead.
+func (*ChainHead) Descriptor() ([]byte, []int) {
+	return file_taskflow_audit_v1_audit_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ChainHead) GetMonth() string {
+	if x != nil {
+		return x.Month
+	}
+	return ""
+}
+
+func (x *ChainHead) GetLastSeq() uint64 {
+	if x != nil {
+		return x.LastSeq
+	}
+	return 0
+}
+
+func (x *ChainHead) GetLastHash() []byte {
+	if x != nil {
+		return x.LastHash
+	}
+	return nil
+}
+
 // BrokenLink names the first row at which the chain does not verify.
 type BrokenLink struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -560,14 +798,16 @@ type BrokenLink struct {
 	// What is wrong with it.
 	Reason BreakReason `protobuf:"varint,3,opt,name=reason,proto3,enum=taskflow.audit.v1.BreakReason" json:"reason,omitempty"`
 	// Human-readable detail, e.g. the expected and the stored hash.
-	Detail        string `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	Detail string `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	// The monthly chain (YYYY-MM) the finding is about; empty when none.
+	Month         string `protobuf:"bytes,5,opt,name=month,proto3" json:"month,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BrokenLink) Reset() {
 	*x = BrokenLink{}
-	mi := &file_taskflow_audit_v1_audit_proto_msgTypes[5]
+	mi := &file_taskflow_audit_v1_audit_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +819,7 @@ func (x *BrokenLink) String() string {
 func (*BrokenLink) ProtoMessage() {}
 
 func (x *BrokenLink) ProtoReflect() protoreflect.Message {
-	mi := &file_taskflow_audit_v1_audit_proto_msgTypes[5]
+	mi := &file_taskflow_audit_v1_audit_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +832,7 @@ func (x *BrokenLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BrokenLink.ProtoReflect.Descriptor instead.
 func (*BrokenLink) Descriptor() ([]byte, []int) {
-	return file_taskflow_audit_v1_audit_proto_rawDescGZIP(), []int{5}
+	return file_taskflow_audit_v1_audit_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BrokenLink) GetSeq() uint64 {
@@ -623,6 +863,13 @@ func (x *BrokenLink) GetDetail() string {
 	return ""
 }
 
+func (x *BrokenLink) GetMonth() string {
+	if x != nil {
+		return x.Month
+	}
+	return ""
+}
+
 var File_taskflow_audit_v1_audit_proto protoreflect.FileDescriptor
 
 const file_taskflow_audit_v1_audit_proto_rawDesc = "" +
@@ -639,7 +886,7 @@ const file_taskflow_audit_v1_audit_proto_rawDesc = "" +
 	"page_token\x18\a \x01(\tR\tpageToken\"s\n" +
 	"\x12ListEventsResponse\x125\n" +
 	"\x06events\x18\x01 \x03(\v2\x1d.taskflow.audit.v1.AuditEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xf6\x03\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xab\x04\n" +
 	"\n" +
 	"AuditEvent\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x19\n" +
@@ -659,29 +906,55 @@ const file_taskflow_audit_v1_audit_proto_rawDesc = "" +
 	"\apayload\x18\f \x01(\v2\x17.google.protobuf.StructR\apayload\x12\x19\n" +
 	"\btrace_id\x18\r \x01(\tR\atraceId\x12\x1b\n" +
 	"\tprev_hash\x18\x0e \x01(\fR\bprevHash\x12\x12\n" +
-	"\x04hash\x18\x0f \x01(\fR\x04hash\"F\n" +
+	"\x04hash\x18\x0f \x01(\fR\x04hash\x123\n" +
+	"\x16occurred_out_of_window\x18\x10 \x01(\bR\x13occurredOutOfWindow\"\xc3\x01\n" +
 	"\x12VerifyChainRequest\x12\x19\n" +
 	"\bfrom_seq\x18\x01 \x01(\x04R\afromSeq\x12\x15\n" +
-	"\x06to_seq\x18\x02 \x01(\x04R\x05toSeq\"\xc0\x01\n" +
+	"\x06to_seq\x18\x02 \x01(\x04R\x05toSeq\x12\x1f\n" +
+	"\vpublic_keys\x18\x03 \x03(\fR\n" +
+	"publicKeys\x12?\n" +
+	"\vcheckpoints\x18\x04 \x03(\v2\x1d.taskflow.audit.v1.CheckpointR\vcheckpoints\x12\x19\n" +
+	"\bmax_rows\x18\x05 \x01(\x04R\amaxRows\"\xb8\x02\n" +
 	"\x13VerifyChainResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12!\n" +
 	"\frows_checked\x18\x02 \x01(\x04R\vrowsChecked\x12\x1b\n" +
 	"\tfirst_seq\x18\x03 \x01(\x04R\bfirstSeq\x12\x19\n" +
 	"\blast_seq\x18\x04 \x01(\x04R\alastSeq\x12>\n" +
 	"\vbroken_link\x18\x05 \x01(\v2\x1d.taskflow.audit.v1.BrokenLinkR\n" +
-	"brokenLink\"\x89\x01\n" +
+	"brokenLink\x129\n" +
+	"\bfindings\x18\x06 \x03(\v2\x1d.taskflow.audit.v1.BrokenLinkR\bfindings\x12\"\n" +
+	"\rnext_from_seq\x18\a \x01(\x04R\vnextFromSeq\x12\x17\n" +
+	"\akey_ids\x18\b \x03(\tR\x06keyIds\"\xc2\x01\n" +
+	"\n" +
+	"Checkpoint\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x129\n" +
+	"\n" +
+	"created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x122\n" +
+	"\x05heads\x18\x03 \x03(\v2\x1c.taskflow.audit.v1.ChainHeadR\x05heads\x12\x15\n" +
+	"\x06key_id\x18\x04 \x01(\tR\x05keyId\x12\x1c\n" +
+	"\tsignature\x18\x05 \x01(\fR\tsignature\"Y\n" +
+	"\tChainHead\x12\x14\n" +
+	"\x05month\x18\x01 \x01(\tR\x05month\x12\x19\n" +
+	"\blast_seq\x18\x02 \x01(\x04R\alastSeq\x12\x1b\n" +
+	"\tlast_hash\x18\x03 \x01(\fR\blastHash\"\x9f\x01\n" +
 	"\n" +
 	"BrokenLink\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x126\n" +
 	"\x06reason\x18\x03 \x01(\x0e2\x1e.taskflow.audit.v1.BreakReasonR\x06reason\x12\x16\n" +
-	"\x06detail\x18\x04 \x01(\tR\x06detail*\xbf\x01\n" +
+	"\x06detail\x18\x04 \x01(\tR\x06detail\x12\x14\n" +
+	"\x05month\x18\x05 \x01(\tR\x05month*\xec\x02\n" +
 	"\vBreakReason\x12\x1c\n" +
 	"\x18BREAK_REASON_UNSPECIFIED\x10\x00\x12&\n" +
 	"\"BREAK_REASON_CONTENT_HASH_MISMATCH\x10\x01\x12#\n" +
 	"\x1fBREAK_REASON_PREV_HASH_MISMATCH\x10\x02\x12$\n" +
 	" BREAK_REASON_CHAIN_HEAD_MISMATCH\x10\x03\x12\x1f\n" +
-	"\x1bBREAK_REASON_UNREADABLE_ROW\x10\x042\xc7\x01\n" +
+	"\x1bBREAK_REASON_UNREADABLE_ROW\x10\x04\x12'\n" +
+	"#BREAK_REASON_HEAD_SIGNATURE_INVALID\x10\x05\x12\x1e\n" +
+	"\x1aBREAK_REASON_MONTH_MISSING\x10\x06\x12\x18\n" +
+	"\x14BREAK_REASON_SEQ_GAP\x10\a\x12\"\n" +
+	"\x1eBREAK_REASON_RETENTION_INVALID\x10\b\x12$\n" +
+	" BREAK_REASON_CHECKPOINT_MISMATCH\x10\t2\xc7\x01\n" +
 	"\fAuditService\x12Y\n" +
 	"\n" +
 	"ListEvents\x12$.taskflow.audit.v1.ListEventsRequest\x1a%.taskflow.audit.v1.ListEventsResponse\x12\\\n" +
@@ -702,7 +975,7 @@ func file_taskflow_audit_v1_audit_proto_rawDescGZIP() []byte {
 }
 
 var file_taskflow_audit_v1_audit_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_taskflow_audit_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_taskflow_audit_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_taskflow_audit_v1_audit_proto_goTypes = []any{
 	(BreakReason)(0),              // 0: taskflow.audit.v1.BreakReason
 	(*ListEventsRequest)(nil),     // 1: taskflow.audit.v1.ListEventsRequest
@@ -710,28 +983,34 @@ var file_taskflow_audit_v1_audit_proto_goTypes = []any{
 	(*AuditEvent)(nil),            // 3: taskflow.audit.v1.AuditEvent
 	(*VerifyChainRequest)(nil),    // 4: taskflow.audit.v1.VerifyChainRequest
 	(*VerifyChainResponse)(nil),   // 5: taskflow.audit.v1.VerifyChainResponse
-	(*BrokenLink)(nil),            // 6: taskflow.audit.v1.BrokenLink
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 8: google.protobuf.Struct
+	(*Checkpoint)(nil),            // 6: taskflow.audit.v1.Checkpoint
+	(*ChainHead)(nil),             // 7: taskflow.audit.v1.ChainHead
+	(*BrokenLink)(nil),            // 8: taskflow.audit.v1.BrokenLink
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 10: google.protobuf.Struct
 }
 var file_taskflow_audit_v1_audit_proto_depIdxs = []int32{
-	7,  // 0: taskflow.audit.v1.ListEventsRequest.from_time:type_name -> google.protobuf.Timestamp
-	7,  // 1: taskflow.audit.v1.ListEventsRequest.to_time:type_name -> google.protobuf.Timestamp
+	9,  // 0: taskflow.audit.v1.ListEventsRequest.from_time:type_name -> google.protobuf.Timestamp
+	9,  // 1: taskflow.audit.v1.ListEventsRequest.to_time:type_name -> google.protobuf.Timestamp
 	3,  // 2: taskflow.audit.v1.ListEventsResponse.events:type_name -> taskflow.audit.v1.AuditEvent
-	7,  // 3: taskflow.audit.v1.AuditEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	7,  // 4: taskflow.audit.v1.AuditEvent.received_at:type_name -> google.protobuf.Timestamp
-	8,  // 5: taskflow.audit.v1.AuditEvent.payload:type_name -> google.protobuf.Struct
-	6,  // 6: taskflow.audit.v1.VerifyChainResponse.broken_link:type_name -> taskflow.audit.v1.BrokenLink
-	0,  // 7: taskflow.audit.v1.BrokenLink.reason:type_name -> taskflow.audit.v1.BreakReason
-	1,  // 8: taskflow.audit.v1.AuditService.ListEvents:input_type -> taskflow.audit.v1.ListEventsRequest
-	4,  // 9: taskflow.audit.v1.AuditService.VerifyChain:input_type -> taskflow.audit.v1.VerifyChainRequest
-	2,  // 10: taskflow.audit.v1.AuditService.ListEvents:output_type -> taskflow.audit.v1.ListEventsResponse
-	5,  // 11: taskflow.audit.v1.AuditService.VerifyChain:output_type -> taskflow.audit.v1.VerifyChainResponse
-	10, // [10:12] is the sub-list for method output_type
-	8,  // [8:10] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	9,  // 3: taskflow.audit.v1.AuditEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	9,  // 4: taskflow.audit.v1.AuditEvent.received_at:type_name -> google.protobuf.Timestamp
+	10, // 5: taskflow.audit.v1.AuditEvent.payload:type_name -> google.protobuf.Struct
+	6,  // 6: taskflow.audit.v1.VerifyChainRequest.checkpoints:type_name -> taskflow.audit.v1.Checkpoint
+	8,  // 7: taskflow.audit.v1.VerifyChainResponse.broken_link:type_name -> taskflow.audit.v1.BrokenLink
+	8,  // 8: taskflow.audit.v1.VerifyChainResponse.findings:type_name -> taskflow.audit.v1.BrokenLink
+	9,  // 9: taskflow.audit.v1.Checkpoint.created_at:type_name -> google.protobuf.Timestamp
+	7,  // 10: taskflow.audit.v1.Checkpoint.heads:type_name -> taskflow.audit.v1.ChainHead
+	0,  // 11: taskflow.audit.v1.BrokenLink.reason:type_name -> taskflow.audit.v1.BreakReason
+	1,  // 12: taskflow.audit.v1.AuditService.ListEvents:input_type -> taskflow.audit.v1.ListEventsRequest
+	4,  // 13: taskflow.audit.v1.AuditService.VerifyChain:input_type -> taskflow.audit.v1.VerifyChainRequest
+	2,  // 14: taskflow.audit.v1.AuditService.ListEvents:output_type -> taskflow.audit.v1.ListEventsResponse
+	5,  // 15: taskflow.audit.v1.AuditService.VerifyChain:output_type -> taskflow.audit.v1.VerifyChainResponse
+	14, // [14:16] is the sub-list for method output_type
+	12, // [12:14] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_taskflow_audit_v1_audit_proto_init() }
@@ -745,7 +1024,7 @@ func file_taskflow_audit_v1_audit_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_taskflow_audit_v1_audit_proto_rawDesc), len(file_taskflow_audit_v1_audit_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -35,8 +35,10 @@ type AuditServiceClient interface {
 	// never show up in later pages of the same listing. An invalid filter, a time range
 	// with from_time after to_time, or a garbage page_token is answered with INVALID_ARGUMENT.
 	ListEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (*ListEventsResponse, error)
-	// VerifyChain recomputes the hash chain over a range of sequence numbers and reports the
-	// first broken link, if any.
+	// VerifyChain recomputes the hash chain over a range of sequence numbers, checks that no
+	// sequence number is missing without a signed retention record, and, when the range runs
+	// to the end, checks every signed chain head, retention record and checkpoint. One call is
+	// bounded (rows and time): next_from_seq says where to continue.
 	VerifyChain(ctx context.Context, in *VerifyChainRequest, opts ...grpc.CallOption) (*VerifyChainResponse, error)
 }
 
@@ -80,8 +82,10 @@ type AuditServiceServer interface {
 	// never show up in later pages of the same listing. An invalid filter, a time range
 	// with from_time after to_time, or a garbage page_token is answered with INVALID_ARGUMENT.
 	ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error)
-	// VerifyChain recomputes the hash chain over a range of sequence numbers and reports the
-	// first broken link, if any.
+	// VerifyChain recomputes the hash chain over a range of sequence numbers, checks that no
+	// sequence number is missing without a signed retention record, and, when the range runs
+	// to the end, checks every signed chain head, retention record and checkpoint. One call is
+	// bounded (rows and time): next_from_seq says where to continue.
 	VerifyChain(context.Context, *VerifyChainRequest) (*VerifyChainResponse, error)
 	mustEmbedUnimplementedAuditServiceServer()
 }

@@ -11,11 +11,12 @@ import (
 
 // The hash chain.
 //
-// Rows are chained per monthly partition: a row's prev_hash is the hash of the previous
-// row (by seq) of the same month, or genesis(month) for the first. seq is global and is
-// handed out under the chain lock, so seq order is append order. One chain per partition
-// keeps every remaining chain verifiable after retention drops a month, even when a late
-// event put a high seq into an old month.
+// Rows are chained per monthly partition (month of received_at, the service's clock): a
+// row's prev_hash is the hash of the previous row (by seq) of the same month, or
+// genesis(month) for the first. seq is global, dense and handed out under the chain lock,
+// so seq order is append order. One chain per partition keeps every remaining chain
+// verifiable after retention drops a month, even when replicas' clocks disagree around
+// the turn of a month.
 //
 // A row's hash is SHA-256 over a length-prefixed encoding of its content (see rowHash)
 // and prev_hash. The payload enters as the SHA-256 of its deterministic binary protobuf
@@ -27,7 +28,7 @@ const hashSize = sha256.Size
 
 // genesis is the prev_hash of the first row of a month's chain.
 func genesis(month time.Time) []byte {
-	h := sha256.Sum256([]byte("taskflow.audit.v1 genesis " + month.Format("2006-01")))
+	h := sha256.Sum256([]byte("taskflow.audit.v2 genesis " + month.Format("2006-01")))
 	return h[:]
 }
 
@@ -66,7 +67,7 @@ func rowHash(r *row) []byte {
 		binary.BigEndian.PutUint64(n[:], uint64(v))
 		h.Write(n[:])
 	}
-	put([]byte("taskflow.audit.v1 row"))
+	put([]byte("taskflow.audit.v2 row"))
 	putInt(r.Seq)
 	put([]byte(r.EventID))
 	put([]byte(r.Topic))
@@ -75,6 +76,11 @@ func rowHash(r *row) []byte {
 	put([]byte(r.PayloadType))
 	putInt(r.OccurredAt.UnixMicro())
 	putInt(r.ReceivedAt.UnixMicro())
+	if r.OccurredOutOfWindow {
+		putInt(1)
+	} else {
+		putInt(0)
+	}
 	put([]byte(r.ActorID))
 	put([]byte(r.UserID))
 	put([]byte(r.TaskID))

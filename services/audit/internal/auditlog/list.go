@@ -37,20 +37,23 @@ type Event struct {
 	PayloadType string
 	OccurredAt  time.Time
 	ReceivedAt  time.Time
-	ActorID     string
-	UserID      string
-	TaskID      string
-	PayloadJSON []byte
-	TraceID     string
-	PrevHash    []byte
-	Hash        []byte
+	// OccurredOutOfWindow flags an occurred_at outside the plausible window around
+	// received_at (see OccurredWindow); the event is stored all the same.
+	OccurredOutOfWindow bool
+	ActorID             string
+	UserID              string
+	TaskID              string
+	PayloadJSON         []byte
+	TraceID             string
+	PrevHash            []byte
+	Hash                []byte
 }
 
 // Snapshot returns the seq of the newest stored row (0 for an empty log). Appends are
 // serialised and commit in seq order, so every row with a smaller seq is visible too.
 func (s *Store) Snapshot(ctx context.Context) (int64, error) {
 	var seq int64
-	if err := s.pool.QueryRow(ctx, "SELECT coalesce(max(last_seq), 0) FROM audit_chain_heads").Scan(&seq); err != nil {
+	if err := s.pool.QueryRow(ctx, "SELECT last_seq FROM audit_state").Scan(&seq); err != nil {
 		return 0, fmt.Errorf("read newest seq: %w", err)
 	}
 	return seq, nil
@@ -83,7 +86,7 @@ func (s *Store) List(ctx context.Context, f Filter, c Cursor, limit int) ([]Even
 	if c.Seq != 0 {
 		where = append(where, "(occurred_at, seq) < ("+arg(c.OccurredAt)+", "+arg(c.Seq)+")")
 	}
-	q := `SELECT seq, event_id, topic, kind, ce_type, payload_type, occurred_at, received_at, actor_id, user_id,
+	q := `SELECT seq, event_id, topic, kind, ce_type, payload_type, occurred_at, received_at, occurred_out_of_window, actor_id, user_id,
 		task_id, payload::text, trace_id, prev_hash, hash FROM audit_events WHERE ` + strings.Join(where, " AND ") +
 		" ORDER BY occurred_at DESC, seq DESC LIMIT " + arg(limit)
 	rows, err := s.pool.Query(ctx, q, args...)
@@ -93,7 +96,7 @@ func (s *Store) List(ctx context.Context, f Filter, c Cursor, limit int) ([]Even
 	evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) {
 		var e Event
 		var payload string
-		err := r.Scan(&e.Seq, &e.EventID, &e.Topic, &e.Kind, &e.CEType, &e.PayloadType, &e.OccurredAt, &e.ReceivedAt,
+		err := r.Scan(&e.Seq, &e.EventID, &e.Topic, &e.Kind, &e.CEType, &e.PayloadType, &e.OccurredAt, &e.ReceivedAt, &e.OccurredOutOfWindow,
 			&e.ActorID, &e.UserID, &e.TaskID, &payload, &e.TraceID, &e.PrevHash, &e.Hash)
 		e.PayloadJSON = []byte(payload)
 		return e, err

@@ -1,11 +1,14 @@
 package auditlog
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/taskflow/taskflow-events/services/audit/auditsig"
 )
 
 // ensureMonths creates the partitions of months not known to exist yet.
@@ -45,26 +48,22 @@ func (s *Store) EnsurePartitions(ctx context.Context, now time.Time, ahead int) 
 	return s.ensureMonths(ctx, months)
 }
 
-// DropBefore drops every partition whose whole month lies before cutoff, with its chain
-// head, and records the drop in audit_retention_log. Rows are never deleted one by one.
-// It returns the months dropped.
+// DropBefore drops every partition whose whole month lies before cutoff. Each month's
+// chain is verified first (retention must not launder tampering: a month that does not
+// verify is kept and reported), then a signed retention record is written and the
+// partition dropped, both by audit_drop_month. Rows are never deleted one by one. It
+// returns the months dropped.
 func (s *Store) DropBefore(ctx context.Context, cutoff time.Time) ([]time.Time, error) {
-	rows, err := s.pool.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-		WHERE i.inhparent = 'audit_events'::regclass ORDER BY 1`)
+	months, err := partitionMonths(ctx, s.pool)
 	if err != nil {
-		return nil, fmt.Errorf("list audit partitions: %w", err)
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("list audit partitions: %w", err)
+		return nil, err
 	}
 	var dropped []time.Time
-	for _, name := range names {
-		m, err := time.Parse("audit_events_2006_01", name)
-		if err != nil || m.AddDate(0, 1, 0).After(cutoff) {
+	for _, m := range months {
+		if m.AddDate(0, 1, 0).After(cutoff) {
 			continue
 		}
-		if err := s.dropMonth(ctx, name, m); err != nil {
+		if err := s.dropMonth(ctx, m); err != nil {
 			return dropped, err
 		}
 		dropped = append(dropped, m)
@@ -72,7 +71,13 @@ func (s *Store) DropBefore(ctx context.Context, cutoff time.Time) ([]time.Time, 
 	return dropped, nil
 }
 
-func (s *Store) dropMonth(ctx context.Context, name string, m time.Time) error {
+func (s *Store) dropMonth(ctx context.Context, m time.Time) error {
+	name := m.Format("2006-01")
+	if brk, err := s.verifyMonth(ctx, m); err != nil {
+		return err
+	} else if brk != nil {
+		return fmt.Errorf("%s not dropped: its chain does not verify: %s", name, brk)
+	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin drop of %s: %w", name, err)
@@ -81,20 +86,87 @@ func (s *Store) dropMonth(ctx context.Context, name string, m time.Time) error {
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", chainLockKey); err != nil {
 		return fmt.Errorf("take chain lock: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO audit_retention_log (month, last_seq)
-		VALUES ($1, (SELECT last_seq FROM audit_chain_heads WHERE month = $1))
-		ON CONFLICT (month) DO UPDATE SET last_seq = excluded.last_seq, dropped_at = now()`, m); err != nil {
-		return fmt.Errorf("record drop of %s: %w", name, err)
+	r := auditsig.Retention{Month: m, LastHash: []byte{}}
+	err = tx.QueryRow(ctx, `SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), 0) FROM audit_events
+		WHERE received_at >= $1 AND received_at < $2`, m, m.AddDate(0, 1, 0)).Scan(&r.Rows, &r.FirstSeq, &r.LastSeq)
+	if err != nil {
+		return fmt.Errorf("count the rows of %s: %w", name, err)
 	}
-	if _, err := tx.Exec(ctx, "DELETE FROM audit_chain_heads WHERE month = $1", m); err != nil {
-		return fmt.Errorf("remove chain head of %s: %w", name, err)
+	if r.Rows > 0 {
+		if err := tx.QueryRow(ctx, "SELECT last_hash FROM audit_chain_heads WHERE month = $1", m).Scan(&r.LastHash); err != nil {
+			return fmt.Errorf("read the chain head of %s: %w", name, err)
+		}
 	}
-	if _, err := tx.Exec(ctx, "DROP TABLE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return fmt.Errorf("drop partition %s: %w", name, err)
+	r.KeyID, r.Signature = s.signer.KeyID(), s.signer.Sign(auditsig.RetentionMessage(r))
+	if _, err := tx.Exec(ctx, "SELECT audit_drop_month($1, $2, $3, $4, $5, $6, $7)",
+		m, r.Rows, r.FirstSeq, r.LastSeq, r.LastHash, r.KeyID, r.Signature); err != nil {
+		return fmt.Errorf("drop %s: %w", name, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit drop of %s: %w", name, err)
 	}
 	s.forgetMonths(map[time.Time]bool{m: true})
 	return nil
+}
+
+// verifyMonth walks one month's chain from its genesis to its signed head and returns the
+// first finding, if any.
+func (s *Store) verifyMonth(ctx context.Context, m time.Time) (*Break, error) {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("begin verification of %s: %w", m.Format("2006-01"), err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	prev, after := genesis(m), int64(0)
+	var lastSeq int64
+	for {
+		rs, err := tx.Query(ctx, `SELECT seq, event_id, topic, kind, ce_type, payload_type, occurred_at, received_at,
+			occurred_out_of_window, actor_id, user_id, task_id, payload::text, trace_id, prev_hash, hash
+			FROM audit_events WHERE received_at >= $1 AND received_at < $2 AND seq > $3 ORDER BY seq LIMIT $4`,
+			m, m.AddDate(0, 1, 0), after, verifyChunk)
+		if err != nil {
+			return nil, fmt.Errorf("read rows of %s: %w", m.Format("2006-01"), err)
+		}
+		chunk, err := pgx.CollectRows(rs, func(r pgx.CollectableRow) (*row, error) {
+			var x row
+			var payload string
+			err := r.Scan(&x.Seq, &x.EventID, &x.Topic, &x.Kind, &x.CEType, &x.PayloadType, &x.OccurredAt, &x.ReceivedAt,
+				&x.OccurredOutOfWindow, &x.ActorID, &x.UserID, &x.TaskID, &payload, &x.TraceID, &x.PrevHash, &x.Hash)
+			x.PayloadJSON = []byte(payload)
+			return &x, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read rows of %s: %w", m.Format("2006-01"), err)
+		}
+		for _, r := range chunk {
+			if brk := checkContent(r); brk != nil {
+				return brk, nil
+			}
+			if !bytes.Equal(r.PrevHash, prev) {
+				return &Break{Seq: r.Seq, EventID: r.EventID, Month: m, Reason: PrevMismatch, Detail: "prev_hash is not the previous row's hash"}, nil
+			}
+			prev, after, lastSeq = r.Hash, r.Seq, r.Seq
+		}
+		if len(chunk) < verifyChunk {
+			break
+		}
+	}
+	if lastSeq == 0 {
+		return nil, nil
+	}
+	heads, err := readHeads(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	h := heads[m]
+	switch {
+	case h == nil:
+		return &Break{Month: m, Reason: HeadMismatch, Detail: "no chain head"}, nil
+	case h.LastSeq != lastSeq || !bytes.Equal(h.Hash, prev):
+		return &Break{Seq: lastSeq, Month: m, Reason: HeadMismatch, Detail: fmt.Sprintf("chain ends at seq %d, its head is seq %d", lastSeq, h.LastSeq)}, nil
+	}
+	if err := s.keys.Check(h.keyID, auditsig.HeadMessage(h.Head), h.sig); err != nil {
+		return &Break{Seq: h.LastSeq, Month: m, Reason: HeadSignatureInvalid, Detail: err.Error()}, nil
+	}
+	return nil, nil
 }

@@ -2,6 +2,7 @@ package auditlog
 
 import (
 	"context"
+	"crypto/ed25519"
 	"embed"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/taskflow/taskflow-events/internal/pgmigrate"
+	"github.com/taskflow/taskflow-events/services/audit/auditsig"
 )
 
 //go:embed migrations/*.sql
@@ -40,8 +42,10 @@ var chainLockKey = func() int64 {
 
 // Store is the audit log in PostgreSQL.
 type Store struct {
-	pool *pgxpool.Pool
-	now  func() time.Time
+	pool   *pgxpool.Pool
+	now    func() time.Time
+	signer *auditsig.Signer
+	keys   auditsig.KeyRing // what Verify checks signatures against by default
 
 	mu    sync.Mutex
 	parts map[time.Time]bool // months whose partition is known to exist
@@ -51,10 +55,20 @@ type Store struct {
 	writing bool // a caller is writing the queue
 }
 
-// NewStore returns a Store over a migrated database; now is the clock for received_at.
-func NewStore(pool *pgxpool.Pool, now func() time.Time) *Store {
-	return &Store{pool: pool, now: now, parts: map[time.Time]bool{}}
+// NewStore returns a Store over a migrated database; now is the clock for received_at,
+// signer signs chain heads, checkpoints and retention records, and retired are the public
+// keys of earlier signing keys, still accepted by Verify.
+func NewStore(pool *pgxpool.Pool, now func() time.Time, signer *auditsig.Signer, retired ...ed25519.PublicKey) *Store {
+	keys := auditsig.NewKeyRing(append(retired, signer.PublicKey())...)
+	return &Store{pool: pool, now: now, signer: signer, keys: keys, parts: map[time.Time]bool{}}
 }
+
+// Keys is the key ring Verify uses by default: the signing key and the retired ones.
+func (s *Store) Keys() auditsig.KeyRing { return s.keys }
+
+// OccurredWindow is how far occurred_at may lie before and after received_at. An event
+// outside it is stored with OccurredOutOfWindow set; it never decides a partition.
+var OccurredWindow = struct{ Past, Future time.Duration }{Past: 366 * 24 * time.Hour, Future: 24 * time.Hour}
 
 var jsonOpts = protojson.MarshalOptions{UseProtoNames: true}
 
@@ -203,11 +217,13 @@ func (s *Store) prepare(recs []Record) ([]*row, error) {
 		if err != nil {
 			return nil, fmt.Errorf("digest payload of %s: %w", rec.EventID, err)
 		}
+		occurred := rec.OccurredAt.UTC().Truncate(time.Microsecond)
 		rows = append(rows, &row{Event: Event{
 			EventID: rec.EventID, Topic: rec.Topic, Kind: rec.Kind, CEType: rec.CEType,
 			PayloadType: string(rec.Payload.ProtoReflect().Descriptor().FullName()),
-			OccurredAt:  rec.OccurredAt.UTC().Truncate(time.Microsecond), ReceivedAt: received,
-			ActorID: rec.ActorID, UserID: rec.UserID, TaskID: rec.TaskID, TraceID: rec.TraceID,
+			OccurredAt:  occurred, ReceivedAt: received,
+			OccurredOutOfWindow: occurred.Before(received.Add(-OccurredWindow.Past)) || occurred.After(received.Add(OccurredWindow.Future)),
+			ActorID:             rec.ActorID, UserID: rec.UserID, TaskID: rec.TaskID, TraceID: rec.TraceID,
 			PayloadJSON: js,
 		}, Digest: digest})
 	}
@@ -218,7 +234,7 @@ func (s *Store) prepare(recs []Record) ([]*row, error) {
 func (s *Store) write(ctx context.Context, rows []*row) (int, error) {
 	months := map[time.Time]bool{}
 	for _, r := range rows {
-		months[monthOf(r.OccurredAt)] = true
+		months[monthOf(r.ReceivedAt)] = true
 	}
 	for attempt := 0; ; attempt++ {
 		if err := s.ensureMonths(ctx, months); err != nil {
@@ -244,7 +260,7 @@ func (s *Store) write(ctx context.Context, rows []*row) (int, error) {
 }
 
 var copyColumns = []string{"seq", "event_id", "topic", "kind", "ce_type", "payload_type", "occurred_at",
-	"received_at", "actor_id", "user_id", "task_id", "payload", "trace_id", "prev_hash", "hash"}
+	"received_at", "occurred_out_of_window", "actor_id", "user_id", "task_id", "payload", "trace_id", "prev_hash", "hash"}
 
 func (s *Store) appendTx(ctx context.Context, rows []*row, months map[time.Time]bool) (int, error) {
 	tx, err := s.pool.Begin(ctx)
@@ -257,16 +273,15 @@ func (s *Store) appendTx(ctx context.Context, rows []*row, months map[time.Time]
 	for m := range months {
 		monthList = append(monthList, m)
 	}
-	// Under the chain lock no other writer (of any replica) inserts ids or takes seqs. A
-	// seq range is reserved for every row and row i gets the i-th seq of it; the ids are
-	// inserted with ON CONFLICT DO NOTHING, and the ones returned are the fresh rows.
-	// Repeats leave gaps, which the chain does not mind (rows link by hash, not by seq+1).
-	// The conflict check is a probe of the primary key by construction: an
-	// "event_id = ANY($1)" lookup was planned as a sequential scan while the table had no
-	// statistics yet (a fresh or fast-growing table), which made every append cost O(table).
+	// Under the chain lock no other writer (of any replica) inserts ids or advances the
+	// log. The ids are inserted with ON CONFLICT DO NOTHING; the ones returned are the
+	// fresh rows, which get the next seqs in batch order, so seq stays dense (a gap is
+	// always a removed row). The conflict check is a probe of the primary key by
+	// construction: an "event_id = ANY($1)" lookup was planned as a sequential scan while
+	// the table had no statistics yet, which made every append cost O(table).
 	b := &pgx.Batch{}
 	b.Queue("SELECT pg_advisory_xact_lock($1)", chainLockKey)
-	b.Queue("SELECT setval('audit_seq', nextval('audit_seq') + $1 - 1)", int64(len(rows)))
+	b.Queue("SELECT last_seq FROM audit_state")
 	b.Queue("SELECT month, last_hash FROM audit_chain_heads WHERE month = ANY($1::date[])", monthList)
 	br := tx.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
@@ -276,7 +291,7 @@ func (s *Store) appendTx(ctx context.Context, rows []*row, months map[time.Time]
 	var lastSeq int64
 	if err := br.QueryRow().Scan(&lastSeq); err != nil {
 		br.Close()
-		return 0, fmt.Errorf("reserve seqs: %w", err)
+		return 0, fmt.Errorf("read the newest seq: %w", err)
 	}
 	heads := map[time.Time][]byte{}
 	headRows, _ := br.Query()
@@ -293,31 +308,31 @@ func (s *Store) appendTx(ctx context.Context, rows []*row, months map[time.Time]
 		return 0, fmt.Errorf("append batch: %w", err)
 	}
 
-	ids, seqs := make([]string, len(rows)), make([]int64, len(rows))
-	first := lastSeq - int64(len(rows)) + 1
+	ids := make([]string, len(rows))
 	for i, r := range rows {
-		ids[i], seqs[i] = r.EventID, first+int64(i)
+		ids[i] = r.EventID
 	}
-	idRows, _ := tx.Query(ctx, `INSERT INTO audit_event_ids (event_id, seq) SELECT * FROM unnest($1::text[], $2::bigint[])
-		ON CONFLICT (event_id) DO NOTHING RETURNING seq`, ids, seqs)
-	isFresh := make(map[int64]bool, len(rows))
-	var seq int64
-	if _, err := pgx.ForEachRow(idRows, []any{&seq}, func() error { isFresh[seq] = true; return nil }); err != nil {
+	idRows, _ := tx.Query(ctx, `INSERT INTO audit_event_ids (event_id) SELECT * FROM unnest($1::text[])
+		ON CONFLICT (event_id) DO NOTHING RETURNING event_id`, ids)
+	isFresh := make(map[string]bool, len(rows))
+	var id string
+	if _, err := pgx.ForEachRow(idRows, []any{&id}, func() error { isFresh[id] = true; return nil }); err != nil {
 		return 0, fmt.Errorf("record %d event ids: %w", len(rows), err)
 	}
 	if len(isFresh) == 0 {
 		return 0, tx.Commit(ctx) // every event was a redelivery
 	}
 	fresh := make([]*row, 0, len(isFresh))
-	for i, r := range rows {
-		if isFresh[seqs[i]] {
-			r.Seq = seqs[i]
+	for _, r := range rows {
+		if isFresh[r.EventID] {
+			lastSeq++
+			r.Seq = lastSeq
 			fresh = append(fresh, r)
 		}
 	}
 	headSeq := map[time.Time]int64{}
 	for _, r := range fresh {
-		m := monthOf(r.OccurredAt)
+		m := monthOf(r.ReceivedAt)
 		prev, ok := heads[m]
 		if !ok {
 			prev = genesis(m)
@@ -329,17 +344,19 @@ func (s *Store) appendTx(ctx context.Context, rows []*row, months map[time.Time]
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_events"}, copyColumns, pgx.CopyFromSlice(len(fresh), func(i int) ([]any, error) {
 		r := fresh[i]
 		return []any{r.Seq, r.EventID, r.Topic, r.Kind, r.CEType, r.PayloadType, r.OccurredAt, r.ReceivedAt,
-			r.ActorID, r.UserID, r.TaskID, r.PayloadJSON, r.TraceID, r.PrevHash, r.Hash}, nil
+			r.OccurredOutOfWindow, r.ActorID, r.UserID, r.TaskID, r.PayloadJSON, r.TraceID, r.PrevHash, r.Hash}, nil
 	})); err != nil {
 		return 0, fmt.Errorf("copy %d audit rows: %w", len(fresh), err)
 	}
-	hm, hs, hh := make([]time.Time, 0, len(headSeq)), make([]int64, 0, len(headSeq)), make([][]byte, 0, len(headSeq))
+	n := len(headSeq)
+	hm, hs, hh, hk, sig := make([]time.Time, 0, n), make([]int64, 0, n), make([][]byte, 0, n), make([]string, 0, n), make([][]byte, 0, n)
 	for m, sq := range headSeq {
-		hm, hs, hh = append(hm, m), append(hs, sq), append(hh, heads[m])
+		h := auditsig.Head{Month: m, LastSeq: sq, Hash: heads[m]}
+		hm, hs, hh = append(hm, m), append(hs, sq), append(hh, h.Hash)
+		hk, sig = append(hk, s.signer.KeyID()), append(sig, s.signer.Sign(auditsig.HeadMessage(h)))
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO audit_chain_heads (month, last_seq, last_hash)
-		SELECT * FROM unnest($1::date[], $2::bigint[], $3::bytea[])
-		ON CONFLICT (month) DO UPDATE SET last_seq = excluded.last_seq, last_hash = excluded.last_hash`, hm, hs, hh); err != nil {
+	if _, err := tx.Exec(ctx, "SELECT audit_advance($1, $2::date[], $3::bigint[], $4::bytea[], $5::text[], $6::bytea[])",
+		lastSeq, hm, hs, hh, hk, sig); err != nil {
 		return 0, fmt.Errorf("advance chain heads: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
