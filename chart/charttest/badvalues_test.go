@@ -64,6 +64,46 @@ func TestBadValuesFail(t *testing.T) {
 			wants: []string{"ports.metrics (9090) and dapr.metricsPort (9090) must differ"},
 		},
 		{
+			name:  "migration owner credentials in a Secret the audit Deployment reads",
+			c:     renderCase{set: []string{"kafka.brokers=k:9092", "services.audit.migration.ownerSecret.name=taskflow-audit"}},
+			wants: []string{`services.audit.migration.ownerSecret.name "taskflow-audit" is a Secret the audit Deployment reads`},
+		},
+		{
+			name: "owner DSN given to the audit Deployment",
+			c: renderCase{set: []string{"kafka.brokers=k:9092",
+				"services.audit.secretEnv.AUDIT_MIGRATION_DATABASE_URL.name=db-owner",
+				"services.audit.secretEnv.AUDIT_MIGRATION_DATABASE_URL.key=dsn"}},
+			wants: []string{"AUDIT_MIGRATION_DATABASE_URL would give the audit Deployment the owner role"},
+		},
+		{
+			name:  "empty runtime role",
+			c:     renderCase{set: []string{"kafka.brokers=k:9092", "services.audit.migration.runtimeRole="}},
+			wants: []string{"/services/audit/migration/runtimeRole", "minLength"},
+		},
+		{
+			name:  "signing key file set in env",
+			c:     renderCase{set: []string{"kafka.brokers=k:9092", "services.audit.env.AUDIT_SIGNING_KEY_FILE=/key"}},
+			wants: []string{"services.audit: env AUDIT_SIGNING_KEY_FILE is set by the chart"},
+		},
+		{
+			name:  "inline signing key next to the mounted one",
+			c:     renderCase{set: []string{"kafka.brokers=k:9092", "services.audit.env.AUDIT_SIGNING_KEY=abc"}},
+			wants: []string{"services.audit: AUDIT_SIGNING_KEY is not used with the chart"},
+		},
+		{
+			name:  "no signing key Secret",
+			c:     renderCase{set: []string{"kafka.brokers=k:9092", "services.audit.signingKeySecret.name="}},
+			wants: []string{"/services/audit/signingKeySecret/name"},
+		},
+		{
+			name: "secret volume over the signing key",
+			c: renderCase{set: []string{"kafka.brokers=k:9092",
+				"services.audit.secretVolumes[0].name=keys",
+				"services.audit.secretVolumes[0].secretName=other",
+				"services.audit.secretVolumes[0].mountPath=/var/run/secrets/taskflow-audit"}},
+			wants: []string{"services.audit.secretVolumes keys: the name audit-signing-key and the directory /var/run/secrets/taskflow-audit hold the signing key"},
+		},
+		{
 			name:  "SASL without a password Secret",
 			c:     renderCase{set: []string{"kafka.brokers=k:9092", "kafka.authType=password"}},
 			wants: []string{"kafka.authType password needs"},

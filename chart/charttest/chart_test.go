@@ -58,6 +58,9 @@ func TestRenderedObjectsDecodeStrictly(t *testing.T) {
 			if got := len(r.PDBs); got != 4 {
 				t.Errorf("PodDisruptionBudgets = %d, want 4", got)
 			}
+			if got := len(r.Jobs); got != 1 {
+				t.Errorf("Jobs = %d, want 1 (the audit migration hook)", got)
+			}
 		})
 	}
 	t.Run("optional objects", func(t *testing.T) {
@@ -242,44 +245,54 @@ func checkGRPCService(t *testing.T, d *appsv1.Deployment, r *rendered, grpcPort 
 func TestNoContainerRunsAsRoot(t *testing.T) {
 	for _, c := range renderCases {
 		t.Run(c.name, func(t *testing.T) {
-			for _, d := range decodeAll(t, render(t, c)).Deployments {
-				pod := d.Spec.Template.Spec
-				psc := pod.SecurityContext
-				if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
-					t.Errorf("%s: pod runAsNonRoot is not true", d.Name)
-				}
-				if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
-					t.Errorf("%s: pod seccompProfile is not RuntimeDefault", d.Name)
-				}
+			r := decodeAll(t, render(t, c))
+			for _, d := range r.Deployments {
 				if d.Spec.Template.Annotations["dapr.io/sidecar-seccomp-profile-type"] != "RuntimeDefault" {
 					t.Errorf("%s: daprd's seccomp profile is not RuntimeDefault", d.Name)
 				}
-				for _, ctr := range append(pod.InitContainers, pod.Containers...) {
-					sc := ctr.SecurityContext
-					switch {
-					case sc == nil:
-						t.Errorf("%s/%s: no securityContext", d.Name, ctr.Name)
-						continue
-					case sc.RunAsUser != nil && *sc.RunAsUser == 0,
-						sc.RunAsUser == nil && (psc == nil || psc.RunAsUser == nil || *psc.RunAsUser == 0):
-						t.Errorf("%s/%s: runs as uid 0 or an unset uid", d.Name, ctr.Name)
-					case sc.RunAsNonRoot != nil && !*sc.RunAsNonRoot:
-						t.Errorf("%s/%s: runAsNonRoot false", d.Name, ctr.Name)
-					case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
-						t.Errorf("%s/%s: allowPrivilegeEscalation is not false", d.Name, ctr.Name)
-					case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
-						t.Errorf("%s/%s: readOnlyRootFilesystem is not true", d.Name, ctr.Name)
-					case sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0:
-						t.Errorf("%s/%s: capabilities = %+v, want drop [ALL] and no add", d.Name, ctr.Name, sc.Capabilities)
-					case sc.Privileged != nil && *sc.Privileged:
-						t.Errorf("%s/%s: privileged", d.Name, ctr.Name)
-					}
-					if ctr.Resources.Requests.Cpu().IsZero() || ctr.Resources.Limits.Memory().IsZero() {
-						t.Errorf("%s/%s: resources = %v, want a CPU request and a memory limit", d.Name, ctr.Name, ctr.Resources)
-					}
-				}
+				checkPodSecurity(t, d.Name, d.Spec.Template.Spec)
+			}
+			for _, j := range r.Jobs {
+				checkPodSecurity(t, j.Name, j.Spec.Template.Spec)
 			}
 		})
+	}
+}
+
+// checkPodSecurity asserts a pod and all its containers run as non-root, unprivileged, with
+// a read-only root filesystem, no capabilities, the runtime's seccomp profile and resources.
+func checkPodSecurity(t *testing.T, name string, pod corev1.PodSpec) {
+	t.Helper()
+	psc := pod.SecurityContext
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
+		t.Errorf("%s: pod runAsNonRoot is not true", name)
+	}
+	if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("%s: pod seccompProfile is not RuntimeDefault", name)
+	}
+	for _, ctr := range append(pod.InitContainers, pod.Containers...) {
+		sc := ctr.SecurityContext
+		switch {
+		case sc == nil:
+			t.Errorf("%s/%s: no securityContext", name, ctr.Name)
+			continue
+		case sc.RunAsUser != nil && *sc.RunAsUser == 0,
+			sc.RunAsUser == nil && (psc == nil || psc.RunAsUser == nil || *psc.RunAsUser == 0):
+			t.Errorf("%s/%s: runs as uid 0 or an unset uid", name, ctr.Name)
+		case sc.RunAsNonRoot != nil && !*sc.RunAsNonRoot:
+			t.Errorf("%s/%s: runAsNonRoot false", name, ctr.Name)
+		case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
+			t.Errorf("%s/%s: allowPrivilegeEscalation is not false", name, ctr.Name)
+		case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
+			t.Errorf("%s/%s: readOnlyRootFilesystem is not true", name, ctr.Name)
+		case sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0:
+			t.Errorf("%s/%s: capabilities = %+v, want drop [ALL] and no add", name, ctr.Name, sc.Capabilities)
+		case sc.Privileged != nil && *sc.Privileged:
+			t.Errorf("%s/%s: privileged", name, ctr.Name)
+		}
+		if ctr.Resources.Requests.Cpu().IsZero() || ctr.Resources.Limits.Memory().IsZero() {
+			t.Errorf("%s/%s: resources = %v, want a CPU request and a memory limit", name, ctr.Name, ctr.Resources)
+		}
 	}
 }
 
@@ -310,27 +323,49 @@ func TestSecretReferencesExistInValues(t *testing.T) {
 				declared[secretRef{name, ""}] = true      // dapr.io/app-token-secret
 				declared[secretRef{name, "token"}] = true // every app's APP_API_TOKEN
 			}
+			if lookup(vals, "services", "audit", "enabled") == true {
+				sk := lookup(vals, "services", "audit", "signingKeySecret")
+				declared[secretRef{fmt.Sprint(lookup(sk, "name")), fmt.Sprint(lookup(sk, "key"))}] = true
+				if lookup(vals, "services", "audit", "migration", "enabled") == true {
+					own := lookup(vals, "services", "audit", "migration", "ownerSecret")
+					declared[secretRef{fmt.Sprint(lookup(own, "name")), fmt.Sprint(lookup(own, "key"))}] = true
+				}
+			}
 
 			r := decodeAll(t, render(t, c))
 			used := map[secretRef]bool{}
+			pods := map[string]corev1.PodTemplateSpec{}
 			for _, d := range r.Deployments {
-				if s := d.Spec.Template.Annotations["dapr.io/app-token-secret"]; s != "" {
+				pods[d.Name] = d.Spec.Template
+			}
+			for _, j := range r.Jobs {
+				pods[j.Name] = j.Spec.Template
+			}
+			for name, pod := range pods {
+				if s := pod.Annotations["dapr.io/app-token-secret"]; s != "" {
 					used[secretRef{s, ""}] = true
 				}
-				for _, v := range d.Spec.Template.Spec.Volumes {
-					if v.Secret != nil {
+				for _, v := range pod.Spec.Volumes {
+					if v.Secret == nil {
+						continue
+					}
+					// A volume with items reads those keys only; without, the whole Secret.
+					for _, it := range v.Secret.Items {
+						used[secretRef{v.Secret.SecretName, it.Key}] = true
+					}
+					if len(v.Secret.Items) == 0 {
 						used[secretRef{v.Secret.SecretName, ""}] = true
 					}
 				}
-				for _, ctr := range d.Spec.Template.Spec.Containers {
+				for _, ctr := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
 					if len(ctr.EnvFrom) > 0 {
-						t.Errorf("%s: envFrom is not used by the chart", d.Name)
+						t.Errorf("%s: envFrom is not used by the chart", name)
 					}
 					for _, e := range ctr.Env {
 						if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
 							used[secretRef{e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key}] = true
 						} else if looksSecret(e.Name) && e.Value != "" {
-							t.Errorf("%s: env %s has an inline value; secrets come from Secret references", d.Name, e.Name)
+							t.Errorf("%s: env %s has an inline value; secrets come from Secret references", name, e.Name)
 						}
 					}
 				}
@@ -451,7 +486,8 @@ func TestNotesRender(t *testing.T) {
 			if err := yaml.Unmarshal([]byte(out), &doc); err != nil {
 				t.Fatalf("parse rendered notes: %v", err)
 			}
-			for _, want := range []string{"grpcurl -plaintext localhost:", "grpc.health.v1.Health/Check", "websocat", "/readyz"} {
+			for _, want := range []string{"grpcurl -plaintext localhost:", "grpc.health.v1.Health/Check", "websocat", "/readyz",
+				"AUDIT_SIGNING_KEY_FILE", "AUDIT_MIGRATION_DATABASE_URL <- secret"} {
 				if !strings.Contains(doc.Notes, want) {
 					t.Errorf("NOTES lack %q:\n%s", want, doc.Notes)
 				}

@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -129,6 +130,7 @@ type rendered struct {
 	PDBs         []*policyv1.PodDisruptionBudget
 	Ingresses    []*networkingv1.Ingress
 	SAs          []*corev1.ServiceAccount
+	Jobs         []*batchv1.Job
 	Components   []daprComponent
 	Resiliencies []daprResiliency
 	Configs      []daprConfiguration
@@ -138,6 +140,15 @@ func (r *rendered) deployment(component string) *appsv1.Deployment {
 	for _, d := range r.Deployments {
 		if d.Labels["app.kubernetes.io/component"] == component {
 			return d
+		}
+	}
+	return nil
+}
+
+func (r *rendered) job(component string) *batchv1.Job {
+	for _, j := range r.Jobs {
+		if j.Labels["app.kubernetes.io/component"] == component {
+			return j
 		}
 	}
 	return nil
@@ -162,7 +173,7 @@ func decodeAll(t *testing.T, manifest string) *rendered {
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
 		corev1.AddToScheme, appsv1.AddToScheme, autoscalingv2.AddToScheme,
-		policyv1.AddToScheme, networkingv1.AddToScheme,
+		policyv1.AddToScheme, networkingv1.AddToScheme, batchv1.AddToScheme,
 	} {
 		if err := add(scheme); err != nil {
 			t.Fatalf("register API types: %v", err)
@@ -217,6 +228,8 @@ func decodeAll(t *testing.T, manifest string) *rendered {
 			r.Ingresses = append(r.Ingresses, o)
 		case *corev1.ServiceAccount:
 			r.SAs = append(r.SAs, o)
+		case *batchv1.Job:
+			r.Jobs = append(r.Jobs, o)
 		default:
 			t.Fatalf("%s: the chart renders a kind the test does not check (%T)", what, obj)
 		}

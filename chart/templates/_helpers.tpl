@@ -112,3 +112,34 @@ app.kubernetes.io/component: {{ .key }}
 {{- $b -}}
 {{- end -}}
 {{- end -}}
+
+{{/* Pod securityContext of every pod the chart runs (Deployments and the migration Job). */}}
+{{- define "te.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* securityContext of every app container (Deployments and the migration Job). */}}
+{{- define "te.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+privileged: false
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Directory the audit service's signing key Secret is mounted in, and the file in it that
+     AUDIT_SIGNING_KEY_FILE names. The file name is fixed (the Secret's key is mapped onto it),
+     so the path does not change with services.audit.signingKeySecret.key. A directory mount,
+     not subPath: kubelet updates it when the Secret is rotated. */}}
+{{- define "te.auditSigningKeyDir" -}}/var/run/secrets/taskflow-audit{{- end -}}
+{{- define "te.auditSigningKeyFile" -}}{{ include "te.auditSigningKeyDir" . }}/signing-key{{- end -}}
