@@ -40,7 +40,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	publicKey := fs.String("public-key", "", "verify: file with the Ed25519 public key to check signatures with (PEM or base64); default: the service's own keys")
 	checkpoints := fs.String("checkpoints", "", "verify: file of checkpoints (protojson, one per line, as published on audit-checkpoints) to check offline and against the log")
 	offline := fs.Bool("offline", false, "verify: only check the checkpoint file's signatures, without contacting the service")
-	token := fs.String("token", os.Getenv("AUDIT_API_TOKEN"), "API token, if the service requires one (default $AUDIT_API_TOKEN)")
+	token := fs.String("token", os.Getenv("APP_API_TOKEN"), "the service's APP_API_TOKEN, sent as dapr-api-token when it is set (default $APP_API_TOKEN)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -61,7 +61,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer conn.Close()
 	if *token != "" {
-		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+*token)
+		ctx = metadata.AppendToOutgoingContext(ctx, "dapr-api-token", *token)
 	}
 	client := auditv1.NewAuditServiceClient(conn)
 	if args[0] == "verify" {

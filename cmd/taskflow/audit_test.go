@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	auditv1 "github.com/taskflow/taskflow-events/gen/taskflow/audit/v1"
@@ -95,11 +96,14 @@ func TestAuditVerifyOffline(t *testing.T) {
 // fakeAudit answers VerifyChain in bounded pages, as the service does.
 type fakeAudit struct {
 	auditv1.UnimplementedAuditServiceServer
-	reqs []*auditv1.VerifyChainRequest
+	reqs   []*auditv1.VerifyChainRequest
+	tokens []string
 }
 
-func (f *fakeAudit) VerifyChain(_ context.Context, req *auditv1.VerifyChainRequest) (*auditv1.VerifyChainResponse, error) {
+func (f *fakeAudit) VerifyChain(ctx context.Context, req *auditv1.VerifyChainRequest) (*auditv1.VerifyChainResponse, error) {
 	f.reqs = append(f.reqs, req)
+	md, _ := metadata.FromIncomingContext(ctx)
+	f.tokens = append(f.tokens, strings.Join(md.Get("dapr-api-token"), ","))
 	switch req.GetFromSeq() {
 	case 0:
 		return &auditv1.VerifyChainResponse{Ok: true, RowsChecked: 100, FirstSeq: 1, LastSeq: 100, NextFromSeq: 101}, nil
@@ -125,16 +129,19 @@ func TestAuditVerifyPagesTheWholeLog(t *testing.T) {
 	defer srv.Stop()
 
 	var out testenv.SyncBuffer
-	err = run(context.Background(), []string{"audit", "verify", "--addr", lis.Addr().String(), "--public-key", pub, "--checkpoints", file}, os.Getenv, &out, &out)
+	err = run(context.Background(), []string{"audit", "verify", "--addr", lis.Addr().String(), "--token", "s3cret", "--public-key", pub, "--checkpoints", file}, os.Getenv, &out, &out)
 	if err == nil || !strings.Contains(out.String(), "250 rows checked") || !strings.Contains(out.String(), "HEAD_SIGNATURE_INVALID") {
 		t.Errorf("verify = %v\n%s\nwant 250 rows over 3 calls and the finding printed, non-zero exit", err, out.String())
 	}
 	if len(fake.reqs) != 3 || fake.reqs[1].GetFromSeq() != 101 || fake.reqs[2].GetFromSeq() != 201 {
 		t.Fatalf("requests %v, want from_seq 0, 101, 201", fake.reqs)
 	}
-	for _, r := range fake.reqs {
+	for i, r := range fake.reqs {
 		if len(r.GetPublicKeys()) != 1 || len(r.GetCheckpoints()) != 1 {
 			t.Errorf("request %v does not carry the auditor's key and checkpoint", r)
+		}
+		if fake.tokens[i] != "s3cret" {
+			t.Errorf("request %d carried dapr-api-token %q, want the --token value", i, fake.tokens[i])
 		}
 	}
 }
