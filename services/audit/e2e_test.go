@@ -14,10 +14,12 @@ import (
 	"testing"
 	"time"
 
+	runtimev1 "github.com/dapr/dapr/pkg/proto/runtime/v1"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -435,5 +437,65 @@ func TestStartupRefusals(t *testing.T) {
 				t.Errorf("the signing key appears in the error or log")
 			}
 		})
+	}
+}
+
+// TestAppToken: with APP_API_TOKEN set, events still flow through daprd (which sends the
+// token), while a direct callback or API call without it, or with a wrong one, is refused
+// and stores nothing.
+func TestAppToken(t *testing.T) {
+	const token = "audit-e2e-app-token"
+	s := &stack{pg: testenv.StartPostgres(t)}
+	s.owner, s.dsn = s.pg.OwnedDatabase(t, "audit_token")
+	s.broker = testenv.StartBroker(t, topicTaskEvents, topicReminders, topicTaskUpdates, "audit-checkpoints")
+	s.svc = testenv.RunService(t, run, map[string]string{"DATABASE_URL": s.dsn, "AUDIT_MIGRATION_DATABASE_URL": s.owner,
+		"AUDIT_SIGNING_KEY": testSigningKey, "APP_API_TOKEN": token, "AUDIT_CHECKPOINT_TOPIC": ""})
+	s.daprd = testenv.StartDaprd(t, testenv.DaprdConfig{AppID: "audit-service", AppPort: s.svc.GRPCPort, Broker: s.broker, AppToken: token})
+	for _, topic := range []string{topicTaskEvents, topicReminders, topicTaskUpdates} {
+		s.daprd.WaitSubscribed(t, topic)
+	}
+	base := time.Now().UTC().Truncate(time.Second)
+	publishAll(t, s.daprd, []event{makeEvent(0, base), makeEvent(1, base), makeEvent(2, base)}, 1)
+	waitRows(t, s.dsn, 3, 30*time.Second)
+
+	conn := s.svc.Conn(t)
+	injected := makeEvent(3, base)
+	data, err := proto.Marshal(injected.msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	callback := runtimev1.NewAppCallbackClient(conn)
+	alpha := runtimev1.NewAppCallbackAlphaClient(conn)
+	audit := auditv1.NewAuditServiceClient(conn)
+	for _, tc := range []struct{ name, token string }{{"no token", ""}, {"wrong token", "guess"}} {
+		ctx := context.Background()
+		if tc.token != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, "dapr-api-token", tc.token)
+		}
+		calls := map[string]error{}
+		_, calls["OnTopicEvent"] = callback.OnTopicEvent(ctx, &runtimev1.TopicEventRequest{Id: injected.msg.GetEventId(), Type: injected.ceType,
+			SpecVersion: "1.0", DataContentType: "application/octet-stream", Data: data, Topic: injected.topic, PubsubName: testenv.PubsubName})
+		bulk := &runtimev1.TopicEventBulkRequest{Id: "b", Topic: injected.topic, PubsubName: testenv.PubsubName,
+			Entries: []*runtimev1.TopicEventBulkRequestEntry{{EntryId: "1", ContentType: "application/octet-stream",
+				Event: &runtimev1.TopicEventBulkRequestEntry_Bytes{Bytes: data}}}}
+		_, calls["OnBulkTopicEvent"] = callback.OnBulkTopicEvent(ctx, bulk)
+		_, calls["OnBulkTopicEventAlpha1"] = alpha.OnBulkTopicEventAlpha1(ctx, bulk)
+		_, calls["ListEvents"] = audit.ListEvents(ctx, &auditv1.ListEventsRequest{})
+		_, calls["VerifyChain"] = audit.VerifyChain(ctx, &auditv1.VerifyChainRequest{})
+		for method, err := range calls {
+			if status.Code(err) != codes.Unauthenticated {
+				t.Errorf("%s with %s = %v, want Unauthenticated", method, tc.name, err)
+			}
+		}
+	}
+	if n, _ := countRows(t, s.dsn); n != 3 {
+		t.Errorf("audit_events has %d rows after the refused injections, want the 3 delivered through daprd", n)
+	}
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "dapr-api-token", token)
+	if resp, err := audit.VerifyChain(ctx, &auditv1.VerifyChainRequest{}); err != nil || !resp.GetOk() || resp.GetRowsChecked() != 3 {
+		t.Errorf("VerifyChain with the token = %v, %v, want ok over 3 rows", resp, err)
+	}
+	if strings.Contains(s.svc.Logs(), token) {
+		t.Errorf("the service log contains the app token")
 	}
 }
