@@ -80,6 +80,70 @@ func TestFaults(t *testing.T) {
 		e.expectExactlyOnce(t, st.wait(t), effectTimeout, settle)
 	})
 
+	t.Run("PostgresOutageLongerThanLiveness", func(t *testing.T) {
+		// kubelet, as the chart configures it (chart/values.yaml probes.liveness): every
+		// period it asks grpc.health.v1 Check for the "liveness" service with a timeout,
+		// and restarts the pod after failureThreshold failures in a row.
+		const (
+			probeService = "liveness"
+			period       = 10 * time.Second
+			timeout      = 2 * time.Second
+			threshold    = 3
+		)
+		probe := func(addr string) error {
+			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: probeService})
+			if err == nil && resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+				err = fmt.Errorf("status %v", resp.GetStatus())
+			}
+			return err
+		}
+		ready := map[string]*health{}
+		for _, name := range []string{"audit", "notification"} {
+			ready[name] = watchHealth(t, e.s.Info.Services[name].GRPC)
+		}
+		if err := e.s.StopPostgres(); err != nil {
+			t.Fatalf("stop PostgreSQL: %v", err)
+		}
+		outage := time.Duration(threshold+1) * period // longer than kubelet's window
+		failures := map[string]int{}
+		for end := time.Now().Add(outage); time.Now().Before(end); time.Sleep(period) {
+			for _, name := range []string{"audit", "notification"} {
+				if err := probe(e.s.Info.Services[name].GRPC); err != nil {
+					failures[name]++
+					t.Errorf("%s liveness probe failed with PostgreSQL down: %v", name, err)
+				} else {
+					failures[name] = 0
+				}
+				if failures[name] >= threshold {
+					t.Errorf("%s: %d liveness failures in a row: kubelet would restart it", name, failures[name])
+				}
+			}
+		}
+		for name, h := range ready {
+			if !h.waitFor(healthpb.HealthCheckResponse_NOT_SERVING, time.Second) {
+				t.Errorf("%s readiness (overall health) stayed %v with PostgreSQL down, want NOT_SERVING", name, h.last())
+			}
+		}
+		if err := e.s.StartPostgres(); err != nil {
+			t.Fatalf("start PostgreSQL again: %v", err)
+		}
+		for name, h := range ready {
+			if !h.waitFor(healthpb.HealthCheckResponse_SERVING, 30*time.Second) {
+				t.Errorf("%s readiness stayed %v after PostgreSQL came back, want SERVING", name, h.last())
+			}
+		}
+		// Delivery resumes: the stack still delivers every effect once.
+		st := e.stream(t, 30, interval, 0)
+		e.expectExactlyOnce(t, st.wait(t), effectTimeout, settle)
+	})
+
 	t.Run("PoisonFlood", func(t *testing.T) {
 		st := e.stream(t, 300, 10*time.Millisecond, 10)
 		events := st.wait(t)
