@@ -72,6 +72,7 @@ type App struct {
 	Events  *daprsub.Server
 
 	cfg      Config
+	limits   *limits
 	tasks    []func(ctx context.Context) error
 	shutdown []func(ctx context.Context) error
 }
@@ -92,14 +93,15 @@ func New(cfg Config, logger *slog.Logger, opts ...grpc.ServerOption) *App {
 			return errors.New("not serving")
 		},
 	})
-	opts = append([]grpc.ServerOption{grpc.MaxRecvMsgSize(16 << 20),
-		grpc.ChainUnaryInterceptor(recoverUnary(logger), tokenUnary(cfg.AppAPIToken, logger)),
+	lim := &limits{prefixes: map[string]int{}}
+	opts = append([]grpc.ServerOption{grpc.MaxRecvMsgSize(maxRecvMsgSize),
+		grpc.ChainUnaryInterceptor(recoverUnary(logger), tokenUnary(cfg.AppAPIToken, logger), sizeUnary(lim, logger)),
 		grpc.ChainStreamInterceptor(recoverStream(logger), tokenStream(cfg.AppAPIToken, logger))}, opts...)
 	g := grpc.NewServer(opts...)
 	events.Register(g)
 	healthpb.RegisterHealthServer(g, hc.Server)
 	reflection.Register(g)
-	return &App{Logger: logger, GRPC: g, Health: hc, Metrics: m, Events: events, cfg: cfg}
+	return &App{Logger: logger, GRPC: g, Health: hc, Metrics: m, Events: events, cfg: cfg, limits: lim}
 }
 
 // Go runs task alongside the servers until the App's context ends.

@@ -296,6 +296,14 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("oversize requests are ResourceExhausted", func(t *testing.T) {
+		err := s.conn.Invoke(context.Background(), "/taskflow.audit.v1.AuditService/ListEvents",
+			&auditv1.ListEventsRequest{UserId: strings.Repeat("u", 20<<10)}, &auditv1.ListEventsResponse{})
+		if status.Code(err) != codes.ResourceExhausted {
+			t.Errorf("ListEvents with a 20 KiB user_id = %v, want ResourceExhausted (16 KiB limit)", err)
+		}
+	})
 }
 
 func TestPostgresOutage(t *testing.T) {

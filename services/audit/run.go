@@ -68,6 +68,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	daprsub.HandleBatch(app.Events, subscription(cfg, topicReminders), batchHandler[*eventsv1.ReminderEvent](topicReminders, store, now))
 	daprsub.HandleBatch(app.Events, subscription(cfg, topicTaskUpdates), batchHandler[*eventsv1.TaskUpdate](topicTaskUpdates, store, now))
 	auditapi.Register(app.GRPC, auditapi.NewServer(store))
+	// A listing request is a few filters (32 kinds at most); VerifyChain may carry an
+	// auditor's keys and up to 1,000 checkpoints.
+	app.LimitRequests("/taskflow.audit.v1.AuditService/ListEvents", 16<<10)
+	app.LimitRequests("/taskflow.audit.v1.AuditService/VerifyChain", 4<<20)
 	app.Health.Register("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
 	app.Go(func(ctx context.Context) error {
 		maintain(ctx, store, cfg, now, logger)

@@ -39,6 +39,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 	app := grpcapp.New(cfg.App, logger)
 	recurrencev1.RegisterRecurrenceServiceServer(app.GRPC, &previewapi.Server{})
+	// A rule, a start, a zone and at most 1,000 exdates (~12 KiB).
+	app.LimitRequests("/taskflow.recurrence.v1.RecurrenceService/Preview", 64<<10)
 	handler := nexttask.New(taskapi.New(client, cfg.TaskAPIAppID, cfg.TaskAPICreateMethod), time.Now)
 	daprsub.Handle(app.Events, daprsub.Subscription{
 		PubsubName:      cfg.App.PubsubName,
