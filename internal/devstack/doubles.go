@@ -1,6 +1,7 @@
 package devstack
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -12,9 +13,13 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
+	notificationv1 "github.com/taskflow/taskflow-events/gen/taskflow/notification/v1"
 )
 
 // TaskAPI is the Task API development double: it accepts the recurring service's create
@@ -90,33 +95,29 @@ func (a *TaskAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // WebhookReceiver records signed webhook calls and verifies each signature (Standard
-// Webhooks: HMAC-SHA256 over "id.timestamp.body", header "v1,<base64>").
+// Webhooks: HMAC-SHA256 over "id.timestamp.body", header "v1,<base64>") with the secret of
+// the user the call is for, as the notification service's GetWebhookSecret hands it out
+// (what the Task API shows that user). A real endpoint belongs to one user and holds that
+// user's secret; this one stands in for every user's, so it picks the secret by the
+// payload's data.user_id, and a call signed for another user still fails.
 type WebhookReceiver struct {
-	key   []byte
-	mu    sync.Mutex
-	calls []WebhookCall
+	secrets func(ctx context.Context, userID string) ([]string, error)
+	mu      sync.Mutex
+	keys    map[string][][]byte // user id -> keys of the user's secrets
+	calls   []WebhookCall
 }
 
 // WebhookCall is one received call.
 type WebhookCall struct {
 	ID       string
+	UserID   string
 	Body     string
 	Verified bool
 }
 
-// NewWebhookReceiver verifies with secret ("whsec_<base64>" or raw).
-func NewWebhookReceiver(secret string) *WebhookReceiver {
-	return &WebhookReceiver{key: WebhookKey(secret)}
-}
-
-// WebhookKey decodes a Standard Webhooks secret.
-func WebhookKey(secret string) []byte {
-	if rest, ok := strings.CutPrefix(secret, "whsec_"); ok {
-		if k, err := base64.StdEncoding.DecodeString(rest); err == nil {
-			return k
-		}
-	}
-	return []byte(secret)
+// NewWebhookReceiver verifies with the secrets ("whsec_<base64>") secrets returns for a user.
+func NewWebhookReceiver(secrets func(ctx context.Context, userID string) ([]string, error)) *WebhookReceiver {
+	return &WebhookReceiver{secrets: secrets, keys: map[string][][]byte{}}
 }
 
 // Calls returns the calls so far.
@@ -126,24 +127,80 @@ func (wr *WebhookReceiver) Calls() []WebhookCall {
 	return append([]WebhookCall(nil), wr.calls...)
 }
 
+// userKeys returns the keys of a user's secrets, asking once per user.
+func (wr *WebhookReceiver) userKeys(ctx context.Context, userID string) [][]byte {
+	wr.mu.Lock()
+	keys, ok := wr.keys[userID]
+	wr.mu.Unlock()
+	if ok || userID == "" {
+		return keys
+	}
+	secrets, err := wr.secrets(ctx, userID)
+	if err != nil {
+		return nil // not verified; asked again on the next call
+	}
+	for _, sec := range secrets {
+		if k, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(sec, "whsec_")); err == nil {
+			keys = append(keys, k)
+		}
+	}
+	wr.mu.Lock()
+	wr.keys[userID] = keys
+	wr.mu.Unlock()
+	return keys
+}
+
 func (wr *WebhookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	id, ts := r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp")
-	mac := hmac.New(sha256.New, wr.key)
-	fmt.Fprintf(mac, "%s.%s.%s", id, ts, body)
-	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	var p struct {
+		Data struct {
+			UserID string `json:"user_id"`
+		} `json:"data"`
+	}
+	_ = json.Unmarshal(body, &p)
 	verified := false
-	for _, sig := range strings.Fields(r.Header.Get("webhook-signature")) {
-		verified = verified || hmac.Equal([]byte(sig), []byte(want))
+	for _, key := range wr.userKeys(r.Context(), p.Data.UserID) {
+		mac := hmac.New(sha256.New, key)
+		fmt.Fprintf(mac, "%s.%s.%s", id, ts, body)
+		want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+		for _, sig := range strings.Fields(r.Header.Get("webhook-signature")) {
+			verified = verified || hmac.Equal([]byte(sig), []byte(want))
+		}
 	}
 	wr.mu.Lock()
-	wr.calls = append(wr.calls, WebhookCall{ID: id, Body: string(body), Verified: verified})
+	wr.calls = append(wr.calls, WebhookCall{ID: id, UserID: p.Data.UserID, Body: string(body), Verified: verified})
 	wr.mu.Unlock()
 	if !verified {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// webhookSecrets asks the notification service for a user's webhook secrets (current,
+// then the previous one during a rotation), as the Task API does: GetWebhookSecret, with
+// the services' APP_API_TOKEN when one is set.
+func (s *Stack) webhookSecrets(ctx context.Context, userID string) ([]string, error) {
+	conn, err := grpc.NewClient(addr(s.Ports.Apps["notification"].GRPC), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if token := s.cfg.ServiceEnv["APP_API_TOKEN"]; token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "dapr-api-token", token)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := notificationv1.NewNotificationServiceClient(conn).GetWebhookSecret(ctx, &notificationv1.GetWebhookSecretRequest{UserId: userID})
+	if err != nil {
+		return nil, err
+	}
+	secrets := []string{resp.GetSecret()}
+	if p := resp.GetPreviousSecret(); p != "" {
+		secrets = append(secrets, p)
+	}
+	return secrets, nil
 }
 
 // DevToken returns an HS256 JWT for user with the given issuer and audience, valid for ttl.

@@ -27,7 +27,7 @@ const (
 	DevJWTIssuer     = "taskflow-dev"
 	DevJWTAudience   = "taskflow-websocket"
 	DevUser          = "demo-user"
-	DevWebhookSecret = "whsec_dGFza2Zsb3ctZGV2LXdlYmhvb2stc2VjcmV0" // base64("taskflow-dev-webhook-secret")
+	DevWebhookSecret = "whsec_dGFza2Zsb3ctZGV2LXdlYmhvb2stc2VjcmV0" // base64("taskflow-dev-webhook-secret"); WEBHOOK_SECRET, the master key each user's secret is derived from
 	TaskAPIAppID     = "task-api"
 	// DevAuditSigningKey is the audit service's AUDIT_SIGNING_KEY: base64 of a fixed Ed25519
 	// seed, base64("taskflow-dev-audit-signing-seed!"). Dev only: anyone can forge
@@ -79,7 +79,7 @@ type Info struct {
 	MailUI         string                 `json:"mail_ui"`
 	SMTP           string                 `json:"smtp"`
 	WebhookURL     string                 `json:"demo_webhook_url"`
-	WebhookSecret  string                 `json:"webhook_secret"`
+	WebhookSecret  string                 `json:"webhook_secret"`             // the dev user's; every user has their own (GetWebhookSecret)
 	AuditPublicKey string                 `json:"audit_public_key,omitempty"` // base64 Ed25519 key that verifies the audit checkpoints
 	RunDir         string                 `json:"run_dir"`
 }
@@ -149,8 +149,9 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	s := &Stack{cfg: cfg, Ports: PlanPorts(cfg.PortBase), TaskAPI: NewTaskAPI(), Webhook: NewWebhookReceiver(DevWebhookSecret),
+	s := &Stack{cfg: cfg, Ports: PlanPorts(cfg.PortBase), TaskAPI: NewTaskAPI(),
 		Daprds: map[string]localrun.Daprd{}, Procs: map[string]*localrun.Process{}}
+	s.Webhook = NewWebhookReceiver(s.webhookSecrets)
 	if err := s.start(ctx); err != nil {
 		s.Stop()
 		return nil, err
@@ -214,18 +215,17 @@ func (s *Stack) start(ctx context.Context) error {
 	}
 
 	s.Info = Info{
-		WebSocketURL:  fmt.Sprintf("ws://127.0.0.1:%d/ws", s.Ports.Apps["websocket"].HTTP),
-		DevUser:       DevUser,
-		DevToken:      DevToken(DevJWTSecret, DevUser, DevJWTIssuer, DevJWTAudience, 24*time.Hour, time.Now()),
-		JWTSecret:     DevJWTSecret,
-		Services:      map[string]ServiceInfo{},
-		Broker:        addr(s.Ports.Broker),
-		PostgresDSN:   dsns["postgres"],
-		MailUI:        fmt.Sprintf("http://127.0.0.1:%d", s.Ports.MailUI),
-		SMTP:          addr(s.Ports.SMTP),
-		WebhookURL:    fmt.Sprintf("http://127.0.0.1:%d/hooks/taskflow", s.Ports.Webhook),
-		WebhookSecret: DevWebhookSecret,
-		RunDir:        s.cfg.RunDir,
+		WebSocketURL: fmt.Sprintf("ws://127.0.0.1:%d/ws", s.Ports.Apps["websocket"].HTTP),
+		DevUser:      DevUser,
+		DevToken:     DevToken(DevJWTSecret, DevUser, DevJWTIssuer, DevJWTAudience, 24*time.Hour, time.Now()),
+		JWTSecret:    DevJWTSecret,
+		Services:     map[string]ServiceInfo{},
+		Broker:       addr(s.Ports.Broker),
+		PostgresDSN:  dsns["postgres"],
+		MailUI:       fmt.Sprintf("http://127.0.0.1:%d", s.Ports.MailUI),
+		SMTP:         addr(s.Ports.SMTP),
+		WebhookURL:   fmt.Sprintf("http://127.0.0.1:%d/hooks/taskflow", s.Ports.Webhook),
+		RunDir:       s.cfg.RunDir,
 	}
 	// A key that does not parse is left to the audit service to report, with its log tail.
 	if pub, err := auditPublicKey(cmp.Or(s.cfg.ServiceEnv["AUDIT_SIGNING_KEY"], DevAuditSigningKey)); err == nil {
@@ -315,6 +315,11 @@ func (s *Stack) start(ctx context.Context) error {
 			}
 		}
 	}
+	secrets, err := s.webhookSecrets(waitCtx, DevUser)
+	if err != nil {
+		return exitErr(fmt.Errorf("ask the notification service for the dev user's webhook secret: %w", err))
+	}
+	s.Info.WebhookSecret = secrets[0]
 	b, _ := json.MarshalIndent(s.Info, "", "  ")
 	if err := os.WriteFile(filepath.Join(s.cfg.RunDir, "stack.json"), b, 0o644); err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"github.com/taskflow/taskflow-events/internal/envconfig"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
 	"github.com/taskflow/taskflow-events/internal/testenv"
+	"github.com/taskflow/taskflow-events/services/notification/internal/webhook"
 )
 
 // Benchmark sizes: reminders per measurement.
@@ -76,6 +77,8 @@ func measure(b *testing.B, cl *kgo.Client, topic, prefix string, n int, email, w
 // against local receivers. Run it with -benchtime=1x (make bench-notification).
 func BenchmarkEndToEnd(b *testing.B) {
 	s := startStack(b, map[string]string{"LOG_LEVEL": "warn"})
+	// Every benchmark reminder has its own user; /bench verifies each with that user's key.
+	s.hook.trustEveryUser(webhook.NewKeyring(s.webhookK, nil))
 	cl := s.broker.Client(b, kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(100000))
 	pool, err := pgxpool.New(context.Background(), s.pg.DSN)
 	if err != nil {

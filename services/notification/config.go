@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"net/mail"
 	"time"
 
@@ -38,9 +39,14 @@ type Config struct {
 	// BulkMaxAwait is how long daprd waits to fill a bulk request (BULK_MAX_AWAIT, 20ms; at
 	// least 1ms: daprd gets whole milliseconds and replaces 0 by its own default, 1s or 10s).
 	BulkMaxAwait time.Duration
-	// WebhookKey signs webhooks (WEBHOOK_SECRET, secret, "whsec_<base64>"); nil disables
-	// the webhook channel (reminders asking for it record it as failed).
+	// WebhookKey is the master key each user's webhook key is derived from (WEBHOOK_SECRET,
+	// secret, "whsec_<base64>"); nil disables the webhook channel (reminders asking for it
+	// record it as failed) and GetWebhookSecret.
 	WebhookKey []byte
+	// WebhookPreviousKey is the master key being rotated out (WEBHOOK_SECRET_PREVIOUS,
+	// secret, optional): webhooks carry a second signature under the user's key derived
+	// from it, and GetWebhookSecret returns that secret too.
+	WebhookPreviousKey []byte
 	// WebhookTimeout bounds one webhook POST (WEBHOOK_TIMEOUT, 10s; must be positive).
 	WebhookTimeout time.Duration
 	// WebhookAllowPrivate lets webhooks reach loopback, private and link-local addresses
@@ -80,13 +86,14 @@ func readConfig(getenv func(string) string) (Config, error) {
 	if c.BulkMaxAwait < time.Millisecond {
 		r.Fail("BULK_MAX_AWAIT=%s: want at least 1ms (daprd treats 0 as its default wait of 1s, 10s with Kafka)", c.BulkMaxAwait)
 	}
-	if s := r.String("WEBHOOK_SECRET", ""); s != "" {
-		key, err := webhook.ParseSecret(s)
-		if err != nil {
-			// The error never contains the secret itself.
-			r.Fail("WEBHOOK_SECRET: %v", err)
-		}
-		c.WebhookKey = key
+	c.WebhookKey = webhookKey(r, "WEBHOOK_SECRET")
+	c.WebhookPreviousKey = webhookKey(r, "WEBHOOK_SECRET_PREVIOUS")
+	switch {
+	case c.WebhookPreviousKey == nil:
+	case r.String("WEBHOOK_SECRET", "") == "":
+		r.Fail("WEBHOOK_SECRET_PREVIOUS is set but WEBHOOK_SECRET is not: a rotation needs the new master key")
+	case bytes.Equal(c.WebhookKey, c.WebhookPreviousKey):
+		r.Fail("WEBHOOK_SECRET_PREVIOUS equals WEBHOOK_SECRET: set the new master key in WEBHOOK_SECRET")
 	}
 	if addr := r.String("SMTP_ADDR", ""); addr != "" {
 		sc := &email.Config{
@@ -117,4 +124,18 @@ func readConfig(getenv func(string) string) (Config, error) {
 		c.SMTP = sc
 	}
 	return c, r.Err()
+}
+
+// webhookKey reads a master key variable; nil when unset.
+func webhookKey(r *envconfig.Reader, name string) []byte {
+	s := r.String(name, "")
+	if s == "" {
+		return nil
+	}
+	key, err := webhook.ParseSecret(s)
+	if err != nil {
+		// The error never contains the secret itself.
+		r.Fail("%s: %v", name, err)
+	}
+	return key
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,12 @@ import (
 
 	"github.com/taskflow/taskflow-events/internal/daprconn"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
+)
+
+// Master keys of the webhook rows.
+var (
+	newMaster = []byte("new-master-key-0123456789abcdef!")
+	oldMaster = []byte("old-master-key-0123456789abcdef!")
 )
 
 // env returns a getenv over the required variables plus extra.
@@ -44,6 +51,11 @@ func TestReadConfig(t *testing.T) {
 			with(func(c *Config) { c.MaxLateness = 0 })},
 		{"shortest bulk wait", map[string]string{"BULK_MAX_AWAIT": "1ms"},
 			with(func(c *Config) { c.BulkMaxAwait = time.Millisecond })},
+		{"webhook master key", map[string]string{"WEBHOOK_SECRET": "whsec_" + base64.StdEncoding.EncodeToString(newMaster)},
+			with(func(c *Config) { c.WebhookKey = newMaster })},
+		{"webhook key rotation", map[string]string{"WEBHOOK_SECRET": "whsec_" + base64.StdEncoding.EncodeToString(newMaster),
+			"WEBHOOK_SECRET_PREVIOUS": string(oldMaster)},
+			with(func(c *Config) { c.WebhookKey, c.WebhookPreviousKey = newMaster, oldMaster })},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,6 +91,13 @@ func TestReadConfigRejects(t *testing.T) {
 		{"bulk await under 1ms", map[string]string{"BULK_MAX_AWAIT": "500us"}, "BULK_MAX_AWAIT"},
 		{"dapr port", map[string]string{"DAPR_GRPC_PORT": "dapr"}, "DAPR_GRPC_PORT"},
 		{"dapr endpoint", map[string]string{"DAPR_GRPC_ENDPOINT": "ftp://x"}, "DAPR_GRPC_ENDPOINT"},
+		{"short webhook secret", map[string]string{"WEBHOOK_SECRET": "short"}, "WEBHOOK_SECRET"},
+		{"short previous webhook secret", map[string]string{"WEBHOOK_SECRET": string(newMaster), "WEBHOOK_SECRET_PREVIOUS": "whsec_c2hvcnQ="},
+			"WEBHOOK_SECRET_PREVIOUS"},
+		// A rotation without the new key would sign nothing while the API hands out secrets.
+		{"previous webhook secret alone", map[string]string{"WEBHOOK_SECRET_PREVIOUS": string(oldMaster)}, "WEBHOOK_SECRET_PREVIOUS"},
+		{"previous webhook secret unchanged", map[string]string{"WEBHOOK_SECRET": string(oldMaster), "WEBHOOK_SECRET_PREVIOUS": string(oldMaster)},
+			"WEBHOOK_SECRET_PREVIOUS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,6 +108,11 @@ func TestReadConfigRejects(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("readConfig(%v) error = %q, want it to mention %s", tt.env, err, tt.want)
+			}
+			for k, v := range tt.env {
+				if strings.Contains(k, "SECRET") && strings.Contains(err.Error(), v) {
+					t.Errorf("readConfig error %q contains the value of %s", err, k)
+				}
 			}
 		})
 	}

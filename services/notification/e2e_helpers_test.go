@@ -20,38 +20,92 @@ import (
 	"github.com/taskflow/taskflow-events/services/notification/internal/webhook"
 )
 
-// receiver is a webhook endpoint that verifies every call's signature. A path listed in
-// failFirst answers 503 that many times before it answers 200.
+// receiver stands in for users' webhook endpoints, one path per user: each path verifies
+// with the secret its user was given (trust; in the tests, as GetWebhookSecret returned
+// it), never with another user's. A path listed in failFirst answers 503 that many times
+// (after verifying) before it answers 200.
 type receiver struct {
 	srv *httptest.Server
-	key []byte
 
 	mu        sync.Mutex
-	calls     map[string]int // path -> calls
+	secrets   map[string][]byte // path -> key of the user whose endpoint it is
+	anyUser   *webhook.Keyring  // when set, a path without a secret verifies with the payload's user's key
+	calls     map[string]int    // path -> calls
 	verified  map[string][]webhook.Payload
-	badSig    int
+	badSig    map[string]int
+	last      map[string]signedCall // path -> last call that verified
 	failFirst map[string]int
 }
 
-func startReceiver(t testing.TB, key []byte) *receiver {
-	r := &receiver{key: key, calls: map[string]int{}, verified: map[string][]webhook.Payload{}, failFirst: map[string]int{}}
+// signedCall is what a receiver got: headers and body, to verify again.
+type signedCall struct {
+	header http.Header
+	body   []byte
+}
+
+func startReceiver(t testing.TB) *receiver {
+	r := &receiver{secrets: map[string][]byte{}, calls: map[string]int{}, verified: map[string][]webhook.Payload{},
+		badSig: map[string]int{}, last: map[string]signedCall{}, failFirst: map[string]int{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
 	return r
+}
+
+// trust makes path the endpoint of the user whose secret ("whsec_…") is given.
+func (r *receiver) trust(t testing.TB, path, secret string) {
+	t.Helper()
+	key, err := webhook.ParseSecret(secret)
+	if err != nil {
+		t.Fatalf("webhook secret for %s: %v", path, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.secrets[path] = key
+}
+
+// trustEveryUser verifies paths without their own secret with the key keys derives for
+// the payload's user_id: the benchmark's thousands of users share one path.
+func (r *receiver) trustEveryUser(keys *webhook.Keyring) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.anyUser = keys
+}
+
+func (r *receiver) key(path string, body []byte) []byte {
+	if k, ok := r.secrets[path]; ok || r.anyUser == nil {
+		return k
+	}
+	var p webhook.Payload
+	if json.Unmarshal(body, &p) != nil {
+		return nil
+	}
+	secret, _, err := r.anyUser.UserSecrets(p.Data.UserID)
+	if err != nil {
+		return nil
+	}
+	k, _ := webhook.ParseSecret(secret)
+	return k
 }
 
 func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.calls[req.URL.Path]++
-	if err := webhook.Verify(r.key, req.Header, body, time.Now(), 5*time.Minute); err != nil {
-		r.badSig++
+	path := req.URL.Path
+	r.calls[path]++
+	key := r.key(path, body)
+	if key == nil {
+		r.badSig[path]++
+		http.Error(w, "no secret for this endpoint", http.StatusUnauthorized)
+		return
+	}
+	if err := webhook.Verify(key, req.Header, body, time.Now(), 5*time.Minute); err != nil {
+		r.badSig[path]++
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}
-	if r.failFirst[req.URL.Path] > 0 {
-		r.failFirst[req.URL.Path]--
+	if r.failFirst[path] > 0 {
+		r.failFirst[path]--
 		http.Error(w, "try later", http.StatusServiceUnavailable)
 		return
 	}
@@ -60,16 +114,38 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "bad payload", http.StatusBadRequest)
 		return
 	}
-	r.verified[req.URL.Path] = append(r.verified[req.URL.Path], p)
+	r.verified[path] = append(r.verified[path], p)
+	r.last[path] = signedCall{header: req.Header.Clone(), body: body}
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (r *receiver) URL(path string) string { return r.srv.URL + path }
 
+// stats returns the calls to path, the payloads accepted there and the calls whose
+// signature did not verify with the path's secret.
 func (r *receiver) stats(path string) (calls int, verified []webhook.Payload, badSig int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.calls[path], append([]webhook.Payload(nil), r.verified[path]...), r.badSig
+	return r.calls[path], append([]webhook.Payload(nil), r.verified[path]...), r.badSig[path]
+}
+
+// lastCall returns the last call to path that verified.
+func (r *receiver) lastCall(path string) signedCall {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last[path]
+}
+
+// webhookSecret asks the service's API for a user's webhook secret, as the Task API does.
+func webhookSecret(t testing.TB, client notificationv1.NotificationServiceClient, userID string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := client.GetWebhookSecret(ctx, &notificationv1.GetWebhookSecretRequest{UserId: userID})
+	if err != nil {
+		t.Fatalf("GetWebhookSecret(%s): %v", userID, err)
+	}
+	return resp.GetSecret()
 }
 
 // inAppUpdates reads task-updates from the start for a moment and returns the decoded

@@ -16,6 +16,7 @@ import (
 	notificationv1 "github.com/taskflow/taskflow-events/gen/taskflow/notification/v1"
 	"github.com/taskflow/taskflow-events/internal/testenv"
 	"github.com/taskflow/taskflow-events/services/notification/internal/notify"
+	"github.com/taskflow/taskflow-events/services/notification/internal/webhook"
 )
 
 // stack is everything the end-to-end tests run against.
@@ -27,7 +28,8 @@ type stack struct {
 	svc      *testenv.Service
 	daprd    *testenv.Daprd
 	deliver  notificationv1.NotificationServiceClient
-	webhookK []byte
+	webhookK []byte // the master key, WEBHOOK_SECRET
+	env      map[string]string
 }
 
 var testSecretKey = []byte("0123456789abcdef0123456789abcdef")
@@ -38,7 +40,7 @@ func startStack(t testing.TB, extraEnv map[string]string) *stack {
 	s.broker = testenv.StartBroker(t, Topic, "task-updates")
 	s.pg = testenv.StartPostgres(t)
 	s.mail = testenv.StartMailpit(t)
-	s.hook = startReceiver(t, s.webhookK)
+	s.hook = startReceiver(t)
 	daprGRPC := testenv.FreePort(t)
 	env := map[string]string{
 		"DATABASE_URL":          s.pg.DSN,
@@ -56,6 +58,7 @@ func startStack(t testing.TB, extraEnv map[string]string) *stack {
 	for k, v := range extraEnv {
 		env[k] = v
 	}
+	s.env = env
 	s.svc = testenv.RunService(t, run, env)
 	s.daprd = testenv.StartDaprd(t, testenv.DaprdConfig{
 		AppID: AppID, AppPort: s.svc.GRPCPort, Broker: s.broker, GRPCPort: daprGRPC,
@@ -111,6 +114,8 @@ func TestEndToEnd(t *testing.T) {
 	s := startStack(t, nil)
 
 	t.Run("three channels once each although published three times", func(t *testing.T) {
+		// The user's endpoint verifies with the secret the Task API got for that user.
+		s.hook.trust(t, "/all", webhookSecret(t, s.deliver, "user-evt-all"))
 		ev := reminder("evt-all", time.Now().Add(time.Hour), "alice@example.com", s.hook.URL("/all"))
 		for range 3 {
 			s.publish(t, ev)
@@ -146,6 +151,8 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("webhook calls = %d, verified = %d, bad signatures = %d; want 1, 1, 0", calls, len(verified), bad)
 		} else if p := verified[0]; p.Data.EventID != "evt-all" || p.Data.Title != "Water the plants" || p.Type != "task.reminder" {
 			t.Errorf("webhook payload = %+v, want the evt-all reminder", p)
+		} else if c := s.hook.lastCall("/all"); webhook.Verify(s.webhookK, c.header, c.body, time.Now(), 5*time.Minute) == nil {
+			t.Errorf("the webhook verifies with the master key WEBHOOK_SECRET, want only with user-evt-all's own secret")
 		}
 		ups := inAppUpdates(t, s.broker, nid)
 		if len(ups) != 1 {
@@ -159,6 +166,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("webhook 503 twice then 200 is delivered on the third attempt", func(t *testing.T) {
+		s.hook.trust(t, "/flaky", webhookSecret(t, s.deliver, "user-evt-flaky"))
 		s.hook.mu.Lock()
 		s.hook.failFirst["/flaky"] = 2
 		s.hook.mu.Unlock()
@@ -236,6 +244,9 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("service log contains the webhook secret")
 		}
 	})
+
+	t.Run("a webhook for one user does not verify at another user's endpoint", func(t *testing.T) { testForeignWebhook(t, s) })
+	t.Run("GetWebhookSecret: per user, refuses bad input, needs the app token", func(t *testing.T) { testWebhookSecretAPI(t, s) })
 
 	t.Run("ListDeliveries pages by user", func(t *testing.T) {
 		ctx := context.Background()

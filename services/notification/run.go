@@ -69,8 +69,17 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	senders := map[notify.Channel]notify.Sender{
 		notify.InApp: inapp.NewSender(dc, cfg.App.PubsubName),
 	}
+	// Every webhook is signed with its user's key, derived from the master key; the same
+	// Keyring answers GetWebhookSecret. A nil interface (not a nil *Keyring) tells the API
+	// that the channel is off.
+	var secrets deliveryapi.WebhookSecrets
 	if cfg.WebhookKey != nil {
-		senders[notify.Webhook] = webhook.NewSender(cfg.WebhookKey, cfg.WebhookTimeout, cfg.WebhookAllowPrivate, now)
+		keys := webhook.NewKeyring(cfg.WebhookKey, cfg.WebhookPreviousKey)
+		secrets = keys
+		senders[notify.Webhook] = webhook.NewSender(keys, cfg.WebhookTimeout, cfg.WebhookAllowPrivate, now)
+		if cfg.WebhookPreviousKey != nil {
+			logger.Info("webhook_key_rotation", "reason", "WEBHOOK_SECRET_PREVIOUS is set: webhooks carry a signature under each master key")
+		}
 	} else {
 		logger.Warn("webhook_channel_disabled", "reason", "WEBHOOK_SECRET is not set")
 	}
@@ -108,7 +117,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 			return h.Handle(ctx, ev, "topic", m.Topic, "trace_id", m.TraceID)
 		})
 	}
-	notificationv1.RegisterNotificationServiceServer(app.GRPC, deliveryapi.New(store))
+	notificationv1.RegisterNotificationServiceServer(app.GRPC, deliveryapi.New(store, secrets))
 	app.Go(func(ctx context.Context) error { return h.RunPending(ctx, time.Second) })
 	app.OnShutdown(func(ctx context.Context) error {
 		// Outcomes of sends the ledger did not take yet: one last try. Lost ones leave

@@ -410,6 +410,112 @@ func (x *ListDeliveriesResponse) GetNextPageToken() string {
 	return ""
 }
 
+// GetWebhookSecretRequest names the user.
+type GetWebhookSecretRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the user, as in ReminderEvent.user_id; 1 to 256 bytes.
+	UserId        string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetWebhookSecretRequest) Reset() {
+	*x = GetWebhookSecretRequest{}
+	mi := &file_taskflow_notification_v1_notification_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetWebhookSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetWebhookSecretRequest) ProtoMessage() {}
+
+func (x *GetWebhookSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_taskflow_notification_v1_notification_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetWebhookSecretRequest.ProtoReflect.Descriptor instead.
+func (*GetWebhookSecretRequest) Descriptor() ([]byte, []int) {
+	return file_taskflow_notification_v1_notification_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetWebhookSecretRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// GetWebhookSecretResponse is the user's webhook secret.
+type GetWebhookSecretResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user's current secret, in the Standard Webhooks form "whsec_<base64 key>":
+	// webhook-signature carries "v1,<base64 HMAC-SHA256(key, id.timestamp.body)>" with this
+	// key. Never log it.
+	Secret string `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	// During a rotation of the master key (WEBHOOK_SECRET_PREVIOUS set) the user's secret
+	// under the previous master: every webhook then carries a signature under each, so a
+	// receiver still verifying with this one keeps working until it switches to secret.
+	// Empty when no rotation is under way.
+	PreviousSecret string `protobuf:"bytes,2,opt,name=previous_secret,json=previousSecret,proto3" json:"previous_secret,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetWebhookSecretResponse) Reset() {
+	*x = GetWebhookSecretResponse{}
+	mi := &file_taskflow_notification_v1_notification_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetWebhookSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetWebhookSecretResponse) ProtoMessage() {}
+
+func (x *GetWebhookSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_taskflow_notification_v1_notification_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetWebhookSecretResponse.ProtoReflect.Descriptor instead.
+func (*GetWebhookSecretResponse) Descriptor() ([]byte, []int) {
+	return file_taskflow_notification_v1_notification_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetWebhookSecretResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+func (x *GetWebhookSecretResponse) GetPreviousSecret() string {
+	if x != nil {
+		return x.PreviousSecret
+	}
+	return ""
+}
+
 var File_taskflow_notification_v1_notification_proto protoreflect.FileDescriptor
 
 const file_taskflow_notification_v1_notification_proto_rawDesc = "" +
@@ -441,7 +547,12 @@ const file_taskflow_notification_v1_notification_proto_rawDesc = "" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2\".taskflow.notification.v1.DeliveryR\n" +
 	"deliveries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*^\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"2\n" +
+	"\x17GetWebhookSecretRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"e\n" +
+	"\x18GetWebhookSecretResponse\x12\x1b\n" +
+	"\x06secret\x18\x01 \x01(\tB\x03\x80\x01\x01R\x06secret\x12,\n" +
+	"\x0fprevious_secret\x18\x02 \x01(\tB\x03\x80\x01\x01R\x0epreviousSecret*^\n" +
 	"\aChannel\x12\x17\n" +
 	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eCHANNEL_IN_APP\x10\x01\x12\x13\n" +
@@ -453,9 +564,10 @@ const file_taskflow_notification_v1_notification_proto_rawDesc = "" +
 	"\x19DELIVERY_STATUS_DELIVERED\x10\x02\x12\x1c\n" +
 	"\x18DELIVERY_STATUS_RETRYING\x10\x03\x12\x1a\n" +
 	"\x16DELIVERY_STATUS_FAILED\x10\x04\x12\x1b\n" +
-	"\x17DELIVERY_STATUS_SKIPPED\x10\x052\x8a\x01\n" +
+	"\x17DELIVERY_STATUS_SKIPPED\x10\x052\x85\x02\n" +
 	"\x13NotificationService\x12s\n" +
-	"\x0eListDeliveries\x12/.taskflow.notification.v1.ListDeliveriesRequest\x1a0.taskflow.notification.v1.ListDeliveriesResponseB\x84\x02\n" +
+	"\x0eListDeliveries\x12/.taskflow.notification.v1.ListDeliveriesRequest\x1a0.taskflow.notification.v1.ListDeliveriesResponse\x12y\n" +
+	"\x10GetWebhookSecret\x121.taskflow.notification.v1.GetWebhookSecretRequest\x1a2.taskflow.notification.v1.GetWebhookSecretResponseB\x84\x02\n" +
 	"\x1ccom.taskflow.notification.v1B\x11NotificationProtoP\x01ZOgithub.com/taskflow/taskflow-events/gen/taskflow/notification/v1;notificationv1\xa2\x02\x03TNX\xaa\x02\x18Taskflow.Notification.V1\xca\x02\x18Taskflow\\Notification\\V1\xe2\x02$Taskflow\\Notification\\V1\\GPBMetadata\xea\x02\x1aTaskflow::Notification::V1b\x06proto3"
 
 var (
@@ -471,26 +583,30 @@ func file_taskflow_notification_v1_notification_proto_rawDescGZIP() []byte {
 }
 
 var file_taskflow_notification_v1_notification_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_taskflow_notification_v1_notification_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_taskflow_notification_v1_notification_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_taskflow_notification_v1_notification_proto_goTypes = []any{
-	(Channel)(0),                   // 0: taskflow.notification.v1.Channel
-	(DeliveryStatus)(0),            // 1: taskflow.notification.v1.DeliveryStatus
-	(*Delivery)(nil),               // 2: taskflow.notification.v1.Delivery
-	(*ListDeliveriesRequest)(nil),  // 3: taskflow.notification.v1.ListDeliveriesRequest
-	(*ListDeliveriesResponse)(nil), // 4: taskflow.notification.v1.ListDeliveriesResponse
-	(*timestamppb.Timestamp)(nil),  // 5: google.protobuf.Timestamp
+	(Channel)(0),                     // 0: taskflow.notification.v1.Channel
+	(DeliveryStatus)(0),              // 1: taskflow.notification.v1.DeliveryStatus
+	(*Delivery)(nil),                 // 2: taskflow.notification.v1.Delivery
+	(*ListDeliveriesRequest)(nil),    // 3: taskflow.notification.v1.ListDeliveriesRequest
+	(*ListDeliveriesResponse)(nil),   // 4: taskflow.notification.v1.ListDeliveriesResponse
+	(*GetWebhookSecretRequest)(nil),  // 5: taskflow.notification.v1.GetWebhookSecretRequest
+	(*GetWebhookSecretResponse)(nil), // 6: taskflow.notification.v1.GetWebhookSecretResponse
+	(*timestamppb.Timestamp)(nil),    // 7: google.protobuf.Timestamp
 }
 var file_taskflow_notification_v1_notification_proto_depIdxs = []int32{
 	0, // 0: taskflow.notification.v1.Delivery.channel:type_name -> taskflow.notification.v1.Channel
 	1, // 1: taskflow.notification.v1.Delivery.status:type_name -> taskflow.notification.v1.DeliveryStatus
-	5, // 2: taskflow.notification.v1.Delivery.created_at:type_name -> google.protobuf.Timestamp
-	5, // 3: taskflow.notification.v1.Delivery.updated_at:type_name -> google.protobuf.Timestamp
-	5, // 4: taskflow.notification.v1.Delivery.delivered_at:type_name -> google.protobuf.Timestamp
+	7, // 2: taskflow.notification.v1.Delivery.created_at:type_name -> google.protobuf.Timestamp
+	7, // 3: taskflow.notification.v1.Delivery.updated_at:type_name -> google.protobuf.Timestamp
+	7, // 4: taskflow.notification.v1.Delivery.delivered_at:type_name -> google.protobuf.Timestamp
 	2, // 5: taskflow.notification.v1.ListDeliveriesResponse.deliveries:type_name -> taskflow.notification.v1.Delivery
 	3, // 6: taskflow.notification.v1.NotificationService.ListDeliveries:input_type -> taskflow.notification.v1.ListDeliveriesRequest
-	4, // 7: taskflow.notification.v1.NotificationService.ListDeliveries:output_type -> taskflow.notification.v1.ListDeliveriesResponse
-	7, // [7:8] is the sub-list for method output_type
-	6, // [6:7] is the sub-list for method input_type
+	5, // 7: taskflow.notification.v1.NotificationService.GetWebhookSecret:input_type -> taskflow.notification.v1.GetWebhookSecretRequest
+	4, // 8: taskflow.notification.v1.NotificationService.ListDeliveries:output_type -> taskflow.notification.v1.ListDeliveriesResponse
+	6, // 9: taskflow.notification.v1.NotificationService.GetWebhookSecret:output_type -> taskflow.notification.v1.GetWebhookSecretResponse
+	8, // [8:10] is the sub-list for method output_type
+	6, // [6:8] is the sub-list for method input_type
 	6, // [6:6] is the sub-list for extension type_name
 	6, // [6:6] is the sub-list for extension extendee
 	0, // [0:6] is the sub-list for field type_name
@@ -507,7 +623,7 @@ func file_taskflow_notification_v1_notification_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_taskflow_notification_v1_notification_proto_rawDesc), len(file_taskflow_notification_v1_notification_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   3,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

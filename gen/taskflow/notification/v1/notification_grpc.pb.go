@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	NotificationService_ListDeliveries_FullMethodName = "/taskflow.notification.v1.NotificationService/ListDeliveries"
+	NotificationService_ListDeliveries_FullMethodName   = "/taskflow.notification.v1.NotificationService/ListDeliveries"
+	NotificationService_GetWebhookSecret_FullMethodName = "/taskflow.notification.v1.NotificationService/GetWebhookSecret"
 )
 
 // NotificationServiceClient is the client API for NotificationService service.
@@ -27,12 +28,21 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // NotificationService answers questions about reminder deliveries: which channels a
-// reminder went out on, when, and why a channel failed.
+// reminder went out on, when, and why a channel failed; and hands out each user's webhook
+// signing secret.
 type NotificationServiceClient interface {
 	// ListDeliveries lists delivery ledger entries of one user or one reminder event,
 	// newest first, one entry per (event, channel). At least one of user_id and event_id
 	// is required; otherwise the call fails with INVALID_ARGUMENT.
 	ListDeliveries(ctx context.Context, in *ListDeliveriesRequest, opts ...grpc.CallOption) (*ListDeliveriesResponse, error)
+	// GetWebhookSecret returns the secret that signs every webhook to one user's endpoint,
+	// for the Task API to show to that user (and to no one else): the user's receiver
+	// verifies webhook-signature with it and so accepts only webhooks meant for that user.
+	// The secret is derived from the service's master key and the user id, so it is the
+	// same on every call until the master key is rotated. An empty user_id or one over 256
+	// bytes fails with INVALID_ARGUMENT; FAILED_PRECONDITION when the webhook channel is not
+	// configured (no WEBHOOK_SECRET).
+	GetWebhookSecret(ctx context.Context, in *GetWebhookSecretRequest, opts ...grpc.CallOption) (*GetWebhookSecretResponse, error)
 }
 
 type notificationServiceClient struct {
@@ -53,17 +63,36 @@ func (c *notificationServiceClient) ListDeliveries(ctx context.Context, in *List
 	return out, nil
 }
 
+func (c *notificationServiceClient) GetWebhookSecret(ctx context.Context, in *GetWebhookSecretRequest, opts ...grpc.CallOption) (*GetWebhookSecretResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetWebhookSecretResponse)
+	err := c.cc.Invoke(ctx, NotificationService_GetWebhookSecret_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NotificationServiceServer is the server API for NotificationService service.
 // All implementations must embed UnimplementedNotificationServiceServer
 // for forward compatibility.
 //
 // NotificationService answers questions about reminder deliveries: which channels a
-// reminder went out on, when, and why a channel failed.
+// reminder went out on, when, and why a channel failed; and hands out each user's webhook
+// signing secret.
 type NotificationServiceServer interface {
 	// ListDeliveries lists delivery ledger entries of one user or one reminder event,
 	// newest first, one entry per (event, channel). At least one of user_id and event_id
 	// is required; otherwise the call fails with INVALID_ARGUMENT.
 	ListDeliveries(context.Context, *ListDeliveriesRequest) (*ListDeliveriesResponse, error)
+	// GetWebhookSecret returns the secret that signs every webhook to one user's endpoint,
+	// for the Task API to show to that user (and to no one else): the user's receiver
+	// verifies webhook-signature with it and so accepts only webhooks meant for that user.
+	// The secret is derived from the service's master key and the user id, so it is the
+	// same on every call until the master key is rotated. An empty user_id or one over 256
+	// bytes fails with INVALID_ARGUMENT; FAILED_PRECONDITION when the webhook channel is not
+	// configured (no WEBHOOK_SECRET).
+	GetWebhookSecret(context.Context, *GetWebhookSecretRequest) (*GetWebhookSecretResponse, error)
 	mustEmbedUnimplementedNotificationServiceServer()
 }
 
@@ -76,6 +105,9 @@ type UnimplementedNotificationServiceServer struct{}
 
 func (UnimplementedNotificationServiceServer) ListDeliveries(context.Context, *ListDeliveriesRequest) (*ListDeliveriesResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListDeliveries not implemented")
+}
+func (UnimplementedNotificationServiceServer) GetWebhookSecret(context.Context, *GetWebhookSecretRequest) (*GetWebhookSecretResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetWebhookSecret not implemented")
 }
 func (UnimplementedNotificationServiceServer) mustEmbedUnimplementedNotificationServiceServer() {}
 func (UnimplementedNotificationServiceServer) testEmbeddedByValue()                             {}
@@ -116,6 +148,24 @@ func _NotificationService_ListDeliveries_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NotificationService_GetWebhookSecret_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetWebhookSecretRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NotificationServiceServer).GetWebhookSecret(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NotificationService_GetWebhookSecret_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NotificationServiceServer).GetWebhookSecret(ctx, req.(*GetWebhookSecretRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NotificationService_ServiceDesc is the grpc.ServiceDesc for NotificationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -126,6 +176,10 @@ var NotificationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListDeliveries",
 			Handler:    _NotificationService_ListDeliveries_Handler,
+		},
+		{
+			MethodName: "GetWebhookSecret",
+			Handler:    _NotificationService_GetWebhookSecret_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,5 +1,5 @@
-// Package deliveryapi serves taskflow.notification.v1.NotificationService over the
-// delivery ledger.
+// Package deliveryapi serves taskflow.notification.v1.NotificationService: the delivery
+// ledger and each user's webhook secret.
 package deliveryapi
 
 import (
@@ -32,13 +32,15 @@ type Lister interface {
 // Server implements taskflow.notification.v1.NotificationService.
 type Server struct {
 	notificationv1.UnimplementedNotificationServiceServer
-	ledger Lister
+	ledger  Lister
+	secrets WebhookSecrets
 }
 
 var _ notificationv1.NotificationServiceServer = (*Server)(nil)
 
-// New returns a Server over a ledger.
-func New(l Lister) *Server { return &Server{ledger: l} }
+// New returns a Server over a ledger and the webhook secrets; secrets is nil when the
+// webhook channel is not configured.
+func New(l Lister, secrets WebhookSecrets) *Server { return &Server{ledger: l, secrets: secrets} }
 
 // ListDeliveries implements NotificationService.
 func (s *Server) ListDeliveries(ctx context.Context, req *notificationv1.ListDeliveriesRequest) (*notificationv1.ListDeliveriesResponse, error) {

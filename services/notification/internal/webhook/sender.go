@@ -19,10 +19,10 @@ import (
 	"github.com/taskflow/taskflow-events/services/notification/internal/notify"
 )
 
-// Sender POSTs signed notifications. It is safe for concurrent use.
+// Sender POSTs notifications, each signed with its user's key. It is safe for concurrent use.
 type Sender struct {
 	client *http.Client
-	key    []byte
+	keys   *Keyring
 	now    func() time.Time
 }
 
@@ -75,9 +75,10 @@ func guardDial(_, address string, _ syscall.RawConn) error {
 	return nil
 }
 
-// NewSender returns a Sender signing with key; each POST (with redirects) is bounded by
-// timeout. Unless allowPrivate, hosts resolving to internal addresses are refused.
-func NewSender(key []byte, timeout time.Duration, allowPrivate bool, now func() time.Time) *Sender {
+// NewSender returns a Sender signing each webhook with its user's keys from keys; each POST
+// (with redirects) is bounded by timeout. Unless allowPrivate, hosts resolving to internal
+// addresses are refused.
+func NewSender(keys *Keyring, timeout time.Duration, allowPrivate bool, now func() time.Time) *Sender {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
 	tr.Proxy = nil
@@ -86,7 +87,7 @@ func NewSender(key []byte, timeout time.Duration, allowPrivate bool, now func() 
 		tr.DialContext = d.DialContext
 	}
 	return &Sender{
-		key: key, now: now,
+		keys: keys, now: now,
 		client: &http.Client{
 			Timeout:   timeout,
 			Transport: tr,
@@ -110,10 +111,13 @@ func NewSender(key []byte, timeout time.Duration, allowPrivate bool, now func() 
 	}
 }
 
-// Check implements notify.Sender: the URL must be an absolute http(s) URL.
+// Check implements notify.Sender: the URL must be an absolute http(s) URL, and the user id
+// one a key is derived for (a webhook is signed with its user's key only).
 func (s *Sender) Check(ev *eventsv1.ReminderEvent) error {
-	_, err := parseURL(ev.GetTargets().GetWebhookUrl())
-	return err
+	if _, err := parseURL(ev.GetTargets().GetWebhookUrl()); err != nil {
+		return err
+	}
+	return CheckUserID(ev.GetUserId())
 }
 
 func parseURL(raw string) (*url.URL, error) {
@@ -180,6 +184,10 @@ func (s *Sender) Send(ctx context.Context, n *notify.Notification) error {
 		return notify.Permanent(fmt.Errorf("encode webhook payload: %w", err))
 	}
 	ts := s.now()
+	sig, err := s.keys.Signature(n.Reminder.GetUserId(), n.ID, ts, body)
+	if err != nil {
+		return notify.Permanent(fmt.Errorf("sign webhook: %w", err))
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return notify.Permanent(fmt.Errorf("build webhook request: %w", err))
@@ -188,7 +196,7 @@ func (s *Sender) Send(ctx context.Context, n *notify.Notification) error {
 	req.Header.Set("User-Agent", "taskflow-notification/1")
 	req.Header.Set(HeaderID, n.ID)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
-	req.Header.Set(HeaderSignature, Sign(s.key, n.ID, ts, body))
+	req.Header.Set(HeaderSignature, sig)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		// Never echo the URL: it may carry the receiver's token.

@@ -1,6 +1,7 @@
 // Package webhook delivers notifications as HTTP POSTs signed per the Standard Webhooks
 // convention (https://www.standardwebhooks.com): headers webhook-id, webhook-timestamp
-// (Unix seconds) and webhook-signature "v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>".
+// (Unix seconds) and webhook-signature "v1,<base64 HMAC-SHA256(key, id.timestamp.body)>",
+// where key is the recipient user's own key, derived from the master key (secret.go).
 package webhook
 
 import (
@@ -47,9 +48,13 @@ func ParseSecret(s string) ([]byte, error) {
 	return []byte(s), nil
 }
 
-// Sign returns the webhook-signature header value for one message.
+// Sign returns the webhook-signature header value for one message signed with key.
 func Sign(key []byte, id string, ts time.Time, body []byte) string {
-	return "v1," + base64.StdEncoding.EncodeToString(mac(key, id, strconv.FormatInt(ts.Unix(), 10), body))
+	return sign(key, id, strconv.FormatInt(ts.Unix(), 10), body)
+}
+
+func sign(key []byte, id, ts string, body []byte) string {
+	return "v1," + base64.StdEncoding.EncodeToString(mac(key, id, ts, body))
 }
 
 func mac(key []byte, id, ts string, body []byte) []byte {
