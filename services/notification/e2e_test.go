@@ -62,7 +62,7 @@ func startStack(t testing.TB, extraEnv map[string]string) *stack {
 	s.svc = testenv.RunService(t, run, env)
 	s.daprd = testenv.StartDaprd(t, testenv.DaprdConfig{
 		AppID: AppID, AppPort: s.svc.GRPCPort, Broker: s.broker, GRPCPort: daprGRPC,
-		AppHealthCheck: true, Retries: 300, RetryInterval: 100 * time.Millisecond,
+		AppHealthCheck: true, Retries: 300, RetryInterval: 100 * time.Millisecond, AppToken: env["APP_API_TOKEN"],
 	})
 	s.daprd.WaitSubscribed(t, Topic)
 	s.deliver = notificationv1.NewNotificationServiceClient(s.svc.Conn(t))

@@ -118,6 +118,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		})
 	}
 	notificationv1.RegisterNotificationServiceServer(app.GRPC, deliveryapi.New(store, secrets))
+	// Both take an id or two and a page token.
+	app.LimitRequests("/taskflow.notification.v1.NotificationService/", 16<<10)
 	app.Go(func(ctx context.Context) error { return h.RunPending(ctx, time.Second) })
 	app.OnShutdown(func(ctx context.Context) error {
 		// Outcomes of sends the ledger did not take yet: one last try. Lost ones leave
