@@ -72,7 +72,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		// Every load-test update goes to one user, thousands per second: the websocket
 		// service's per-user history (its event_id dedupe window, default 100) must span
 		// the time a producer retry can lag its original across 8 partitions.
-		ServiceEnv: map[string]string{"HISTORY_SIZE": "5000"}})
+		ServiceEnv: map[string]string{"HISTORY_SIZE": "5000", "HISTORY_USER_BYTES": "8388608"}})
 	if err != nil {
 		return err
 	}

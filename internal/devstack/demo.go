@@ -146,7 +146,7 @@ func RunDemo(ctx context.Context, s *Stack, out io.Writer) Report {
 
 	// The user's browser tab.
 	frames := &frameLog{out: out}
-	ws, _, err := websocket.DefaultDialer.DialContext(ctx, s.Info.WebSocketURL+"?access_token="+s.Info.DevToken, nil)
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, s.Info.WebSocketURL, http.Header{"Authorization": {"Bearer " + s.Info.DevToken}})
 	if err != nil {
 		add("WebSocket client connects with the dev token", false, "%v", err)
 		return rep

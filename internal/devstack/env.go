@@ -37,6 +37,10 @@ func (s *Stack) serviceEnv(name string, p AppPorts, dsns map[string]string) []st
 		env["JWT_HS256_SECRET"] = DevJWTSecret
 		env["JWT_ISSUER"] = DevJWTIssuer
 		env["JWT_AUDIENCE"] = DevJWTAudience
+		// `taskflow watch` and the URL `taskflow run` prints pass the dev token as
+		// ?access_token=, which the service refuses unless told otherwise. Acceptable on
+		// loopback with a dev secret; never in a deployment (URLs reach access logs).
+		env["WS_QUERY_TOKEN"] = "true"
 	}
 	for k, v := range s.cfg.ServiceEnv {
 		env[k] = v

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"time"
 
@@ -44,12 +45,17 @@ func readConfig(getenv func(string) string) (Config, error) {
 			ReadLimit:      int64(r.Int("WS_READ_LIMIT", 4096, 128, 1<<20)),
 			SendQueue:      r.Int("WS_SEND_QUEUE", 64, 2, 1<<16),
 			AllowedOrigins: r.List("ALLOWED_ORIGINS", nil),
+			QueryToken:     r.Bool("WS_QUERY_TOKEN", false),
 		},
 		Hub: hub.Config{
 			HistorySize:     r.Int("HISTORY_SIZE", 100, 0, 100000),
 			HistoryTTL:      r.Duration("HISTORY_TTL", 5*time.Minute),
 			MaxConnsPerUser: r.Int("MAX_CONNS_PER_USER", 16, 1, 10000),
 			MaxConns:        r.Int("MAX_CONNS", 50000, 1, 10000000),
+			// Bytes as counted by the hub: both frame encodings, the event id and a
+			// per-update overhead (see hub.entrySize).
+			HistoryUserBytes:  int64(r.Int("HISTORY_USER_BYTES", 1<<20, 1024, math.MaxInt)),
+			HistoryTotalBytes: int64(r.Int("HISTORY_TOTAL_BYTES", 64<<20, 1024, math.MaxInt)),
 		},
 	}
 	if f := r.String("JWT_PUBLIC_KEYS_FILE", ""); f != "" {
@@ -68,6 +74,9 @@ func readConfig(getenv func(string) string) (Config, error) {
 	}
 	if len(c.Auth.HS256Secret) == 0 && c.Auth.PublicKeysPEM == nil && c.Auth.JWKS == nil {
 		r.Fail("set at least one of JWT_HS256_SECRET, JWT_PUBLIC_KEYS_FILE, JWT_JWKS_FILE")
+	}
+	if c.Hub.HistoryUserBytes > c.Hub.HistoryTotalBytes {
+		r.Fail("HISTORY_USER_BYTES (%d) must not exceed HISTORY_TOTAL_BYTES (%d)", c.Hub.HistoryUserBytes, c.Hub.HistoryTotalBytes)
 	}
 	if n := len(c.Auth.HS256Secret); n > 0 && n < 32 {
 		r.Fail("JWT_HS256_SECRET: want at least 32 bytes, got %d", n)

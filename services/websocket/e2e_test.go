@@ -87,7 +87,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("token in subprotocol or query, protobuf frames on request", func(t *testing.T) {
+	t.Run("token in subprotocol, not in the query by default, protobuf frames on request", func(t *testing.T) {
 		tok := token(t, "carol", time.Hour, nil)
 		d := websocket.Dialer{Subprotocols: []string{"bearer", tok}}
 		viaProto, resp, err := d.Dial(n.wsURL(""), nil)
@@ -98,7 +98,9 @@ func TestEndToEnd(t *testing.T) {
 		if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != "bearer" {
 			t.Errorf("selected subprotocol = %q, want bearer (never the token)", got)
 		}
-		viaQuery := dial(t, n.wsURL(query("access_token", tok)), "")
+		if _, resp, err := websocket.DefaultDialer.Dial(n.wsURL(query("access_token", tok)), nil); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("token only in the query without WS_QUERY_TOKEN: dial error %v, want HTTP 401", err)
+		}
 		bin := websocket.Dialer{Subprotocols: []string{"taskflow.v1+proto", "bearer", tok}}
 		binConn, resp, err := bin.Dial(n.wsURL(""), nil)
 		if err != nil {
@@ -108,15 +110,14 @@ func TestEndToEnd(t *testing.T) {
 		if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != "taskflow.v1+proto" {
 			t.Errorf("selected subprotocol = %q, want taskflow.v1+proto", got)
 		}
-		_ = viaProto.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, _, _ = viaProto.ReadMessage() // welcome
-		_ = viaQuery.next(5 * time.Second)
+		viaProtoJSON := &client{t: t, conn: viaProto} // "bearer" alone selects JSON frames
+		_ = viaProtoJSON.next(5 * time.Second)        // welcome
 		_ = binConn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		_, _, _ = binConn.ReadMessage() // welcome
 		sent := notification("carol", "evt-proto-1", 10)
 		publish(t, n.daprd, sent)
-		if f := viaQuery.next(5 * time.Second); f.Data.EventID != "evt-proto-1" {
-			t.Errorf("query-token client frame = %+v, want evt-proto-1", f)
+		if f := viaProtoJSON.next(5 * time.Second); f.Data.EventID != "evt-proto-1" {
+			t.Errorf("subprotocol-token client frame = %+v, want evt-proto-1", f)
 		}
 		_ = binConn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		mt, data, err := binConn.ReadMessage()

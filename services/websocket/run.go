@@ -67,6 +67,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	logger.InfoContext(ctx, "http_listening", "http_addr", lis.Addr().String(), "epoch", h.Epoch())
+	if cfg.Gateway.QueryToken {
+		logger.WarnContext(ctx, "ws_query_token_enabled", "detail", "tokens in ?access_token= URLs end up in proxy and access logs")
+	}
 
 	app.Go(func(ctx context.Context) error {
 		h.RunSweeper(ctx, min(cfg.Hub.HistoryTTL, 30*time.Second))

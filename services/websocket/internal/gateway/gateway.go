@@ -36,6 +36,10 @@ type Config struct {
 	// AllowedOrigins lists the browser origins allowed to connect ("*" for any). Empty means
 	// same-origin requests and clients that send no Origin header (non-browsers).
 	AllowedOrigins []string
+	// QueryToken accepts the token as ?access_token= when neither the Authorization header
+	// nor the bearer subprotocol carries one. Off by default: a URL, token included, ends
+	// up in the access logs of every proxy and load balancer on the way [false].
+	QueryToken bool
 }
 
 func (c *Config) defaults() {
@@ -97,6 +101,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token, offered, bearer := bearerToken(r)
+	if token == "" && r.URL.Query().Has("access_token") {
+		if !g.cfg.QueryToken {
+			g.refuseQueryToken(w, r)
+			return
+		}
+		token = r.URL.Query().Get("access_token")
+	}
 	claims, err := g.verifier.Verify(token)
 	if err != nil {
 		g.hub.Metrics().Rejected.WithLabelValues("auth").Inc()
@@ -135,9 +146,19 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// bearerToken finds the token in the Authorization header, the ("bearer", token)
-// subprotocol pair or the access_token query parameter, and returns the other offered
-// subprotocols and whether the bearer pair was offered.
+// refuseQueryToken answers 401 to a request whose only token is in the URL while
+// QueryToken is off. The log line names the client, never the token or the URL.
+func (g *Gateway) refuseQueryToken(w http.ResponseWriter, r *http.Request) {
+	g.hub.Metrics().Rejected.WithLabelValues("query_token").Inc()
+	g.logger.InfoContext(r.Context(), "ws_query_token_refused",
+		"remote_addr", r.RemoteAddr, "origin", r.Header.Get("Origin"), "user_agent", r.UserAgent())
+	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_request", error_description="access_token in the URL is disabled"`)
+	http.Error(w, "access_token in the URL is disabled on this server: send the token in the Authorization header or the bearer subprotocol", http.StatusUnauthorized)
+}
+
+// bearerToken finds the token in the Authorization header or the ("bearer", token)
+// subprotocol pair, and returns the other offered subprotocols and whether the bearer
+// pair was offered. The access_token query parameter is ServeHTTP's business.
 func bearerToken(r *http.Request) (token string, rest []string, bearer bool) {
 	offered := websocket.Subprotocols(r)
 	for i := 0; i < len(offered); i++ {
@@ -150,8 +171,6 @@ func bearerToken(r *http.Request) (token string, rest []string, bearer bool) {
 	}
 	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		token = strings.TrimSpace(h[7:])
-	} else if token == "" {
-		token = r.URL.Query().Get("access_token")
 	}
 	return token, rest, bearer
 }

@@ -31,6 +31,10 @@ type Config struct {
 	HistoryTTL      time.Duration // how long an update stays resumable [5m]
 	MaxConnsPerUser int           // [16]
 	MaxConns        int           // per process [50000]
+	// Byte budgets of the resume history (see entrySize for what is counted); the oldest
+	// updates go first when one is exceeded.
+	HistoryUserBytes  int64 // per user [1 MiB]
+	HistoryTotalBytes int64 // all users of the process together [64 MiB]
 }
 
 func (c *Config) defaults() {
@@ -45,6 +49,12 @@ func (c *Config) defaults() {
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = 50000
+	}
+	if c.HistoryUserBytes <= 0 {
+		c.HistoryUserBytes = 1 << 20
+	}
+	if c.HistoryTotalBytes <= 0 {
+		c.HistoryTotalBytes = 64 << 20
 	}
 }
 
@@ -63,8 +73,10 @@ type shard struct {
 
 // stream is one user's sequence, history and connected clients (guarded by its shard).
 type stream struct {
+	user    string
 	seq     uint64
-	hist    []*Frame // contiguous seqs, oldest first
+	hist    []*entry // contiguous seqs, oldest first
+	bytes   int64    // sum of the sizes of hist
 	clients []*Client
 }
 
@@ -76,6 +88,7 @@ type Hub struct {
 	metrics *Metrics
 	seed    maphash.Seed
 	shards  [shardCount]shard
+	ages    ages
 	// published counts every update; a user's stream created anew starts its seq here, so
 	// seqs of one user never repeat within an epoch even after its stream was reclaimed.
 	published atomic.Uint64
@@ -112,24 +125,10 @@ func (h *Hub) shard(user string) *shard {
 func (h *Hub) streamLocked(s *shard, user string) *stream {
 	st := s.users[user]
 	if st == nil {
-		st = &stream{seq: h.published.Load()}
+		st = &stream{user: user, seq: h.published.Load()}
 		s.users[user] = st
 	}
 	return st
-}
-
-func (h *Hub) trimLocked(st *stream, now time.Time) {
-	cut := 0
-	if over := len(st.hist) - h.cfg.HistorySize; over > 0 {
-		cut = over
-	}
-	for cut < len(st.hist) && now.Sub(st.hist[cut].At) > h.cfg.HistoryTTL {
-		cut++
-	}
-	if cut > 0 {
-		clear(st.hist[:cut])
-		st.hist = st.hist[cut:]
-	}
 }
 
 // Attach registers c for its user's updates. With since, the frames the client missed are
@@ -164,7 +163,9 @@ func (h *Hub) Attach(c *Client, since *Position) error {
 		h.metrics.Resume.WithLabelValues("hit").Inc()
 		batch = []*Frame{newFrame(since.Seq, h.epoch, TypeWelcome, "", nil, nil, now)}
 		if len(st.hist) > 0 && since.Seq < st.seq {
-			batch = append(batch, st.hist[since.Seq+1-st.hist[0].Seq:]...)
+			for _, e := range st.hist[since.Seq+1-st.hist[0].f.Seq:] {
+				batch = append(batch, e.f)
+			}
 		}
 	default:
 		h.metrics.Resume.WithLabelValues("miss").Inc()
@@ -174,17 +175,6 @@ func (h *Hub) Attach(c *Client, since *Position) error {
 	st.clients = append(st.clients, c)
 	h.metrics.Connections.Inc()
 	return nil
-}
-
-// resumable reports whether every frame after p is still in st's history.
-func (h *Hub) resumable(st *stream, p Position) bool {
-	if p.Epoch != h.epoch || p.Seq > st.seq {
-		return false
-	}
-	if p.Seq == st.seq {
-		return true
-	}
-	return len(st.hist) > 0 && p.Seq+1 >= st.hist[0].Seq
 }
 
 // Detach removes c; it is safe to call more than once.
@@ -211,9 +201,10 @@ func removeClient(st *stream, c *Client) bool {
 	return false
 }
 
-// Publish sends u to every client of u.user_id and keeps it for resume. It never blocks on
-// a client: one whose queue is full is kicked with CloseSlow. A redelivered update (same
-// event_id still in history) is not sent again.
+// Publish sends u to every client of u.user_id and keeps it for resume, within the
+// history's count, age and byte budgets. It never blocks on a client: one whose queue is
+// full is kicked with CloseSlow. A redelivered update (same event_id still in history) is
+// not sent again.
 func (h *Hub) Publish(_ context.Context, u *eventsv1.TaskUpdate) error {
 	typ := ""
 	switch u.GetUpdate().(type) {
@@ -236,23 +227,31 @@ func (h *Hub) Publish(_ context.Context, u *eventsv1.TaskUpdate) error {
 	now := h.now()
 	s := h.shard(u.GetUserId())
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := h.streamLocked(s, u.GetUserId())
+	h.publishLocked(s, u.GetUserId(), typ, u.GetEventId(), data, bin, now)
+	s.mu.Unlock()
+	h.evictOverBudget()
+	return nil
+}
+
+// publishLocked keeps the encoded update in its user's history and offers it to the user's
+// clients. The caller holds s.
+func (h *Hub) publishLocked(s *shard, user, typ, eventID string, data, bin []byte, now time.Time) {
+	st := h.streamLocked(s, user)
 	h.trimLocked(st, now)
-	for _, f := range st.hist {
-		if f.EventID == u.GetEventId() {
+	for _, e := range st.hist {
+		if e.f.EventID == eventID {
 			h.metrics.Updates.WithLabelValues("duplicate").Inc()
-			return nil
+			return
 		}
 	}
 	h.published.Add(1)
 	st.seq++
-	f := newFrame(st.seq, h.epoch, typ, u.GetEventId(), data, bin, now)
-	st.hist = append(st.hist, f)
+	f := newFrame(st.seq, h.epoch, typ, eventID, data, bin, now)
+	h.keepLocked(st, f)
 	h.trimLocked(st, now)
 	if len(st.clients) == 0 {
 		h.metrics.Updates.WithLabelValues("no_client").Inc()
-		return nil
+		return
 	}
 	h.metrics.Updates.WithLabelValues("delivered").Inc()
 	for i := 0; i < len(st.clients); {
@@ -266,37 +265,6 @@ func (h *Hub) Publish(_ context.Context, u *eventsv1.TaskUpdate) error {
 		h.metrics.Connections.Dec()
 		h.metrics.SlowDisconnects.Inc()
 		c.Kick(CloseSlow, "slow")
-	}
-	return nil
-}
-
-// Sweep drops expired history and forgets users with neither history nor clients.
-func (h *Hub) Sweep() {
-	now := h.now()
-	for i := range h.shards {
-		s := &h.shards[i]
-		s.mu.Lock()
-		for user, st := range s.users {
-			h.trimLocked(st, now)
-			if len(st.hist) == 0 && len(st.clients) == 0 {
-				delete(s.users, user)
-			}
-		}
-		s.mu.Unlock()
-	}
-}
-
-// RunSweeper calls Sweep every interval until ctx ends.
-func (h *Hub) RunSweeper(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			h.Sweep()
-		}
 	}
 }
 

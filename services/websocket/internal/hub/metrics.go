@@ -10,6 +10,8 @@ type Metrics struct {
 	Rejected        *prometheus.CounterVec
 	Resume          *prometheus.CounterVec
 	Updates         *prometheus.CounterVec
+	HistoryBytes    prometheus.Gauge
+	HistoryEvicted  *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them on reg when it is not nil.
@@ -22,14 +24,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		SlowDisconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "taskflow_ws_slow_disconnects_total", Help: "Clients closed with 4008 because their send queue was full."}),
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "taskflow_ws_rejected_total", Help: "Connections refused, by reason (auth, origin, user_limit, process_limit)."}, []string{"reason"}),
+			Name: "taskflow_ws_rejected_total", Help: "Connections refused, by reason (auth, query_token, origin, user_limit, process_limit)."}, []string{"reason"}),
 		Resume: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "taskflow_ws_resume_total", Help: "Reconnects with since/epoch, by result (hit: missed frames replayed; miss: resync sent)."}, []string{"result"}),
 		Updates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "taskflow_ws_updates_total", Help: "Task updates handled, by result (delivered, no_client, duplicate)."}, []string{"result"}),
+		HistoryBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "taskflow_ws_history_bytes", Help: "Bytes of resume history held, all users (payloads plus per-entry overhead)."}),
+		HistoryEvicted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "taskflow_ws_history_evicted_total", Help: "Updates dropped from resume history before their count or age limit, by budget (user_bytes, total_bytes)."}, []string{"reason"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Connections, m.FramesSent, m.SlowDisconnects, m.Rejected, m.Resume, m.Updates)
+		reg.MustRegister(m.Connections, m.FramesSent, m.SlowDisconnects, m.Rejected, m.Resume, m.Updates, m.HistoryBytes, m.HistoryEvicted)
 	}
 	return m
 }

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestReadConfigQueryTokenAndHistoryBudgets(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"JWT_HS256_SECRET": testSecret}
+	tests := []struct {
+		name       string
+		env        map[string]string
+		wantQuery  bool
+		wantUser   int64
+		wantTotal  int64
+		wantErrors []string
+	}{
+		{name: "defaults", wantUser: 1 << 20, wantTotal: 64 << 20},
+		{name: "set", env: map[string]string{"WS_QUERY_TOKEN": "true", "HISTORY_USER_BYTES": "65536", "HISTORY_TOTAL_BYTES": "1048576"},
+			wantQuery: true, wantUser: 65536, wantTotal: 1 << 20},
+		{name: "invalid, all reported", env: map[string]string{"WS_QUERY_TOKEN": "sometimes", "HISTORY_USER_BYTES": "10", "HISTORY_TOTAL_BYTES": "lots"},
+			wantErrors: []string{"WS_QUERY_TOKEN", "HISTORY_USER_BYTES", "HISTORY_TOTAL_BYTES"}},
+		{name: "user budget above the total", env: map[string]string{"HISTORY_USER_BYTES": "2097152", "HISTORY_TOTAL_BYTES": "1048576"},
+			wantErrors: []string{"HISTORY_USER_BYTES (2097152) must not exceed HISTORY_TOTAL_BYTES (1048576)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{}
+			for k, v := range base {
+				env[k] = v
+			}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			c, err := readConfig(func(k string) string { return env[k] })
+			if tt.wantErrors != nil {
+				if err == nil {
+					t.Fatalf("readConfig(%v) = nil error, want errors naming %v", tt.env, tt.wantErrors)
+				}
+				for _, want := range tt.wantErrors {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("readConfig(%v) error = %v, want it to name %s", tt.env, err, want)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("readConfig(%v) = %v", tt.env, err)
+			}
+			if c.Gateway.QueryToken != tt.wantQuery || c.Hub.HistoryUserBytes != tt.wantUser || c.Hub.HistoryTotalBytes != tt.wantTotal {
+				t.Errorf("readConfig(%v) = query token %v, user bytes %d, total bytes %d; want %v, %d, %d", tt.env,
+					c.Gateway.QueryToken, c.Hub.HistoryUserBytes, c.Hub.HistoryTotalBytes, tt.wantQuery, tt.wantUser, tt.wantTotal)
+			}
+		})
+	}
+}
