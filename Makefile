@@ -54,7 +54,7 @@ tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/grpcurl 
 daprd: $(BIN)/daprd ## Build daprd (pinned DAPR_VERSION) from its module source (a few minutes the first time).
 debs: ## Install the Debian packages the tests need (PostgreSQL 15 server, Chromium) when missing.
 	@bash scripts/ensure-debs.sh
-deps: tools daprd debs ## Everything the tests need.
+deps: tools daprd debs kube ## Everything the tests need (kube: chart/chart.mk).
 
 ## ---- code ---------------------------------------------------------------
 

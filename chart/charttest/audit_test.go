@@ -209,7 +209,7 @@ func signingKeyFile(t *testing.T, d *appsv1.Deployment, want auditSecrets) (stri
 // Job and no reference to the owner Secret, and keeps the Deployment and its signing key;
 // a disabled audit service renders no Job either.
 func TestAuditMigrationToggle(t *testing.T) {
-	off := renderCase{name: "migration off", set: []string{"kafka.brokers=k:9092", "services.audit.migration.enabled=false"}}
+	off := required("services.audit.migration.enabled=false")
 	manifest := render(t, off)
 	r := decodeAll(t, manifest)
 	if len(r.Jobs) != 0 {
@@ -227,7 +227,7 @@ func TestAuditMigrationToggle(t *testing.T) {
 		t.Errorf("audit Deployment mounts no signing key with the migration off")
 	}
 
-	r = decodeAll(t, render(t, renderCase{set: []string{"kafka.brokers=k:9092", "services.audit.enabled=false"}}))
+	r = decodeAll(t, render(t, required("services.audit.enabled=false")))
 	if len(r.Jobs) != 0 || r.deployment("audit") != nil {
 		t.Errorf("Jobs = %d, audit Deployment %v with services.audit.enabled=false, want 0, none", len(r.Jobs), r.deployment("audit") != nil)
 	}
@@ -247,7 +247,7 @@ func TestMigrationJobServiceAccount(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := decodeAll(t, render(t, renderCase{set: append([]string{"kafka.brokers=k:9092"}, tt.set...)}))
+			r := decodeAll(t, render(t, required(tt.set...)))
 			j := r.job("audit-migration")
 			if j == nil {
 				t.Fatalf("no audit migration Job")

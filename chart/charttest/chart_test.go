@@ -61,6 +61,9 @@ func TestRenderedObjectsDecodeStrictly(t *testing.T) {
 			if got := len(r.Jobs); got != 1 {
 				t.Errorf("Jobs = %d, want 1 (the audit migration hook)", got)
 			}
+			if got := len(r.NetPols); got != 4 {
+				t.Errorf("NetworkPolicies = %d, want 4 (one per service)", got)
+			}
 		})
 	}
 	t.Run("optional objects", func(t *testing.T) {

@@ -73,9 +73,7 @@ func TestWebsocketPerPodConsumerGroup(t *testing.T) {
 		}
 	}
 	// podNameEnv still works for whoever wants the pod's name under another name.
-	ws := decodeAll(t, render(t, renderCase{name: "podNameEnv", set: []string{
-		"kafka.brokers=k:9092", "services.websocket.podNameEnv={INSTANCE_ID}",
-	}})).deployment("websocket")
+	ws := decodeAll(t, render(t, required("services.websocket.podNameEnv={INSTANCE_ID}"))).deployment("websocket")
 	if got := envValue(ws.Spec.Template.Spec.Containers[0], "INSTANCE_ID"); got != "$(POD_NAME)" {
 		t.Errorf("podNameEnv INSTANCE_ID = %q, want $(POD_NAME)", got)
 	}
@@ -126,14 +124,16 @@ func TestResiliencyBoundsPubsubInbound(t *testing.T) {
 }
 
 func TestServicesAndDaprResourcesToggle(t *testing.T) {
-	c := renderCase{name: "toggled", set: []string{
-		"kafka.brokers=k:9092",
+	// No Configuration at all means no Dapr access control: the chart renders that only
+	// with security.allowUnauthenticated (TestRefusesUnauthenticatedRelease).
+	c := required(
 		"services.audit.enabled=false",
 		"services.websocket.enabled=false",
 		"dapr.configuration.enabled=false",
 		"dapr.configuration.name=",
 		"dapr.resiliency.enabled=false",
-	}}
+		"security.allowUnauthenticated=true",
+	)
 	r := decodeAll(t, render(t, c))
 	if len(r.Deployments) != 2 || r.deployment("audit") != nil || r.deployment("websocket") != nil {
 		t.Errorf("Deployments = %d (audit %v, websocket %v), want notification and recurring-task only",
@@ -152,7 +152,7 @@ func TestServicesAndDaprResourcesToggle(t *testing.T) {
 	}
 
 	// With the Component off (the platform ships it), no brokers are needed.
-	out := render(t, renderCase{set: []string{"dapr.pubsub.enabled=false", "dapr.websocketPubsub.enabled=false"}})
+	out := render(t, required("kafka.brokers=null", "dapr.pubsub.enabled=false", "dapr.websocketPubsub.enabled=false"))
 	if r := decodeAll(t, out); len(r.Components) != 0 || len(r.Deployments) != 4 {
 		t.Errorf("Components, Deployments = %d, %d, want 0, 4", len(r.Components), len(r.Deployments))
 	}

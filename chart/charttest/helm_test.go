@@ -84,10 +84,19 @@ func (c renderCase) args() []string {
 	return a
 }
 
-// renderCases are the values the chart is tested with. The default values need the one
-// required value, the broker list; production-values.yaml is complete on its own.
+// requiredValues holds what the default values lack (the broker list, the app token Secret
+// and the websocket service's JWT issuer and audience): the minimal example.
+const requiredValues = "examples/minimal-values.yaml"
+
+// required is a render of the default values plus requiredValues and set.
+func required(set ...string) renderCase {
+	return renderCase{files: []string{requiredValues}, set: set}
+}
+
+// renderCases are the values the chart is tested with: the default values with only what
+// they require added; production-values.yaml is complete on its own.
 var renderCases = []renderCase{
-	{name: "default", set: []string{"kafka.brokers=kafka.kafka.svc:9092"}},
+	{name: "default", files: []string{requiredValues}},
 	{name: "production", files: []string{"examples/production-values.yaml"}},
 	{name: "everything-optional-on", files: []string{"charttest/testdata/all-features.yaml"}},
 }

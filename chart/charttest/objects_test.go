@@ -119,7 +119,25 @@ type daprConfiguration struct {
 		Metric struct {
 			Enabled bool `json:"enabled"`
 		} `json:"metric"`
+		AccessControl *daprAccessControl `json:"accessControl,omitempty"`
 	} `json:"spec"`
+}
+
+// daprAccessControl is a Configuration's spec.accessControl (dapr pkg/config AccessControlSpec).
+type daprAccessControl struct {
+	DefaultAction string `json:"defaultAction"`
+	TrustDomain   string `json:"trustDomain"`
+	Policies      []struct {
+		AppID         string `json:"appId"`
+		DefaultAction string `json:"defaultAction"`
+		TrustDomain   string `json:"trustDomain"`
+		Namespace     string `json:"namespace"`
+		Operations    []struct {
+			Name     string   `json:"name"`
+			HTTPVerb []string `json:"httpVerb,omitempty"`
+			Action   string   `json:"action"`
+		} `json:"operations"`
+	} `json:"policies,omitempty"`
 }
 
 // rendered holds every object of one helm template run, decoded.
@@ -131,6 +149,7 @@ type rendered struct {
 	Ingresses    []*networkingv1.Ingress
 	SAs          []*corev1.ServiceAccount
 	Jobs         []*batchv1.Job
+	NetPols      []*networkingv1.NetworkPolicy
 	Components   []daprComponent
 	Resiliencies []daprResiliency
 	Configs      []daprConfiguration
@@ -149,6 +168,15 @@ func (r *rendered) job(component string) *batchv1.Job {
 	for _, j := range r.Jobs {
 		if j.Labels["app.kubernetes.io/component"] == component {
 			return j
+		}
+	}
+	return nil
+}
+
+func (r *rendered) netpol(component string) *networkingv1.NetworkPolicy {
+	for _, p := range r.NetPols {
+		if p.Labels["app.kubernetes.io/component"] == component {
+			return p
 		}
 	}
 	return nil
@@ -230,6 +258,8 @@ func decodeAll(t *testing.T, manifest string) *rendered {
 			r.SAs = append(r.SAs, o)
 		case *batchv1.Job:
 			r.Jobs = append(r.Jobs, o)
+		case *networkingv1.NetworkPolicy:
+			r.NetPols = append(r.NetPols, o)
 		default:
 			t.Fatalf("%s: the chart renders a kind the test does not check (%T)", what, obj)
 		}
