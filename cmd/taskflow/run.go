@@ -22,6 +22,7 @@ const usage = `usage: taskflow <command> [flags]
   publish   publish a task event, reminder or update (JSON file or flags) through daprd
   watch     connect to the WebSocket as a user and print frames
   audit     list the audit log or verify its chain
+  dlq       list, show and replay dead-lettered events (dlq list|show|replay)
   next      preview the next occurrences of a recurrence rule
   load      load-test a running stack against a no-op ceiling (make bench, make soak)
 
@@ -48,6 +49,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdWatch(ctx, rest, stdout, stderr)
 	case "audit":
 		return cmdAudit(ctx, rest, stdout, stderr)
+	case "dlq":
+		return cmdDLQ(ctx, rest, stdout, stderr)
 	case "next":
 		return cmdNext(ctx, rest, stdout, stderr)
 	case "load":
