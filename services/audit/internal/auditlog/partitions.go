@@ -120,21 +120,12 @@ func (s *Store) verifyMonth(ctx context.Context, m time.Time) (*Break, error) {
 	prev, after := genesis(m), int64(0)
 	var lastSeq int64
 	for {
-		rs, err := tx.Query(ctx, `SELECT seq, event_id, topic, kind, ce_type, payload_type, occurred_at, received_at,
-			occurred_out_of_window, actor_id, user_id, task_id, payload::text, trace_id, prev_hash, hash
-			FROM audit_events WHERE received_at >= $1 AND received_at < $2 AND seq > $3 ORDER BY seq LIMIT $4`,
+		rs, err := tx.Query(ctx, `SELECT `+rowColumns+` FROM audit_events WHERE received_at >= $1 AND received_at < $2 AND seq > $3 ORDER BY seq LIMIT $4`,
 			m, m.AddDate(0, 1, 0), after, verifyChunk)
 		if err != nil {
 			return nil, fmt.Errorf("read rows of %s: %w", m.Format("2006-01"), err)
 		}
-		chunk, err := pgx.CollectRows(rs, func(r pgx.CollectableRow) (*row, error) {
-			var x row
-			var payload string
-			err := r.Scan(&x.Seq, &x.EventID, &x.Topic, &x.Kind, &x.CEType, &x.PayloadType, &x.OccurredAt, &x.ReceivedAt,
-				&x.OccurredOutOfWindow, &x.ActorID, &x.UserID, &x.TaskID, &payload, &x.TraceID, &x.PrevHash, &x.Hash)
-			x.PayloadJSON = []byte(payload)
-			return &x, err
-		})
+		chunk, err := pgx.CollectRows(rs, scanRow)
 		if err != nil {
 			return nil, fmt.Errorf("read rows of %s: %w", m.Format("2006-01"), err)
 		}

@@ -115,6 +115,20 @@ func (v *Verification) add(b Break) {
 	}
 }
 
+// rowColumns are the columns scanRow reads, in its order.
+const rowColumns = `seq, event_id, topic, kind, ce_type, payload_type, occurred_at, received_at, occurred_out_of_window,
+	actor_id, user_id, task_id, payload::text, trace_id, prev_hash, hash`
+
+// scanRow reads a row selected with rowColumns.
+func scanRow(r pgx.CollectableRow) (*row, error) {
+	var x row
+	var payload string
+	err := r.Scan(&x.Seq, &x.EventID, &x.Topic, &x.Kind, &x.CEType, &x.PayloadType, &x.OccurredAt, &x.ReceivedAt,
+		&x.OccurredOutOfWindow, &x.ActorID, &x.UserID, &x.TaskID, &payload, &x.TraceID, &x.PrevHash, &x.Hash)
+	x.PayloadJSON = []byte(payload)
+	return &x, err
+}
+
 // verifyChunk is how many rows Verify reads per query.
 const verifyChunk = 2000
 
@@ -148,21 +162,12 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (Verification, e
 		if opts.MaxRows > 0 {
 			limit = min(limit, max(opts.MaxRows-v.RowsChecked, 1))
 		}
-		q := `SELECT seq, event_id, topic, kind, ce_type, payload_type, occurred_at, received_at, occurred_out_of_window,
-			actor_id, user_id, task_id, payload::text, trace_id, prev_hash, hash
-			FROM audit_events WHERE seq > $1 AND ($2 = 0 OR seq <= $2) ORDER BY seq LIMIT $3`
+		q := `SELECT ` + rowColumns + ` FROM audit_events WHERE seq > $1 AND ($2 = 0 OR seq <= $2) ORDER BY seq LIMIT $3`
 		rs, err := tx.Query(ctx, q, after, opts.ToSeq, limit)
 		if err != nil {
 			return v, fmt.Errorf("read audit rows after seq %d: %w", after, err)
 		}
-		chunk, err := pgx.CollectRows(rs, func(r pgx.CollectableRow) (*row, error) {
-			var x row
-			var payload string
-			err := r.Scan(&x.Seq, &x.EventID, &x.Topic, &x.Kind, &x.CEType, &x.PayloadType, &x.OccurredAt, &x.ReceivedAt,
-				&x.OccurredOutOfWindow, &x.ActorID, &x.UserID, &x.TaskID, &payload, &x.TraceID, &x.PrevHash, &x.Hash)
-			x.PayloadJSON = []byte(payload)
-			return &x, err
-		})
+		chunk, err := pgx.CollectRows(rs, scanRow)
 		if err != nil {
 			return v, fmt.Errorf("read audit rows after seq %d: %w", after, err)
 		}
