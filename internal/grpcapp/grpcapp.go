@@ -120,7 +120,8 @@ func Listen(addr string) (net.Listener, error) {
 	return lis, nil
 }
 
-// Run serves until ctx ends, then shuts down: health NOT_SERVING, graceful stop with a
+// Run serves until ctx ends, then shuts down: health NOT_SERVING (still served for up to a
+// second, a quarter of ShutdownTimeout at most), graceful stop with a
 // forced stop at ShutdownTimeout, in-flight events drained, shutdown hooks run.
 func (a *App) Run(ctx context.Context) error {
 	lis, err := Listen(a.cfg.GRPCAddr)
@@ -176,6 +177,13 @@ func (a *App) Run(ctx context.Context) error {
 	// Background tasks (HTTP servers, sweepers, maintenance) stop alongside the gRPC drain,
 	// within the same deadline, so the whole shutdown stays inside SHUTDOWN_TIMEOUT.
 	stopTasks()
+	// Keep serving for a moment with health NOT_SERVING before the listener closes, so
+	// that probes and clients polling health see the pod going away instead of a refused
+	// connection (GracefulStop closes the listener and sends GOAWAY at once).
+	select {
+	case <-time.After(min(time.Second, a.cfg.ShutdownTimeout/4)):
+	case <-deadline.Done():
+	}
 
 	stopped := make(chan struct{})
 	go func() { a.GRPC.GracefulStop(); close(stopped) }()
