@@ -66,16 +66,6 @@ func (s *Store) Checkpoint(ctx context.Context) (*auditsig.Checkpoint, error) {
 	return &cp, nil
 }
 
-// NewestCheckpoint returns the newest stored checkpoint, nil when there is none.
-func (s *Store) NewestCheckpoint(ctx context.Context) (*auditsig.Checkpoint, error) {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	return readNewestCheckpoint(ctx, tx)
-}
-
 func readNewestCheckpoint(ctx context.Context, tx pgx.Tx) (*auditsig.Checkpoint, error) {
 	var cp auditsig.Checkpoint
 	var js []headJSON
