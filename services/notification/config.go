@@ -9,6 +9,7 @@ import (
 	"github.com/taskflow/taskflow-events/internal/envconfig"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
 	"github.com/taskflow/taskflow-events/services/notification/internal/email"
+	"github.com/taskflow/taskflow-events/services/notification/internal/notify"
 	"github.com/taskflow/taskflow-events/services/notification/internal/webhook"
 )
 
@@ -26,10 +27,17 @@ type Config struct {
 	// MaxLateness: a reminder handled later than this after its due time is skipped
 	// (NOTIFY_MAX_LATENESS, 6h; 0 disables).
 	MaxLateness time.Duration
-	// RetryFor: a channel still failing transiently this long after the reminder first
-	// arrived is recorded failed and the reminder acknowledged (NOTIFY_RETRY_FOR, 10m; 0:
-	// never). While a reminder is retried its partition waits behind it.
-	RetryFor time.Duration
+	// Retry is the schedule on which the service retries a channel that failed transiently
+	// (NOTIFY_RETRY_INITIAL 30s, NOTIFY_RETRY_MULTIPLIER 4, NOTIFY_RETRY_MAX_INTERVAL 1h,
+	// jitter ±20 %), until NOTIFY_RETRY_FOR (24h; 0: forever) after the reminder first
+	// arrived, then the channel is recorded failed.
+	Retry notify.Backoff
+	// SchedulerInterval is how often the scheduler looks for due channels
+	// (NOTIFY_SCHEDULER_INTERVAL, 1s; must be positive).
+	SchedulerInterval time.Duration
+	// SchedulerBatch is the most channels one scheduler pass attempts
+	// (NOTIFY_SCHEDULER_BATCH, 100).
+	SchedulerBatch int
 	// HandlerTimeout bounds the handling of one reminder, all channels (HANDLER_TIMEOUT, 30s;
 	// must be positive).
 	HandlerTimeout time.Duration
@@ -59,14 +67,22 @@ type Config struct {
 func readConfig(getenv func(string) string) (Config, error) {
 	r := envconfig.New(getenv)
 	c := Config{
-		App:                 grpcapp.ReadConfig(r),
-		DatabaseURL:         r.Required("DATABASE_URL"),
-		DBMaxConns:          r.Int("DB_MAX_CONNS", 16, 1, 1000),
-		DBStartupTimeout:    r.Duration("DB_STARTUP_TIMEOUT", 60*time.Second),
-		Dapr:                daprconn.ReadConfig(r),
-		MaxLateness:         r.Duration("NOTIFY_MAX_LATENESS", 6*time.Hour),
-		HandlerTimeout:      r.Duration("HANDLER_TIMEOUT", 30*time.Second),
-		RetryFor:            r.Duration("NOTIFY_RETRY_FOR", 10*time.Minute),
+		App:              grpcapp.ReadConfig(r),
+		DatabaseURL:      r.Required("DATABASE_URL"),
+		DBMaxConns:       r.Int("DB_MAX_CONNS", 16, 1, 1000),
+		DBStartupTimeout: r.Duration("DB_STARTUP_TIMEOUT", 60*time.Second),
+		Dapr:             daprconn.ReadConfig(r),
+		MaxLateness:      r.Duration("NOTIFY_MAX_LATENESS", 6*time.Hour),
+		HandlerTimeout:   r.Duration("HANDLER_TIMEOUT", 30*time.Second),
+		Retry: notify.Backoff{
+			Initial:    r.Duration("NOTIFY_RETRY_INITIAL", notify.DefaultBackoff.Initial),
+			Multiplier: float64(r.Int("NOTIFY_RETRY_MULTIPLIER", int(notify.DefaultBackoff.Multiplier), 1, 100)),
+			Max:        r.Duration("NOTIFY_RETRY_MAX_INTERVAL", notify.DefaultBackoff.Max),
+			Jitter:     notify.DefaultBackoff.Jitter,
+			RetryFor:   r.Duration("NOTIFY_RETRY_FOR", notify.DefaultBackoff.RetryFor),
+		},
+		SchedulerInterval:   r.Duration("NOTIFY_SCHEDULER_INTERVAL", time.Second),
+		SchedulerBatch:      r.Int("NOTIFY_SCHEDULER_BATCH", 100, 1, 1000),
 		WebhookTimeout:      r.Duration("WEBHOOK_TIMEOUT", 10*time.Second),
 		WebhookAllowPrivate: r.Bool("WEBHOOK_ALLOW_PRIVATE", false),
 		BulkMaxMessages:     r.Int("BULK_MAX_MESSAGES", 100, 1, 1000),
@@ -79,6 +95,17 @@ func readConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.WebhookTimeout == 0 {
 		r.Fail("WEBHOOK_TIMEOUT=0: must be positive")
+	}
+	if c.SchedulerInterval <= 0 {
+		r.Fail("NOTIFY_SCHEDULER_INTERVAL=%s: must be positive", c.SchedulerInterval)
+	}
+	switch b := c.Retry; {
+	case b.Initial <= 0:
+		r.Fail("NOTIFY_RETRY_INITIAL=%s: must be positive", b.Initial)
+	case b.Max < b.Initial:
+		r.Fail("NOTIFY_RETRY_MAX_INTERVAL=%s is shorter than NOTIFY_RETRY_INITIAL=%s", b.Max, b.Initial)
+	case b.RetryFor < 0 || (b.RetryFor > 0 && b.RetryFor < b.Initial):
+		r.Fail("NOTIFY_RETRY_FOR=%s is shorter than NOTIFY_RETRY_INITIAL=%s: no retry would ever happen (0 retries forever)", b.RetryFor, b.Initial)
 	}
 	// daprd (1.14 to 1.17.5) receives maxAwaitDurationMs in whole milliseconds and treats 0
 	// as unset: it waits its default instead (pkg/runtime/pubsub/default_bulksub.go: 1s;

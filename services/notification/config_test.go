@@ -11,6 +11,7 @@ import (
 
 	"github.com/taskflow/taskflow-events/internal/daprconn"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
+	"github.com/taskflow/taskflow-events/services/notification/internal/notify"
 )
 
 // Master keys of the webhook rows.
@@ -33,7 +34,8 @@ func TestReadConfig(t *testing.T) {
 	defaults := Config{
 		DatabaseURL: "postgres://localhost/notification", DBMaxConns: 16, DBStartupTimeout: 60 * time.Second,
 		Dapr:        daprconn.Config{Target: "127.0.0.1:50001"},
-		MaxLateness: 6 * time.Hour, RetryFor: 10 * time.Minute, HandlerTimeout: 30 * time.Second, BulkMaxMessages: 100,
+		MaxLateness: 6 * time.Hour, Retry: notify.DefaultBackoff, SchedulerInterval: time.Second, SchedulerBatch: 100,
+		HandlerTimeout: 30 * time.Second, BulkMaxMessages: 100,
 		BulkMaxAwait: 20 * time.Millisecond, WebhookTimeout: 10 * time.Second,
 	}
 	with := func(f func(*Config)) Config { c := defaults; f(&c); return c }
@@ -49,6 +51,14 @@ func TestReadConfig(t *testing.T) {
 			with(func(c *Config) { c.Dapr = daprconn.Config{Target: "dapr.example.com:443", TLS: true} })},
 		{"lateness check off", map[string]string{"NOTIFY_MAX_LATENESS": "0"},
 			with(func(c *Config) { c.MaxLateness = 0 })},
+		{"retry schedule", map[string]string{"NOTIFY_RETRY_INITIAL": "1s", "NOTIFY_RETRY_MULTIPLIER": "2",
+			"NOTIFY_RETRY_MAX_INTERVAL": "10s", "NOTIFY_RETRY_FOR": "1m", "NOTIFY_SCHEDULER_INTERVAL": "100ms"},
+			with(func(c *Config) {
+				c.Retry = notify.Backoff{Initial: time.Second, Multiplier: 2, Max: 10 * time.Second, Jitter: 0.2, RetryFor: time.Minute}
+				c.SchedulerInterval = 100 * time.Millisecond
+			})},
+		{"retry forever", map[string]string{"NOTIFY_RETRY_FOR": "0"},
+			with(func(c *Config) { c.Retry.RetryFor = 0 })},
 		{"shortest bulk wait", map[string]string{"BULK_MAX_AWAIT": "1ms"},
 			with(func(c *Config) { c.BulkMaxAwait = time.Millisecond })},
 		{"webhook master key", map[string]string{"WEBHOOK_SECRET": "whsec_" + base64.StdEncoding.EncodeToString(newMaster)},
@@ -90,6 +100,12 @@ func TestReadConfigRejects(t *testing.T) {
 		{"bulk await 0", map[string]string{"BULK_MAX_AWAIT": "0"}, "BULK_MAX_AWAIT"},
 		{"bulk await under 1ms", map[string]string{"BULK_MAX_AWAIT": "500us"}, "BULK_MAX_AWAIT"},
 		{"dapr port", map[string]string{"DAPR_GRPC_PORT": "dapr"}, "DAPR_GRPC_PORT"},
+		// The first retry would come after the window closed: the channel fails at once.
+		{"retry window shorter than the first wait", map[string]string{"NOTIFY_RETRY_FOR": "10s"}, "NOTIFY_RETRY_FOR"},
+		{"retry initial 0", map[string]string{"NOTIFY_RETRY_INITIAL": "0"}, "NOTIFY_RETRY_INITIAL"},
+		{"retry cap under the first wait", map[string]string{"NOTIFY_RETRY_MAX_INTERVAL": "10s"}, "NOTIFY_RETRY_MAX_INTERVAL"},
+		{"retry multiplier 0", map[string]string{"NOTIFY_RETRY_MULTIPLIER": "0"}, "NOTIFY_RETRY_MULTIPLIER"},
+		{"scheduler interval 0", map[string]string{"NOTIFY_SCHEDULER_INTERVAL": "0"}, "NOTIFY_SCHEDULER_INTERVAL"},
 		{"dapr endpoint", map[string]string{"DAPR_GRPC_ENDPOINT": "ftp://x"}, "DAPR_GRPC_ENDPOINT"},
 		{"short webhook secret", map[string]string{"WEBHOOK_SECRET": "short"}, "WEBHOOK_SECRET"},
 		{"short previous webhook secret", map[string]string{"WEBHOOK_SECRET": string(newMaster), "WEBHOOK_SECRET_PREVIOUS": "whsec_c2hvcnQ="},

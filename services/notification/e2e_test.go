@@ -54,6 +54,12 @@ func startStack(t testing.TB, extraEnv map[string]string) *stack {
 		"SMTP_TLS":              "none",
 		"SMTP_TIMEOUT":          "2s",
 		"LOG_LEVEL":             "debug",
+		// The service's own retry schedule, shortened: 200ms, 400ms, 800ms, then every 1s.
+		"NOTIFY_RETRY_INITIAL":      "200ms",
+		"NOTIFY_RETRY_MULTIPLIER":   "2",
+		"NOTIFY_RETRY_MAX_INTERVAL": "1s",
+		"NOTIFY_RETRY_FOR":          "2m",
+		"NOTIFY_SCHEDULER_INTERVAL": "100ms",
 	}
 	for k, v := range extraEnv {
 		env[k] = v

@@ -94,9 +94,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		logger.Warn("email_channel_disabled", "reason", "SMTP_ADDR is not set")
 	}
 	h := notify.NewHandler(store, senders, cfg.MaxLateness, now, logger)
-	h.GiveUpAfter(cfg.RetryFor)
+	h.Schedule(cfg.Retry, nil)
+	h.UsePreferences(store)
 
 	app := grpcapp.New(cfg.App, logger)
+	h.UseMetrics(notify.NewMetrics(app.Metrics.Registry))
 	app.Health.Register("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
 	sub := daprsub.Subscription{
 		PubsubName: cfg.App.PubsubName, Topic: Topic, DeadLetterTopic: DeadLetterTopic, Timeout: cfg.HandlerTimeout,
@@ -117,10 +119,15 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 			return h.Handle(ctx, ev, "topic", m.Topic, "trace_id", m.TraceID)
 		})
 	}
-	notificationv1.RegisterNotificationServiceServer(app.GRPC, deliveryapi.New(store, secrets))
-	// Both take an id or two and a page token.
+	notificationv1.RegisterNotificationServiceServer(app.GRPC, deliveryapi.New(store, secrets, store, now))
+	// Each takes an id or two and a page token, or one user's preferences.
 	app.LimitRequests("/taskflow.notification.v1.NotificationService/", 16<<10)
 	app.Go(func(ctx context.Context) error { return h.RunPending(ctx, time.Second) })
+	// The retry schedule: due channels, held ones whose quiet hours ended and sending ones
+	// whose attempt crashed (lease run out), on every replica.
+	app.Go(func(ctx context.Context) error {
+		return h.RunScheduler(ctx, cfg.SchedulerInterval, cfg.HandlerTimeout, cfg.SchedulerBatch)
+	})
 	app.OnShutdown(func(ctx context.Context) error {
 		// Outcomes of sends the ledger did not take yet: one last try. Lost ones leave
 		// their channels 'sending', sent once more after the lease (README, delivery rules).

@@ -43,7 +43,10 @@ type ReminderEvent struct {
 	// IANA time zone of the user; due times are rendered in it. Empty means UTC.
 	TimeZone string `protobuf:"bytes,8,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
 	// Where to deliver the reminder. In-app delivery always happens.
-	Targets       *DeliveryTargets `protobuf:"bytes,9,opt,name=targets,proto3" json:"targets,omitempty"`
+	Targets *DeliveryTargets `protobuf:"bytes,9,opt,name=targets,proto3" json:"targets,omitempty"`
+	// Deliver even inside the user's quiet hours (the notification service holds other
+	// reminders until the quiet hours end).
+	Urgent        bool `protobuf:"varint,10,opt,name=urgent,proto3" json:"urgent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -141,6 +144,13 @@ func (x *ReminderEvent) GetTargets() *DeliveryTargets {
 	return nil
 }
 
+func (x *ReminderEvent) GetUrgent() bool {
+	if x != nil {
+		return x.Urgent
+	}
+	return false
+}
+
 // DeliveryTargets lists the optional channels a user chose besides in-app.
 type DeliveryTargets struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -200,7 +210,7 @@ var File_taskflow_events_v1_reminder_event_proto protoreflect.FileDescriptor
 
 const file_taskflow_events_v1_reminder_event_proto_rawDesc = "" +
 	"\n" +
-	"'taskflow/events/v1/reminder_event.proto\x12\x12taskflow.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\x02\n" +
+	"'taskflow/events/v1/reminder_event.proto\x12\x12taskflow.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x02\n" +
 	"\rReminderEvent\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x1f\n" +
 	"\vreminder_id\x18\x02 \x01(\tR\n" +
@@ -211,7 +221,9 @@ const file_taskflow_events_v1_reminder_event_proto_rawDesc = "" +
 	"\x06due_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\x127\n" +
 	"\tremind_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bremindAt\x12\x1b\n" +
 	"\ttime_zone\x18\b \x01(\tR\btimeZone\x12=\n" +
-	"\atargets\x18\t \x01(\v2#.taskflow.events.v1.DeliveryTargetsR\atargets\"H\n" +
+	"\atargets\x18\t \x01(\v2#.taskflow.events.v1.DeliveryTargetsR\atargets\x12\x16\n" +
+	"\x06urgent\x18\n" +
+	" \x01(\bR\x06urgent\"H\n" +
 	"\x0fDeliveryTargets\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1f\n" +
 	"\vwebhook_url\x18\x02 \x01(\tR\n" +

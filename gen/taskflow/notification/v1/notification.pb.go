@@ -89,12 +89,17 @@ const (
 	DeliveryStatus_DELIVERY_STATUS_SENDING DeliveryStatus = 1
 	// The receiver accepted the notification.
 	DeliveryStatus_DELIVERY_STATUS_DELIVERED DeliveryStatus = 2
-	// The last attempt failed transiently; the reminder will be retried.
+	// The last attempt failed transiently; the service attempts it again at
+	// next_attempt_at.
 	DeliveryStatus_DELIVERY_STATUS_RETRYING DeliveryStatus = 3
-	// The channel failed permanently (invalid address, rejected); it is not retried.
+	// The channel failed permanently (invalid address, rejected), or still failed
+	// transiently at the end of the retry window (NOTIFY_RETRY_FOR); it is not retried.
 	DeliveryStatus_DELIVERY_STATUS_FAILED DeliveryStatus = 4
-	// Not sent on purpose: the reminder arrived too long after its due time.
+	// Not sent on purpose: the reminder arrived too long after its due time, or the user
+	// turned the channel off.
 	DeliveryStatus_DELIVERY_STATUS_SKIPPED DeliveryStatus = 5
+	// Waiting for the end of the user's quiet hours (next_attempt_at).
+	DeliveryStatus_DELIVERY_STATUS_HELD DeliveryStatus = 6
 )
 
 // Enum value maps for DeliveryStatus.
@@ -106,6 +111,7 @@ var (
 		3: "DELIVERY_STATUS_RETRYING",
 		4: "DELIVERY_STATUS_FAILED",
 		5: "DELIVERY_STATUS_SKIPPED",
+		6: "DELIVERY_STATUS_HELD",
 	}
 	DeliveryStatus_value = map[string]int32{
 		"DELIVERY_STATUS_UNSPECIFIED": 0,
@@ -114,6 +120,7 @@ var (
 		"DELIVERY_STATUS_RETRYING":    3,
 		"DELIVERY_STATUS_FAILED":      4,
 		"DELIVERY_STATUS_SKIPPED":     5,
+		"DELIVERY_STATUS_HELD":        6,
 	}
 )
 
@@ -170,8 +177,12 @@ type Delivery struct {
 	// Id of the notification (the same on every channel): the in-app Notification.id, the
 	// webhook-id header and the local part of the e-mail Message-ID.
 	NotificationId string `protobuf:"bytes,11,opt,name=notification_id,json=notificationId,proto3" json:"notification_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// When the service attempts the channel next: set while status is RETRYING or HELD,
+	// and while SENDING (then the end of the attempt's lease, after which an interrupted
+	// attempt is made again).
+	NextAttemptAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=next_attempt_at,json=nextAttemptAt,proto3" json:"next_attempt_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Delivery) Reset() {
@@ -279,6 +290,13 @@ func (x *Delivery) GetNotificationId() string {
 		return x.NotificationId
 	}
 	return ""
+}
+
+func (x *Delivery) GetNextAttemptAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextAttemptAt
+	}
+	return nil
 }
 
 // ListDeliveriesRequest selects ledger entries by user, by event or both.
@@ -516,11 +534,335 @@ func (x *GetWebhookSecretResponse) GetPreviousSecret() string {
 	return ""
 }
 
+// Preferences are one user's delivery choices.
+type Preferences struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the user, as in ReminderEvent.user_id; 1 to 256 bytes.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Channels the user turned off: reminders record them skipped ("turned off in the
+	// user's preferences"). Empty: every channel on.
+	DisabledChannels []Channel `protobuf:"varint,2,rep,packed,name=disabled_channels,json=disabledChannels,proto3,enum=taskflow.notification.v1.Channel" json:"disabled_channels,omitempty"`
+	// Quiet hours; unset: none.
+	QuietHours *QuietHours `protobuf:"bytes,3,opt,name=quiet_hours,json=quietHours,proto3" json:"quiet_hours,omitempty"`
+	// When the preferences were last set; unset for the defaults. Ignored by SetPreferences.
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Preferences) Reset() {
+	*x = Preferences{}
+	mi := &file_taskflow_notification_v1_notification_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Preferences) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Preferences) ProtoMessage() {}
+
+func (x *Preferences) ProtoReflect() protoreflect.Message {
+	mi := &file_taskflow_notification_v1_notification_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Preferences.ProtoReflect.Descriptor instead.
+func (*Preferences) Descriptor() ([]byte, []int) {
+	return file_taskflow_notification_v1_notification_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Preferences) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *Preferences) GetDisabledChannels() []Channel {
+	if x != nil {
+		return x.DisabledChannels
+	}
+	return nil
+}
+
+func (x *Preferences) GetQuietHours() *QuietHours {
+	if x != nil {
+		return x.QuietHours
+	}
+	return nil
+}
+
+func (x *Preferences) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// QuietHours is a daily window in which reminders wait (every channel), unless the
+// reminder is urgent. A reminder due inside them is delivered when they end; the window
+// may span midnight.
+type QuietHours struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Local start time, "HH:MM" (24-hour), e.g. "22:00".
+	Start string `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	// Local end time, "HH:MM", e.g. "07:00"; differs from start.
+	End string `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	// IANA time zone the times are in, e.g. "Europe/Berlin"; empty means UTC.
+	TimeZone      string `protobuf:"bytes,3,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuietHours) Reset() {
+	*x = QuietHours{}
+	mi := &file_taskflow_notification_v1_notification_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuietHours) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuietHours) ProtoMessage() {}
+
+func (x *QuietHours) ProtoReflect() protoreflect.Message {
+	mi := &file_taskflow_notification_v1_notification_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuietHours.ProtoReflect.Descriptor instead.
+func (*QuietHours) Descriptor() ([]byte, []int) {
+	return file_taskflow_notification_v1_notification_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *QuietHours) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *QuietHours) GetEnd() string {
+	if x != nil {
+		return x.End
+	}
+	return ""
+}
+
+func (x *QuietHours) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+// GetPreferencesRequest names the user.
+type GetPreferencesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the user; 1 to 256 bytes.
+	UserId        string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPreferencesRequest) Reset() {
+	*x = GetPreferencesRequest{}
+	mi := &file_taskflow_notification_v1_notification_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPreferencesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPreferencesRequest) ProtoMessage() {}
+
+func (x *GetPreferencesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_taskflow_notification_v1_notification_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPreferencesRequest.ProtoReflect.Descriptor instead.
+func (*GetPreferencesRequest) Descriptor() ([]byte, []int) {
+	return file_taskflow_notification_v1_notification_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GetPreferencesRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// GetPreferencesResponse holds the user's preferences.
+type GetPreferencesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The preferences (the defaults when none were set).
+	Preferences   *Preferences `protobuf:"bytes,1,opt,name=preferences,proto3" json:"preferences,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPreferencesResponse) Reset() {
+	*x = GetPreferencesResponse{}
+	mi := &file_taskflow_notification_v1_notification_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPreferencesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPreferencesResponse) ProtoMessage() {}
+
+func (x *GetPreferencesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_taskflow_notification_v1_notification_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPreferencesResponse.ProtoReflect.Descriptor instead.
+func (*GetPreferencesResponse) Descriptor() ([]byte, []int) {
+	return file_taskflow_notification_v1_notification_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetPreferencesResponse) GetPreferences() *Preferences {
+	if x != nil {
+		return x.Preferences
+	}
+	return nil
+}
+
+// SetPreferencesRequest holds the new preferences.
+type SetPreferencesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The preferences; user_id names the user.
+	Preferences   *Preferences `protobuf:"bytes,1,opt,name=preferences,proto3" json:"preferences,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPreferencesRequest) Reset() {
+	*x = SetPreferencesRequest{}
+	mi := &file_taskflow_notification_v1_notification_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPreferencesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPreferencesRequest) ProtoMessage() {}
+
+func (x *SetPreferencesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_taskflow_notification_v1_notification_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPreferencesRequest.ProtoReflect.Descriptor instead.
+func (*SetPreferencesRequest) Descriptor() ([]byte, []int) {
+	return file_taskflow_notification_v1_notification_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SetPreferencesRequest) GetPreferences() *Preferences {
+	if x != nil {
+		return x.Preferences
+	}
+	return nil
+}
+
+// SetPreferencesResponse holds the preferences as stored.
+type SetPreferencesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The preferences, with updated_at.
+	Preferences   *Preferences `protobuf:"bytes,1,opt,name=preferences,proto3" json:"preferences,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPreferencesResponse) Reset() {
+	*x = SetPreferencesResponse{}
+	mi := &file_taskflow_notification_v1_notification_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPreferencesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPreferencesResponse) ProtoMessage() {}
+
+func (x *SetPreferencesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_taskflow_notification_v1_notification_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPreferencesResponse.ProtoReflect.Descriptor instead.
+func (*SetPreferencesResponse) Descriptor() ([]byte, []int) {
+	return file_taskflow_notification_v1_notification_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SetPreferencesResponse) GetPreferences() *Preferences {
+	if x != nil {
+		return x.Preferences
+	}
+	return nil
+}
+
 var File_taskflow_notification_v1_notification_proto protoreflect.FileDescriptor
 
 const file_taskflow_notification_v1_notification_proto_rawDesc = "" +
 	"\n" +
-	"+taskflow/notification/v1/notification.proto\x12\x18taskflow.notification.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xef\x03\n" +
+	"+taskflow/notification/v1/notification.proto\x12\x18taskflow.notification.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb3\x04\n" +
 	"\bDelivery\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\achannel\x18\x02 \x01(\x0e2!.taskflow.notification.v1.ChannelR\achannel\x12@\n" +
@@ -536,7 +878,8 @@ const file_taskflow_notification_v1_notification_proto_rawDesc = "" +
 	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12=\n" +
 	"\fdelivered_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\vdeliveredAt\x12'\n" +
-	"\x0fnotification_id\x18\v \x01(\tR\x0enotificationId\"\x87\x01\n" +
+	"\x0fnotification_id\x18\v \x01(\tR\x0enotificationId\x12B\n" +
+	"\x0fnext_attempt_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\rnextAttemptAt\"\x87\x01\n" +
 	"\x15ListDeliveriesRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x1b\n" +
@@ -552,22 +895,45 @@ const file_taskflow_notification_v1_notification_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\"e\n" +
 	"\x18GetWebhookSecretResponse\x12\x1b\n" +
 	"\x06secret\x18\x01 \x01(\tB\x03\x80\x01\x01R\x06secret\x12,\n" +
-	"\x0fprevious_secret\x18\x02 \x01(\tB\x03\x80\x01\x01R\x0epreviousSecret*^\n" +
+	"\x0fprevious_secret\x18\x02 \x01(\tB\x03\x80\x01\x01R\x0epreviousSecret\"\xf8\x01\n" +
+	"\vPreferences\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12N\n" +
+	"\x11disabled_channels\x18\x02 \x03(\x0e2!.taskflow.notification.v1.ChannelR\x10disabledChannels\x12E\n" +
+	"\vquiet_hours\x18\x03 \x01(\v2$.taskflow.notification.v1.QuietHoursR\n" +
+	"quietHours\x129\n" +
+	"\n" +
+	"updated_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"Q\n" +
+	"\n" +
+	"QuietHours\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\tR\x03end\x12\x1b\n" +
+	"\ttime_zone\x18\x03 \x01(\tR\btimeZone\"0\n" +
+	"\x15GetPreferencesRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"a\n" +
+	"\x16GetPreferencesResponse\x12G\n" +
+	"\vpreferences\x18\x01 \x01(\v2%.taskflow.notification.v1.PreferencesR\vpreferences\"`\n" +
+	"\x15SetPreferencesRequest\x12G\n" +
+	"\vpreferences\x18\x01 \x01(\v2%.taskflow.notification.v1.PreferencesR\vpreferences\"a\n" +
+	"\x16SetPreferencesResponse\x12G\n" +
+	"\vpreferences\x18\x01 \x01(\v2%.taskflow.notification.v1.PreferencesR\vpreferences*^\n" +
 	"\aChannel\x12\x17\n" +
 	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eCHANNEL_IN_APP\x10\x01\x12\x13\n" +
 	"\x0fCHANNEL_WEBHOOK\x10\x02\x12\x11\n" +
-	"\rCHANNEL_EMAIL\x10\x03*\xc4\x01\n" +
+	"\rCHANNEL_EMAIL\x10\x03*\xde\x01\n" +
 	"\x0eDeliveryStatus\x12\x1f\n" +
 	"\x1bDELIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17DELIVERY_STATUS_SENDING\x10\x01\x12\x1d\n" +
 	"\x19DELIVERY_STATUS_DELIVERED\x10\x02\x12\x1c\n" +
 	"\x18DELIVERY_STATUS_RETRYING\x10\x03\x12\x1a\n" +
 	"\x16DELIVERY_STATUS_FAILED\x10\x04\x12\x1b\n" +
-	"\x17DELIVERY_STATUS_SKIPPED\x10\x052\x85\x02\n" +
+	"\x17DELIVERY_STATUS_SKIPPED\x10\x05\x12\x18\n" +
+	"\x14DELIVERY_STATUS_HELD\x10\x062\xef\x03\n" +
 	"\x13NotificationService\x12s\n" +
 	"\x0eListDeliveries\x12/.taskflow.notification.v1.ListDeliveriesRequest\x1a0.taskflow.notification.v1.ListDeliveriesResponse\x12y\n" +
-	"\x10GetWebhookSecret\x121.taskflow.notification.v1.GetWebhookSecretRequest\x1a2.taskflow.notification.v1.GetWebhookSecretResponseB\x84\x02\n" +
+	"\x10GetWebhookSecret\x121.taskflow.notification.v1.GetWebhookSecretRequest\x1a2.taskflow.notification.v1.GetWebhookSecretResponse\x12s\n" +
+	"\x0eGetPreferences\x12/.taskflow.notification.v1.GetPreferencesRequest\x1a0.taskflow.notification.v1.GetPreferencesResponse\x12s\n" +
+	"\x0eSetPreferences\x12/.taskflow.notification.v1.SetPreferencesRequest\x1a0.taskflow.notification.v1.SetPreferencesResponseB\x84\x02\n" +
 	"\x1ccom.taskflow.notification.v1B\x11NotificationProtoP\x01ZOgithub.com/taskflow/taskflow-events/gen/taskflow/notification/v1;notificationv1\xa2\x02\x03TNX\xaa\x02\x18Taskflow.Notification.V1\xca\x02\x18Taskflow\\Notification\\V1\xe2\x02$Taskflow\\Notification\\V1\\GPBMetadata\xea\x02\x1aTaskflow::Notification::V1b\x06proto3"
 
 var (
@@ -583,7 +949,7 @@ func file_taskflow_notification_v1_notification_proto_rawDescGZIP() []byte {
 }
 
 var file_taskflow_notification_v1_notification_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_taskflow_notification_v1_notification_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_taskflow_notification_v1_notification_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_taskflow_notification_v1_notification_proto_goTypes = []any{
 	(Channel)(0),                     // 0: taskflow.notification.v1.Channel
 	(DeliveryStatus)(0),              // 1: taskflow.notification.v1.DeliveryStatus
@@ -592,24 +958,41 @@ var file_taskflow_notification_v1_notification_proto_goTypes = []any{
 	(*ListDeliveriesResponse)(nil),   // 4: taskflow.notification.v1.ListDeliveriesResponse
 	(*GetWebhookSecretRequest)(nil),  // 5: taskflow.notification.v1.GetWebhookSecretRequest
 	(*GetWebhookSecretResponse)(nil), // 6: taskflow.notification.v1.GetWebhookSecretResponse
-	(*timestamppb.Timestamp)(nil),    // 7: google.protobuf.Timestamp
+	(*Preferences)(nil),              // 7: taskflow.notification.v1.Preferences
+	(*QuietHours)(nil),               // 8: taskflow.notification.v1.QuietHours
+	(*GetPreferencesRequest)(nil),    // 9: taskflow.notification.v1.GetPreferencesRequest
+	(*GetPreferencesResponse)(nil),   // 10: taskflow.notification.v1.GetPreferencesResponse
+	(*SetPreferencesRequest)(nil),    // 11: taskflow.notification.v1.SetPreferencesRequest
+	(*SetPreferencesResponse)(nil),   // 12: taskflow.notification.v1.SetPreferencesResponse
+	(*timestamppb.Timestamp)(nil),    // 13: google.protobuf.Timestamp
 }
 var file_taskflow_notification_v1_notification_proto_depIdxs = []int32{
-	0, // 0: taskflow.notification.v1.Delivery.channel:type_name -> taskflow.notification.v1.Channel
-	1, // 1: taskflow.notification.v1.Delivery.status:type_name -> taskflow.notification.v1.DeliveryStatus
-	7, // 2: taskflow.notification.v1.Delivery.created_at:type_name -> google.protobuf.Timestamp
-	7, // 3: taskflow.notification.v1.Delivery.updated_at:type_name -> google.protobuf.Timestamp
-	7, // 4: taskflow.notification.v1.Delivery.delivered_at:type_name -> google.protobuf.Timestamp
-	2, // 5: taskflow.notification.v1.ListDeliveriesResponse.deliveries:type_name -> taskflow.notification.v1.Delivery
-	3, // 6: taskflow.notification.v1.NotificationService.ListDeliveries:input_type -> taskflow.notification.v1.ListDeliveriesRequest
-	5, // 7: taskflow.notification.v1.NotificationService.GetWebhookSecret:input_type -> taskflow.notification.v1.GetWebhookSecretRequest
-	4, // 8: taskflow.notification.v1.NotificationService.ListDeliveries:output_type -> taskflow.notification.v1.ListDeliveriesResponse
-	6, // 9: taskflow.notification.v1.NotificationService.GetWebhookSecret:output_type -> taskflow.notification.v1.GetWebhookSecretResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	0,  // 0: taskflow.notification.v1.Delivery.channel:type_name -> taskflow.notification.v1.Channel
+	1,  // 1: taskflow.notification.v1.Delivery.status:type_name -> taskflow.notification.v1.DeliveryStatus
+	13, // 2: taskflow.notification.v1.Delivery.created_at:type_name -> google.protobuf.Timestamp
+	13, // 3: taskflow.notification.v1.Delivery.updated_at:type_name -> google.protobuf.Timestamp
+	13, // 4: taskflow.notification.v1.Delivery.delivered_at:type_name -> google.protobuf.Timestamp
+	13, // 5: taskflow.notification.v1.Delivery.next_attempt_at:type_name -> google.protobuf.Timestamp
+	2,  // 6: taskflow.notification.v1.ListDeliveriesResponse.deliveries:type_name -> taskflow.notification.v1.Delivery
+	0,  // 7: taskflow.notification.v1.Preferences.disabled_channels:type_name -> taskflow.notification.v1.Channel
+	8,  // 8: taskflow.notification.v1.Preferences.quiet_hours:type_name -> taskflow.notification.v1.QuietHours
+	13, // 9: taskflow.notification.v1.Preferences.updated_at:type_name -> google.protobuf.Timestamp
+	7,  // 10: taskflow.notification.v1.GetPreferencesResponse.preferences:type_name -> taskflow.notification.v1.Preferences
+	7,  // 11: taskflow.notification.v1.SetPreferencesRequest.preferences:type_name -> taskflow.notification.v1.Preferences
+	7,  // 12: taskflow.notification.v1.SetPreferencesResponse.preferences:type_name -> taskflow.notification.v1.Preferences
+	3,  // 13: taskflow.notification.v1.NotificationService.ListDeliveries:input_type -> taskflow.notification.v1.ListDeliveriesRequest
+	5,  // 14: taskflow.notification.v1.NotificationService.GetWebhookSecret:input_type -> taskflow.notification.v1.GetWebhookSecretRequest
+	9,  // 15: taskflow.notification.v1.NotificationService.GetPreferences:input_type -> taskflow.notification.v1.GetPreferencesRequest
+	11, // 16: taskflow.notification.v1.NotificationService.SetPreferences:input_type -> taskflow.notification.v1.SetPreferencesRequest
+	4,  // 17: taskflow.notification.v1.NotificationService.ListDeliveries:output_type -> taskflow.notification.v1.ListDeliveriesResponse
+	6,  // 18: taskflow.notification.v1.NotificationService.GetWebhookSecret:output_type -> taskflow.notification.v1.GetWebhookSecretResponse
+	10, // 19: taskflow.notification.v1.NotificationService.GetPreferences:output_type -> taskflow.notification.v1.GetPreferencesResponse
+	12, // 20: taskflow.notification.v1.NotificationService.SetPreferences:output_type -> taskflow.notification.v1.SetPreferencesResponse
+	17, // [17:21] is the sub-list for method output_type
+	13, // [13:17] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_taskflow_notification_v1_notification_proto_init() }
@@ -623,7 +1006,7 @@ func file_taskflow_notification_v1_notification_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_taskflow_notification_v1_notification_proto_rawDesc), len(file_taskflow_notification_v1_notification_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   5,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

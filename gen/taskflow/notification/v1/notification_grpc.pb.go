@@ -21,6 +21,8 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	NotificationService_ListDeliveries_FullMethodName   = "/taskflow.notification.v1.NotificationService/ListDeliveries"
 	NotificationService_GetWebhookSecret_FullMethodName = "/taskflow.notification.v1.NotificationService/GetWebhookSecret"
+	NotificationService_GetPreferences_FullMethodName   = "/taskflow.notification.v1.NotificationService/GetPreferences"
+	NotificationService_SetPreferences_FullMethodName   = "/taskflow.notification.v1.NotificationService/SetPreferences"
 )
 
 // NotificationServiceClient is the client API for NotificationService service.
@@ -43,6 +45,16 @@ type NotificationServiceClient interface {
 	// bytes fails with INVALID_ARGUMENT; FAILED_PRECONDITION when the webhook channel is not
 	// configured (no WEBHOOK_SECRET).
 	GetWebhookSecret(ctx context.Context, in *GetWebhookSecretRequest, opts ...grpc.CallOption) (*GetWebhookSecretResponse, error)
+	// GetPreferences returns one user's delivery preferences; a user who never set any gets
+	// the defaults (every channel on, no quiet hours). An empty user_id or one over 256
+	// bytes fails with INVALID_ARGUMENT.
+	GetPreferences(ctx context.Context, in *GetPreferencesRequest, opts ...grpc.CallOption) (*GetPreferencesResponse, error)
+	// SetPreferences replaces one user's delivery preferences and returns them as stored.
+	// They apply to every later attempt, including reminders already waiting for a retry
+	// or for the end of quiet hours. INVALID_ARGUMENT for a bad user_id, an unknown or
+	// repeated channel, quiet hours that are not HH:MM (00:00 to 23:59), equal start and
+	// end, or an unknown time zone.
+	SetPreferences(ctx context.Context, in *SetPreferencesRequest, opts ...grpc.CallOption) (*SetPreferencesResponse, error)
 }
 
 type notificationServiceClient struct {
@@ -73,6 +85,26 @@ func (c *notificationServiceClient) GetWebhookSecret(ctx context.Context, in *Ge
 	return out, nil
 }
 
+func (c *notificationServiceClient) GetPreferences(ctx context.Context, in *GetPreferencesRequest, opts ...grpc.CallOption) (*GetPreferencesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPreferencesResponse)
+	err := c.cc.Invoke(ctx, NotificationService_GetPreferences_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *notificationServiceClient) SetPreferences(ctx context.Context, in *SetPreferencesRequest, opts ...grpc.CallOption) (*SetPreferencesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetPreferencesResponse)
+	err := c.cc.Invoke(ctx, NotificationService_SetPreferences_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NotificationServiceServer is the server API for NotificationService service.
 // All implementations must embed UnimplementedNotificationServiceServer
 // for forward compatibility.
@@ -93,6 +125,16 @@ type NotificationServiceServer interface {
 	// bytes fails with INVALID_ARGUMENT; FAILED_PRECONDITION when the webhook channel is not
 	// configured (no WEBHOOK_SECRET).
 	GetWebhookSecret(context.Context, *GetWebhookSecretRequest) (*GetWebhookSecretResponse, error)
+	// GetPreferences returns one user's delivery preferences; a user who never set any gets
+	// the defaults (every channel on, no quiet hours). An empty user_id or one over 256
+	// bytes fails with INVALID_ARGUMENT.
+	GetPreferences(context.Context, *GetPreferencesRequest) (*GetPreferencesResponse, error)
+	// SetPreferences replaces one user's delivery preferences and returns them as stored.
+	// They apply to every later attempt, including reminders already waiting for a retry
+	// or for the end of quiet hours. INVALID_ARGUMENT for a bad user_id, an unknown or
+	// repeated channel, quiet hours that are not HH:MM (00:00 to 23:59), equal start and
+	// end, or an unknown time zone.
+	SetPreferences(context.Context, *SetPreferencesRequest) (*SetPreferencesResponse, error)
 	mustEmbedUnimplementedNotificationServiceServer()
 }
 
@@ -108,6 +150,12 @@ func (UnimplementedNotificationServiceServer) ListDeliveries(context.Context, *L
 }
 func (UnimplementedNotificationServiceServer) GetWebhookSecret(context.Context, *GetWebhookSecretRequest) (*GetWebhookSecretResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetWebhookSecret not implemented")
+}
+func (UnimplementedNotificationServiceServer) GetPreferences(context.Context, *GetPreferencesRequest) (*GetPreferencesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetPreferences not implemented")
+}
+func (UnimplementedNotificationServiceServer) SetPreferences(context.Context, *SetPreferencesRequest) (*SetPreferencesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetPreferences not implemented")
 }
 func (UnimplementedNotificationServiceServer) mustEmbedUnimplementedNotificationServiceServer() {}
 func (UnimplementedNotificationServiceServer) testEmbeddedByValue()                             {}
@@ -166,6 +214,42 @@ func _NotificationService_GetWebhookSecret_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NotificationService_GetPreferences_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPreferencesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NotificationServiceServer).GetPreferences(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NotificationService_GetPreferences_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NotificationServiceServer).GetPreferences(ctx, req.(*GetPreferencesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _NotificationService_SetPreferences_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetPreferencesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NotificationServiceServer).SetPreferences(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NotificationService_SetPreferences_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NotificationServiceServer).SetPreferences(ctx, req.(*SetPreferencesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NotificationService_ServiceDesc is the grpc.ServiceDesc for NotificationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -180,6 +264,14 @@ var NotificationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetWebhookSecret",
 			Handler:    _NotificationService_GetWebhookSecret_Handler,
+		},
+		{
+			MethodName: "GetPreferences",
+			Handler:    _NotificationService_GetPreferences_Handler,
+		},
+		{
+			MethodName: "SetPreferences",
+			Handler:    _NotificationService_SetPreferences_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

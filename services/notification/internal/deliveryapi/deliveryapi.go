@@ -34,13 +34,17 @@ type Server struct {
 	notificationv1.UnimplementedNotificationServiceServer
 	ledger  Lister
 	secrets WebhookSecrets
+	prefs   PreferenceStore
+	now     func() time.Time
 }
 
 var _ notificationv1.NotificationServiceServer = (*Server)(nil)
 
-// New returns a Server over a ledger and the webhook secrets; secrets is nil when the
-// webhook channel is not configured.
-func New(l Lister, secrets WebhookSecrets) *Server { return &Server{ledger: l, secrets: secrets} }
+// New returns a Server over a ledger, the webhook secrets and the preferences; secrets is
+// nil when the webhook channel is not configured.
+func New(l Lister, secrets WebhookSecrets, prefs PreferenceStore, now func() time.Time) *Server {
+	return &Server{ledger: l, secrets: secrets, prefs: prefs, now: now}
+}
 
 // ListDeliveries implements NotificationService.
 func (s *Server) ListDeliveries(ctx context.Context, req *notificationv1.ListDeliveriesRequest) (*notificationv1.ListDeliveriesResponse, error) {
@@ -87,6 +91,9 @@ func toProto(e ledger.Entry) *notificationv1.Delivery {
 	if e.DeliveredAt != nil {
 		d.DeliveredAt = timestamppb.New(*e.DeliveredAt)
 	}
+	if e.NextAttemptAt != nil {
+		d.NextAttemptAt = timestamppb.New(*e.NextAttemptAt)
+	}
 	return d
 }
 
@@ -98,7 +105,7 @@ var channels = map[string]notificationv1.Channel{
 var statuses = map[string]notificationv1.DeliveryStatus{
 	"sending": notificationv1.DeliveryStatus_DELIVERY_STATUS_SENDING, "delivered": notificationv1.DeliveryStatus_DELIVERY_STATUS_DELIVERED,
 	"retrying": notificationv1.DeliveryStatus_DELIVERY_STATUS_RETRYING, "failed": notificationv1.DeliveryStatus_DELIVERY_STATUS_FAILED,
-	"skipped": notificationv1.DeliveryStatus_DELIVERY_STATUS_SKIPPED,
+	"skipped": notificationv1.DeliveryStatus_DELIVERY_STATUS_SKIPPED, "held": notificationv1.DeliveryStatus_DELIVERY_STATUS_HELD,
 }
 
 // A page token is base64url("<created_at unix µs>|<channel>|<event_id>") of the last entry.

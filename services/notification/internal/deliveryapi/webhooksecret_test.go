@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
@@ -23,7 +24,7 @@ func client(t *testing.T, secrets WebhookSecrets) notificationv1.NotificationSer
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	g := grpc.NewServer()
-	notificationv1.RegisterNotificationServiceServer(g, New(nil, secrets))
+	notificationv1.RegisterNotificationServiceServer(g, New(nil, secrets, nil, time.Now))
 	go func() { _ = g.Serve(lis) }()
 	t.Cleanup(g.Stop)
 	conn, err := grpc.NewClient("passthrough:///bufnet",

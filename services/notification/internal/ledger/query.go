@@ -18,6 +18,9 @@ type Entry struct {
 	CreatedAt, UpdatedAt     time.Time
 	// DeliveredAt is nil unless Status is delivered.
 	DeliveredAt *time.Time
+	// NextAttemptAt is when the scheduler attempts the channel next (retrying, held) or
+	// the lease of a sending attempt runs out; nil for final rows.
+	NextAttemptAt *time.Time
 }
 
 // Cursor is the position after which a listing continues (exclusive).
@@ -36,7 +39,7 @@ type Query struct {
 
 const listSQL = `
 SELECT event_id, channel, status, attempts, last_error, user_id, task_id, notification_id,
-       created_at, updated_at, delivered_at
+       created_at, updated_at, delivered_at, next_attempt_at
 FROM notification_deliveries
 WHERE ($1 = '' OR user_id = $1)
   AND ($2 = '' OR event_id = $2)
@@ -58,7 +61,7 @@ func (s *Store) List(ctx context.Context, q Query) ([]Entry, error) {
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Entry, error) {
 		var e Entry
 		err := r.Scan(&e.EventID, &e.Channel, &e.Status, &e.Attempts, &e.LastError, &e.UserID, &e.TaskID,
-			&e.NotificationID, &e.CreatedAt, &e.UpdatedAt, &e.DeliveredAt)
+			&e.NotificationID, &e.CreatedAt, &e.UpdatedAt, &e.DeliveredAt, &e.NextAttemptAt)
 		return e, err
 	})
 	if err != nil {

@@ -2,11 +2,13 @@ package notify
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
 )
@@ -27,47 +29,71 @@ type Key struct {
 }
 
 // Plan is what to record for a channel before anything is sent: Sending (about to be
-// attempted), or a final Failed or Skipped with the reason in Error. After an attempt it
-// is the outcome: Delivered, Retrying or Failed.
+// attempted), Held (quiet hours, until NextAttempt), or a final Failed or Skipped with the
+// reason in Error. After an attempt it is the outcome: Delivered, Retrying (again at
+// NextAttempt) or Failed.
 type Plan struct {
 	Channel Channel
 	Status  Status
 	Error   string
+	// NextAttempt is when the scheduler attempts a Retrying or Held channel.
+	NextAttempt time.Time
 }
 
 // Request is the plan of one reminder.
 type Request struct {
-	Key   Key
-	Plans []Plan
+	Key Key
+	// Reminder is stored with the plan: the scheduler attempts later channels from it.
+	Reminder *eventsv1.ReminderEvent
+	// StaleAfter: an attempt after this instant skips the channel; zero never.
+	StaleAfter time.Time
+	Plans      []Plan
 }
 
-// Claim is one channel of one reminder to attempt now, or, when Held, one that another
-// attempt is delivering at this moment: it is not sent, and the reminder is answered
-// RETRY so that it is looked at again once that attempt has recorded its outcome.
+// Claim is one channel of one reminder to attempt now.
 type Claim struct {
 	EventID string
 	Channel Channel
-	Held    bool
 	// Since is when the ledger first saw this channel of the reminder.
 	Since time.Time
+	// Attempts is how many attempts the ledger counted before this one (an attempt
+	// interrupted by a crash included).
+	Attempts int
+}
+
+// DueClaim is a channel the scheduler claimed, with what it needs to attempt it.
+type DueClaim struct {
+	Claim
+	Reminder   *eventsv1.ReminderEvent
+	StaleAfter time.Time
 }
 
 // Outcome is the result of one claimed attempt.
 type Outcome struct {
 	EventID string
 	Plan
+	// Attempted is true when the outcome is that of a send (it counts as an attempt),
+	// false when the channel was held or skipped without sending.
+	Attempted bool
+	// GaveUp marks a Failed outcome of a channel still failing transiently at the end of
+	// the retry window.
+	GaveUp bool
 }
 
-// Ledger remembers, per (event_id, channel), what was delivered.
+// Ledger remembers, per (event_id, channel), what was delivered and what is still to do.
 type Ledger interface {
-	// Begin records the plans for channels that are not final yet (rows are created on
-	// first sight) and returns the channels now marked Sending: those to attempt, and
-	// (Held) those another attempt is sending right now.
-	// Channels already delivered, failed or skipped are left alone and not returned.
-	// Event ids in reqs are distinct.
+	// Begin records the plans for channels that are new, or not final and due (rows are
+	// created on first sight, with the reminder), and returns the channels it marked
+	// Sending, leased to the caller. Channels that are final, being sent by another
+	// attempt or waiting for a later attempt are left alone and not returned. Event ids
+	// in reqs are distinct.
 	Begin(ctx context.Context, reqs []Request, now time.Time) ([]Claim, error)
-	// Finish records the outcomes of the attempts Begin returned.
+	// Finish records the outcomes of the attempts Begin or Due returned.
 	Finish(ctx context.Context, outcomes []Outcome, now time.Time) error
+	// Due marks up to limit channels whose next attempt is due (Retrying or Held past
+	// NextAttempt, Sending past its lease) Sending, leased to the caller, and returns them.
+	// Concurrent callers never get the same channel.
+	Due(ctx context.Context, now time.Time, limit int) ([]DueClaim, error)
 }
 
 // BatchSender is a Sender that can deliver many notifications in one call (in-app: one
@@ -77,14 +103,17 @@ type BatchSender interface {
 }
 
 // Handler delivers reminders on every channel they ask for, at most once per channel
-// as far as the ledger knows.
+// as far as the ledger knows, and retries failed channels on its own schedule.
 type Handler struct {
 	ledger      Ledger
+	prefs       PreferenceStore
 	senders     map[Channel]Sender
 	maxLateness time.Duration
-	giveUpAfter time.Duration
+	backoff     Backoff
+	random      func() float64
 	now         func() time.Time
 	logger      *slog.Logger
+	metrics     *Metrics
 
 	// pending holds, in order, outcomes of sends whose Finish failed (the database was
 	// down): they are recorded before anything else, and their channels are never sent
@@ -96,21 +125,33 @@ type Handler struct {
 // sendConcurrency bounds concurrent webhook POSTs and SMTP sessions of one batch.
 const sendConcurrency = 16
 
-// NewHandler returns a Handler. senders holds the configured channels; a reminder that
-// asks for a missing one fails that channel permanently. A reminder arriving more than
-// maxLateness after its due time is skipped (0 disables the check).
+// NewHandler returns a Handler with DefaultBackoff, no preferences (defaults for every
+// user) and no metrics. senders holds the configured channels; a reminder that asks for a
+// missing one fails that channel permanently. A reminder handled more than maxLateness
+// after its due time is skipped (0 disables the check).
 func NewHandler(ledger Ledger, senders map[Channel]Sender, maxLateness time.Duration, now func() time.Time, logger *slog.Logger) *Handler {
-	return &Handler{ledger: ledger, senders: senders, maxLateness: maxLateness, now: now, logger: logger}
+	return &Handler{ledger: ledger, senders: senders, maxLateness: maxLateness, backoff: DefaultBackoff,
+		random: rand.Float64, now: now, logger: logger}
 }
 
-// GiveUpAfter records a channel as Failed ("gave up …") when it still fails transiently
-// more than d after the ledger first saw the reminder, so the reminder is acknowledged:
-// while it is answered RETRY its partition waits behind it (daprd retries until
-// delivered). 0 (the default) never gives up.
-func (h *Handler) GiveUpAfter(d time.Duration) { h.giveUpAfter = d }
+// Schedule sets the retry schedule of transiently failing channels (the service's
+// configuration checks it); random draws the jitter (rand.Float64 by default).
+func (h *Handler) Schedule(b Backoff, random func() float64) {
+	h.backoff = b
+	if random != nil {
+		h.random = random
+	}
+}
 
-// Handle delivers one reminder. It returns nil when every channel is delivered, failed
-// permanently or skipped, and an error (retry) while any channel failed transiently.
+// UsePreferences reads users' channel choices and quiet hours from ps.
+func (h *Handler) UsePreferences(ps PreferenceStore) { h.prefs = ps }
+
+// UseMetrics counts deliveries in m.
+func (h *Handler) UseMetrics(m *Metrics) { h.metrics = m }
+
+// Handle delivers one reminder. It returns nil once the reminder is in the ledger with
+// every channel delivered, final or scheduled (the service retries those itself), and an
+// error (redeliver) when the ledger could not take it.
 // logAttrs are added to its log lines (topic, trace_id).
 func (h *Handler) Handle(ctx context.Context, ev *eventsv1.ReminderEvent, logAttrs ...any) error {
 	return h.HandleBatch(ctx, []*eventsv1.ReminderEvent{ev}, logAttrs...)[0]
@@ -120,224 +161,73 @@ func (h *Handler) Handle(ctx context.Context, ev *eventsv1.ReminderEvent, logAtt
 // sends, and returns one result per reminder, as Handle does. Copies of the same
 // event_id in a batch share the first copy's result.
 func (h *Handler) HandleBatch(ctx context.Context, evs []*eventsv1.ReminderEvent, logAttrs ...any) []error {
-	now := h.now()
 	errs := make([]error, len(evs))
-	first := make(map[string]int, len(evs))
-	notes := make(map[string]*Notification, len(evs))
-	reqs := make([]Request, 0, len(evs))
-	for i, ev := range evs {
-		if _, dup := first[ev.GetEventId()]; dup {
-			continue
-		}
-		first[ev.GetEventId()] = i
-		n := New(ev, now)
-		notes[ev.GetEventId()] = n
-		reqs = append(reqs, Request{
-			Key:   Key{EventID: ev.GetEventId(), UserID: ev.GetUserId(), TaskID: ev.GetTaskId(), NotificationID: n.ID},
-			Plans: h.plan(ev, now),
-		})
-	}
-	if err := h.FlushPending(ctx); err != nil {
-		// Begin would fail as well; the reminders come back once the ledger is reachable.
+	fail := func(err error) []error {
 		for i := range errs {
 			errs[i] = err
 		}
 		return errs
 	}
+	if err := h.FlushPending(ctx); err != nil {
+		// Begin would fail as well; the reminders come back once the ledger is reachable.
+		return fail(err)
+	}
+	users := make([]string, 0, len(evs))
+	for _, ev := range evs {
+		users = append(users, ev.GetUserId())
+	}
+	prefs, err := h.preferences(ctx, users)
+	if err != nil {
+		return fail(err)
+	}
+	now := h.now()
+	notes := make(map[string]*Notification, len(evs))
+	reqs := make([]Request, 0, len(evs))
+	for _, ev := range evs {
+		if _, dup := notes[ev.GetEventId()]; dup {
+			continue
+		}
+		n := New(ev, now)
+		notes[ev.GetEventId()] = n
+		reqs = append(reqs, h.request(ev, n, prefs[ev.GetUserId()], now))
+	}
 	claims, err := h.ledger.Begin(ctx, reqs, now)
 	if err != nil {
-		for i := range errs {
-			errs[i] = fmt.Errorf("begin deliveries: %w", err)
-		}
-		return errs
+		return fail(fmt.Errorf("begin deliveries: %w", err))
 	}
-	transient := map[string][]error{}
-	mine := claims[:0:0]
-	unrecorded := h.pendingKeys()
-	for _, c := range claims {
-		switch {
-		case unrecorded[outcomeKey{c.EventID, c.Channel}]:
-			// Sent by this process; the outcome waits for the ledger. Never send it again.
-			transient[c.EventID] = append(transient[c.EventID], fmt.Errorf("%s: sent, outcome not recorded yet", c.Channel))
-		case c.Held:
-			transient[c.EventID] = append(transient[c.EventID], fmt.Errorf("%s: being delivered by another attempt", c.Channel))
-		default:
-			mine = append(mine, c)
-		}
-	}
-	outcomes := h.sendAll(ctx, mine, notes)
-	h.giveUp(outcomes, mine)
-	if len(outcomes) > 0 {
-		if err := h.ledger.Finish(context.WithoutCancel(ctx), outcomes, h.now()); err != nil {
-			// The sends happened: keep their outcomes until the ledger takes them, and
-			// answer RETRY so the reminders stay on the topic until then.
-			h.keepPending(outcomes)
-			h.logger.WarnContext(ctx, "deliveries_unrecorded", append([]any{"outcomes", len(outcomes), "error", err.Error()}, logAttrs...)...)
-			for i := range errs {
-				errs[i] = fmt.Errorf("record deliveries (kept in memory until the ledger is back): %w", err)
-			}
-			return errs
-		}
-	}
-	for _, o := range outcomes {
-		switch o.Status {
-		case Retrying:
-			transient[o.EventID] = append(transient[o.EventID], fmt.Errorf("%s: %s", o.Channel, o.Error))
-		case Failed:
-			h.logger.WarnContext(ctx, "channel_failed", append([]any{"event_id", o.EventID,
-				"channel", string(o.Channel), "error", o.Error}, logAttrs...)...)
-		}
-	}
-	for i, ev := range evs {
-		if t := transient[ev.GetEventId()]; len(t) > 0 {
-			errs[i] = fmt.Errorf("deliver %s: %w", ev.GetEventId(), errors.Join(t...))
-		}
-	}
+	h.countPlans(reqs)
+	// From here on the ledger holds every reminder of the batch: whatever happens to the
+	// sends, the scheduler finishes them, so the events are acknowledged.
+	h.attempt(ctx, claims, notes, nil, logAttrs...)
 	return errs
 }
 
-// giveUp turns Retrying outcomes of channels first seen more than giveUpAfter ago into
-// Failed.
-func (h *Handler) giveUp(outcomes []Outcome, claims []Claim) {
-	if h.giveUpAfter <= 0 {
-		return
+// preferences reads the preferences of the distinct users.
+func (h *Handler) preferences(ctx context.Context, users []string) (map[string]Preferences, error) {
+	if h.prefs == nil {
+		return nil, nil
 	}
-	since := make(map[outcomeKey]time.Time, len(claims))
-	for _, c := range claims {
-		since[outcomeKey{c.EventID, c.Channel}] = c.Since
-	}
-	now := h.now()
-	for i, o := range outcomes {
-		first, ok := since[outcomeKey{o.EventID, o.Channel}]
-		if o.Status != Retrying || !ok || first.IsZero() || now.Sub(first) <= h.giveUpAfter {
-			continue
-		}
-		outcomes[i].Status = Failed
-		outcomes[i].Error = fmt.Sprintf("gave up after %s of transient failures (NOTIFY_RETRY_FOR): %s",
-			now.Sub(first).Round(time.Second), o.Error)
-	}
-}
-
-type outcomeKey struct {
-	eventID string
-	channel Channel
-}
-
-func (h *Handler) keepPending(outcomes []Outcome) {
-	h.pendingMu.Lock()
-	defer h.pendingMu.Unlock()
-	h.pending = append(h.pending, outcomes...)
-}
-
-func (h *Handler) pendingKeys() map[outcomeKey]bool {
-	h.pendingMu.Lock()
-	defer h.pendingMu.Unlock()
-	if len(h.pending) == 0 {
-		return nil
-	}
-	keys := make(map[outcomeKey]bool, len(h.pending))
-	for _, o := range h.pending {
-		keys[outcomeKey{o.EventID, o.Channel}] = true
-	}
-	return keys
-}
-
-// Pending returns how many sent outcomes wait for the ledger.
-func (h *Handler) Pending() int {
-	h.pendingMu.Lock()
-	defer h.pendingMu.Unlock()
-	return len(h.pending)
-}
-
-// FlushPending records the outcomes kept while the ledger was unreachable, in the order
-// they happened. It returns nil when none is left.
-func (h *Handler) FlushPending(ctx context.Context) error {
-	h.pendingMu.Lock()
-	defer h.pendingMu.Unlock()
-	if len(h.pending) == 0 {
-		return nil
-	}
-	if err := h.ledger.Finish(context.WithoutCancel(ctx), h.pending, h.now()); err != nil {
-		return fmt.Errorf("record %d earlier deliveries: %w", len(h.pending), err)
-	}
-	h.logger.InfoContext(ctx, "deliveries_recorded_late", "outcomes", len(h.pending))
-	h.pending = nil
-	return nil
-}
-
-// RunPending flushes kept outcomes every interval until ctx ends, so they reach the
-// ledger even when no reminder arrives meanwhile. Call FlushPending once more after the
-// last event has been answered.
-func (h *Handler) RunPending(ctx context.Context, interval time.Duration) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if err := h.FlushPending(ctx); err != nil {
-				h.logger.Debug("deliveries_still_unrecorded", "error", err.Error())
-			}
+	seen := make(map[string]bool, len(users))
+	distinct := users[:0:0]
+	for _, u := range users {
+		if !seen[u] {
+			seen[u] = true
+			distinct = append(distinct, u)
 		}
 	}
+	p, err := h.prefs.Preferences(ctx, distinct)
+	if err != nil {
+		return nil, fmt.Errorf("read delivery preferences: %w", err)
+	}
+	return p, nil
 }
 
-// sendAll attempts every claim: channels in parallel, a BatchSender in one call, other
-// senders with bounded concurrency.
-func (h *Handler) sendAll(ctx context.Context, claims []Claim, notes map[string]*Notification) []Outcome {
-	byChannel := map[Channel][]*Notification{}
-	for _, c := range claims {
-		byChannel[c.Channel] = append(byChannel[c.Channel], notes[c.EventID])
+// request decides, before any I/O, what each channel of a newly arrived reminder does.
+func (h *Handler) request(ev *eventsv1.ReminderEvent, n *Notification, p Preferences, now time.Time) Request {
+	r := Request{
+		Key:      Key{EventID: ev.GetEventId(), UserID: ev.GetUserId(), TaskID: ev.GetTaskId(), NotificationID: n.ID},
+		Reminder: ev,
 	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	outcomes := make([]Outcome, 0, len(claims))
-	record := func(c Channel, n *Notification, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		outcomes = append(outcomes, Outcome{EventID: n.Reminder.GetEventId(), Plan: result(c, err)})
-	}
-	sem := make(chan struct{}, sendConcurrency)
-	for c, ns := range byChannel {
-		s := h.senders[c]
-		if bs, ok := s.(BatchSender); ok && len(ns) > 1 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i, err := range bs.SendBatch(ctx, ns) {
-					record(c, ns[i], err)
-				}
-			}()
-			continue
-		}
-		for _, n := range ns {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				sem <- struct{}{}
-				defer func() { <-sem }()
-				record(c, n, s.Send(ctx, n))
-			}()
-		}
-	}
-	wg.Wait()
-	return outcomes
-}
-
-func result(c Channel, err error) Plan {
-	switch {
-	case err == nil:
-		return Plan{Channel: c, Status: Delivered}
-	case IsPermanent(err):
-		return Plan{Channel: c, Status: Failed, Error: err.Error()}
-	default:
-		return Plan{Channel: c, Status: Retrying, Error: err.Error()}
-	}
-}
-
-// plan decides, before any I/O, what each requested channel should do.
-func (h *Handler) plan(ev *eventsv1.ReminderEvent, now time.Time) []Plan {
 	channels := []Channel{InApp}
 	if ev.GetTargets().GetWebhookUrl() != "" {
 		channels = append(channels, Webhook)
@@ -345,33 +235,75 @@ func (h *Handler) plan(ev *eventsv1.ReminderEvent, now time.Time) []Plan {
 	if ev.GetTargets().GetEmail() != "" {
 		channels = append(channels, Email)
 	}
-	plans := make([]Plan, len(channels))
+	holdUntil, quiet := h.quiet(ev, p, now)
+	if ref := reference(ev); ref != nil && h.maxLateness > 0 {
+		// A reminder held by quiet hours is late from their end, not from its due time.
+		base := ref.AsTime()
+		if quiet && holdUntil.After(base) {
+			base = holdUntil
+		}
+		r.StaleAfter = base.Add(h.maxLateness)
+	}
 	late, stale := h.lateness(ev, now)
-	for i, c := range channels {
-		plans[i] = Plan{Channel: c, Status: Sending}
+	for _, c := range channels {
+		plan := Plan{Channel: c, Status: Sending}
 		s, ok := h.senders[c]
 		switch {
 		case stale:
-			plans[i] = Plan{Channel: c, Status: Skipped,
+			plan = Plan{Channel: c, Status: Skipped,
 				Error: fmt.Sprintf("stale: arrived %s after its due time, more than the allowed %s", late.Round(time.Second), h.maxLateness)}
+		case p.Off(c):
+			plan = Plan{Channel: c, Status: Skipped, Error: "turned off in the user's preferences"}
 		case !ok:
-			plans[i] = Plan{Channel: c, Status: Failed, Error: "channel not configured"}
+			plan = Plan{Channel: c, Status: Failed, Error: "channel not configured"}
+		case quiet:
+			if err := s.Check(ev); err != nil {
+				plan = Plan{Channel: c, Status: Failed, Error: err.Error()}
+				break
+			}
+			plan = Plan{Channel: c, Status: Held, NextAttempt: holdUntil, Error: heldReason(p, holdUntil)}
 		default:
 			if err := s.Check(ev); err != nil {
-				plans[i] = Plan{Channel: c, Status: Failed, Error: err.Error()}
+				plan = Plan{Channel: c, Status: Failed, Error: err.Error()}
 			}
 		}
+		r.Plans = append(r.Plans, plan)
 	}
-	return plans
+	return r
+}
+
+// quiet returns when the user's quiet hours end, if now falls in them and the reminder is
+// not urgent.
+func (h *Handler) quiet(ev *eventsv1.ReminderEvent, p Preferences, now time.Time) (time.Time, bool) {
+	if p.Quiet == nil || ev.GetUrgent() {
+		return time.Time{}, false
+	}
+	return p.Quiet.Until(now)
+}
+
+func heldReason(p Preferences, until time.Time) string {
+	zone := p.Quiet.TimeZone
+	if zone == "" {
+		zone = "UTC"
+	}
+	return fmt.Sprintf("held: quiet hours %s to %s (%s) end at %s", Clock(p.Quiet.Start), Clock(p.Quiet.End), zone, until.UTC().Format(time.RFC3339))
+}
+
+// reference is the time a reminder is late from: its due time, else its scheduled time.
+func reference(ev *eventsv1.ReminderEvent) *timestamppb.Timestamp {
+	if ev.GetDueAt() != nil {
+		return ev.GetDueAt()
+	}
+	if ev.GetRemindAt() != nil {
+		return ev.GetRemindAt()
+	}
+	return nil
 }
 
 // lateness returns how long after its due time (or, without one, its scheduled time)
 // the reminder is handled, and whether that is beyond maxLateness.
 func (h *Handler) lateness(ev *eventsv1.ReminderEvent, now time.Time) (time.Duration, bool) {
-	ref := ev.GetDueAt()
-	if ref == nil {
-		ref = ev.GetRemindAt()
-	}
+	ref := reference(ev)
 	if ref == nil || h.maxLateness <= 0 {
 		return 0, false
 	}

@@ -17,60 +17,6 @@ import (
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
 )
 
-// memLedger is an in-memory Ledger with the same rules as the PostgreSQL one.
-type memLedger struct {
-	mu    sync.Mutex
-	rows  map[string]map[Channel]Plan
-	att   map[string]map[Channel]int
-	first map[string]time.Time // created_at per event
-}
-
-func newMemLedger() *memLedger {
-	return &memLedger{rows: map[string]map[Channel]Plan{}, att: map[string]map[Channel]int{}, first: map[string]time.Time{}}
-}
-
-func (l *memLedger) Begin(_ context.Context, reqs []Request, now time.Time) ([]Claim, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var todo []Claim
-	for _, r := range reqs {
-		id := r.Key.EventID
-		if l.rows[id] == nil {
-			l.rows[id], l.att[id], l.first[id] = map[Channel]Plan{}, map[Channel]int{}, now
-		}
-		for _, p := range r.Plans {
-			if cur, ok := l.rows[id][p.Channel]; ok && cur.Status.Final() {
-				continue
-			}
-			l.rows[id][p.Channel] = p
-			if p.Status == Sending {
-				l.att[id][p.Channel]++
-				todo = append(todo, Claim{EventID: id, Channel: p.Channel, Since: l.first[id]})
-			}
-		}
-	}
-	return todo, nil
-}
-
-func (l *memLedger) Finish(_ context.Context, outcomes []Outcome, _ time.Time) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, o := range outcomes {
-		l.rows[o.EventID][o.Channel] = o.Plan
-	}
-	return nil
-}
-
-func (l *memLedger) statuses(eventID string) map[Channel]Status {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := map[Channel]Status{}
-	for c, p := range l.rows[eventID] {
-		out[c] = p.Status
-	}
-	return out
-}
-
 // fakeSender answers errs in turn (nil once they run out) and counts sends.
 type fakeSender struct {
 	mu    sync.Mutex
@@ -93,82 +39,6 @@ func (f *fakeSender) Send(context.Context, *Notification) error {
 	return nil
 }
 
-func TestHandle(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	ev := func(due time.Time) *eventsv1.ReminderEvent {
-		return &eventsv1.ReminderEvent{EventId: "e1", TaskId: "t1", UserId: "u1", Title: "Pay rent",
-			DueAt: timestamppb.New(due), TimeZone: "Europe/Berlin",
-			Targets: &eventsv1.DeliveryTargets{Email: "a@example.com", WebhookUrl: "https://example.com/h"}}
-	}
-	transient := errors.New("503")
-	tests := []struct {
-		name       string
-		due        time.Time
-		inApp      *fakeSender
-		hook, mail *fakeSender
-		deliveries int // how many times the event is handled
-		wantErrs   []bool
-		want       map[Channel]Status
-		wantSent   [3]int
-	}{
-		{
-			name: "all delivered once across redeliveries", due: now.Add(time.Hour),
-			inApp: &fakeSender{}, hook: &fakeSender{}, mail: &fakeSender{}, deliveries: 3,
-			wantErrs: []bool{false, false, false},
-			want:     map[Channel]Status{InApp: Delivered, Webhook: Delivered, Email: Delivered},
-			wantSent: [3]int{1, 1, 1},
-		},
-		{
-			name: "transient webhook retried alone", due: now.Add(time.Hour),
-			inApp: &fakeSender{}, hook: &fakeSender{errs: []error{transient, transient}}, mail: &fakeSender{}, deliveries: 3,
-			wantErrs: []bool{true, true, false},
-			want:     map[Channel]Status{InApp: Delivered, Webhook: Delivered, Email: Delivered},
-			wantSent: [3]int{1, 3, 1},
-		},
-		{
-			name: "permanent failure is final", due: now.Add(time.Hour),
-			inApp: &fakeSender{}, hook: &fakeSender{errs: []error{Permanent(errors.New("410"))}}, mail: &fakeSender{check: errors.New("bad address")}, deliveries: 2,
-			wantErrs: []bool{false, false},
-			want:     map[Channel]Status{InApp: Delivered, Webhook: Failed, Email: Failed},
-			wantSent: [3]int{1, 1, 0},
-		},
-		{
-			name: "stale reminder skipped", due: now.Add(-6*time.Hour - time.Second),
-			inApp: &fakeSender{}, hook: &fakeSender{}, mail: &fakeSender{}, deliveries: 1,
-			wantErrs: []bool{false},
-			want:     map[Channel]Status{InApp: Skipped, Webhook: Skipped, Email: Skipped},
-		},
-		{
-			name: "exactly at the lateness limit still sent", due: now.Add(-6 * time.Hour),
-			inApp: &fakeSender{}, hook: &fakeSender{}, mail: &fakeSender{}, deliveries: 1,
-			wantErrs: []bool{false},
-			want:     map[Channel]Status{InApp: Delivered, Webhook: Delivered, Email: Delivered},
-			wantSent: [3]int{1, 1, 1},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			l := newMemLedger()
-			h := NewHandler(l, map[Channel]Sender{InApp: tt.inApp, Webhook: tt.hook, Email: tt.mail}, 6*time.Hour,
-				func() time.Time { return now }, slog.New(slog.NewTextHandler(io.Discard, nil)))
-			for i := range tt.deliveries {
-				err := h.Handle(context.Background(), ev(tt.due))
-				if (err != nil) != tt.wantErrs[i] {
-					t.Errorf("Handle #%d = %v, want error %v", i+1, err, tt.wantErrs[i])
-				}
-			}
-			if diff := cmp.Diff(tt.want, l.statuses("e1")); diff != "" {
-				t.Errorf("ledger statuses (-want +got):\n%s", diff)
-			}
-			if got := [3]int{tt.inApp.sent, tt.hook.sent, tt.mail.sent}; got != tt.wantSent {
-				t.Errorf("sends (in-app, webhook, e-mail) = %v, want %v", got, tt.wantSent)
-			}
-		})
-	}
-}
-
 func TestNewRendersDueTimeInUserZone(t *testing.T) {
 	t.Parallel()
 	ev := &eventsv1.ReminderEvent{EventId: "e1", Title: "Pay rent", TimeZone: "America/New_York",
@@ -182,45 +52,227 @@ func TestNewRendersDueTimeInUserZone(t *testing.T) {
 	}
 }
 
-// heldLedger reports the e-mail channel as being sent by another attempt.
-type heldLedger struct{ memLedger }
+// clock is an injected, settable time.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
 
-func (l *heldLedger) Begin(ctx context.Context, reqs []Request, now time.Time) ([]Claim, error) {
-	claims, err := l.memLedger.Begin(ctx, reqs, now)
-	for i := range claims {
-		if claims[i].Channel == Email {
-			claims[i].Held = true
+func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
+
+// fixture is a handler over a memLedger with three fake channels and an injected clock;
+// jitter is off (r = 0.5) so retry times are exact.
+type fixture struct {
+	h                 *Handler
+	l                 *memLedger
+	clock             *clock
+	inApp, hook, mail *fakeSender
+}
+
+func newFixture(t0 time.Time, prefs memPrefs) *fixture {
+	f := &fixture{l: newMemLedger(), clock: &clock{t: t0}, inApp: &fakeSender{}, hook: &fakeSender{}, mail: &fakeSender{}}
+	f.h = NewHandler(f.l, map[Channel]Sender{InApp: f.inApp, Webhook: f.hook, Email: f.mail}, 6*time.Hour,
+		f.clock.now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f.h.Schedule(DefaultBackoff, func() float64 { return 0.5 })
+	if prefs != nil {
+		f.h.UsePreferences(prefs)
+	}
+	return f
+}
+
+func (f *fixture) sent() [3]int {
+	f.inApp.mu.Lock()
+	defer f.inApp.mu.Unlock()
+	f.hook.mu.Lock()
+	defer f.hook.mu.Unlock()
+	f.mail.mu.Lock()
+	defer f.mail.mu.Unlock()
+	return [3]int{f.inApp.sent, f.hook.sent, f.mail.sent}
+}
+
+// due runs one scheduler pass at t.
+func (f *fixture) due(t *testing.T, at time.Time) int {
+	t.Helper()
+	f.clock.set(at)
+	n, err := f.h.AttemptDue(context.Background(), 100)
+	if err != nil {
+		t.Fatalf("AttemptDue at %s = %v", at.Format(time.TimeOnly), err)
+	}
+	return n
+}
+
+func reminder(id string, due time.Time) *eventsv1.ReminderEvent {
+	return &eventsv1.ReminderEvent{EventId: id, TaskId: "t1", UserId: "u1", Title: "Pay rent",
+		DueAt: timestamppb.New(due), TimeZone: "Europe/Berlin",
+		Targets: &eventsv1.DeliveryTargets{Email: "a@example.com", WebhookUrl: "https://example.com/h"}}
+}
+
+func TestHandle(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	transient := errors.New("503")
+	tests := []struct {
+		name       string
+		due        time.Time
+		hookErrs   []error
+		mailCheck  error
+		deliveries int // how many times the event is handled
+		want       map[Channel]Status
+		wantSent   [3]int
+	}{
+		{
+			name: "all delivered once across redeliveries", due: now.Add(time.Hour), deliveries: 3,
+			want:     map[Channel]Status{InApp: Delivered, Webhook: Delivered, Email: Delivered},
+			wantSent: [3]int{1, 1, 1},
+		},
+		{
+			name: "transient webhook scheduled, not resent by a redelivery", due: now.Add(time.Hour),
+			hookErrs: []error{transient}, deliveries: 3,
+			want:     map[Channel]Status{InApp: Delivered, Webhook: Retrying, Email: Delivered},
+			wantSent: [3]int{1, 1, 1},
+		},
+		{
+			name: "permanent failure is final", due: now.Add(time.Hour),
+			hookErrs: []error{Permanent(errors.New("410"))}, mailCheck: errors.New("bad address"), deliveries: 2,
+			want:     map[Channel]Status{InApp: Delivered, Webhook: Failed, Email: Failed},
+			wantSent: [3]int{1, 1, 0},
+		},
+		{
+			name: "stale reminder skipped", due: now.Add(-6*time.Hour - time.Second), deliveries: 1,
+			want: map[Channel]Status{InApp: Skipped, Webhook: Skipped, Email: Skipped},
+		},
+		{
+			name: "exactly at the lateness limit still sent", due: now.Add(-6 * time.Hour), deliveries: 1,
+			want:     map[Channel]Status{InApp: Delivered, Webhook: Delivered, Email: Delivered},
+			wantSent: [3]int{1, 1, 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(now, nil)
+			f.hook.errs, f.mail.check = tt.hookErrs, tt.mailCheck
+			for i := range tt.deliveries {
+				// Every reminder is acknowledged once it is in the ledger: retries are the
+				// service's own, not daprd's.
+				if err := f.h.Handle(context.Background(), reminder("e1", tt.due)); err != nil {
+					t.Errorf("Handle #%d = %v, want nil", i+1, err)
+				}
+			}
+			if diff := cmp.Diff(tt.want, f.l.statuses("e1")); diff != "" {
+				t.Errorf("ledger statuses (-want +got):\n%s", diff)
+			}
+			if got := f.sent(); got != tt.wantSent {
+				t.Errorf("sends (in-app, webhook, e-mail) = %v, want %v", got, tt.wantSent)
+			}
+		})
+	}
+}
+
+// TestSchedulerRetriesOnBackoffThenGivesUp: a webhook failing transiently is attempted
+// by the scheduler at 30 s, 2 m, 8 m, 32 m, then hourly after the failure before, and a
+// last time at the end of NOTIFY_RETRY_FOR; still failing then, it is recorded failed with
+// the reason. The other channels went out once.
+func TestSchedulerRetriesOnBackoffThenGivesUp(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	f := newFixture(t0, nil)
+	f.h.Schedule(Backoff{Initial: 30 * time.Second, Multiplier: 4, Max: time.Hour, Jitter: 0.2, RetryFor: 3 * time.Hour}, func() float64 { return 0.5 })
+	f.hook.errs = make([]error, 100)
+	for i := range f.hook.errs {
+		f.hook.errs[i] = errors.New("503 Service Unavailable")
+	}
+	if err := f.h.Handle(context.Background(), reminder("e1", t0.Add(time.Hour))); err != nil {
+		t.Fatalf("Handle() = %v, want nil (retry scheduled)", err)
+	}
+	var attemptsAt []time.Duration
+	at := t0
+	for range 20 {
+		row := f.l.row("e1", Webhook)
+		if row.Status != Retrying {
+			break
+		}
+		if n := f.due(t, row.next.Add(-time.Second)); n != 0 {
+			t.Fatalf("scheduler attempted %d channels a second before the next attempt time", n)
+		}
+		at = row.next
+		f.due(t, at)
+		attemptsAt = append(attemptsAt, at.Sub(t0))
+	}
+	want := []time.Duration{30 * time.Second, 150 * time.Second, 630 * time.Second, 2550 * time.Second,
+		2550*time.Second + time.Hour, 2550*time.Second + 2*time.Hour, 3 * time.Hour}
+	if diff := cmp.Diff(want, attemptsAt); diff != "" {
+		t.Errorf("retry times after first arrival (-want +got):\n%s", diff)
+	}
+	row := f.l.row("e1", Webhook)
+	if row.Status != Failed || row.attempts != 8 || !strings.Contains(row.Error, "gave up after 8 attempts in 3h0m0s") || !strings.Contains(row.Error, "503") {
+		t.Errorf("webhook row = %s after %d attempts (%q), want failed after 8 with the give-up and the last error", row.Status, row.attempts, row.Error)
+	}
+	if got := f.sent(); got != [3]int{1, 8, 1} {
+		t.Errorf("sends (in-app, webhook, e-mail) = %v, want [1 8 1]", got)
+	}
+}
+
+func TestBackoffJitterStaysInBounds(t *testing.T) {
+	t.Parallel()
+	b := DefaultBackoff
+	for _, tt := range []struct {
+		n      int
+		r      float64
+		want   time.Duration
+		reason string
+	}{
+		{1, 0.5, 30 * time.Second, "first wait, no jitter"},
+		{1, 0, 24 * time.Second, "-20 %"},
+		{1, 0.999999, 36 * time.Second, "+20 %"},
+		{3, 0.5, 8 * time.Minute, "30s × 4²"},
+		{50, 0.5, time.Hour, "capped, no overflow"},
+	} {
+		if got := b.Wait(tt.n, tt.r).Round(time.Second); got != tt.want {
+			t.Errorf("Wait(%d, %g) = %s, want %s (%s)", tt.n, tt.r, got, tt.want, tt.reason)
 		}
 	}
-	return claims, err
 }
 
-// TestHandleHeldChannelIsNotSentTwice: a channel another attempt is delivering right now
-// is not sent again, and the reminder is answered with a transient error (RETRY) so it is
-// looked at again once that attempt has recorded its outcome.
-func TestHandleHeldChannelIsNotSentTwice(t *testing.T) {
+// TestConcurrentAttemptIsNotSentTwice: a second delivery of a reminder while the first
+// attempt holds the lease sends nothing and is acknowledged; when the first attempt never
+// records its outcome (it crashed), the scheduler sends after the lease, once.
+func TestConcurrentAttemptIsNotSentTwice(t *testing.T) {
 	t.Parallel()
-	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	l := &heldLedger{memLedger: *newMemLedger()}
-	inApp, hook, mail := &fakeSender{}, &fakeSender{}, &fakeSender{}
-	h := NewHandler(l, map[Channel]Sender{InApp: inApp, Webhook: hook, Email: mail}, 6*time.Hour,
-		func() time.Time { return now }, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	err := h.Handle(context.Background(), &eventsv1.ReminderEvent{EventId: "e1", TaskId: "t1", UserId: "u1", Title: "Pay rent",
-		DueAt: timestamppb.New(now.Add(time.Hour)), TimeZone: "Europe/Berlin",
-		Targets: &eventsv1.DeliveryTargets{Email: "a@example.com", WebhookUrl: "https://example.com/h"}})
-	if err == nil || !strings.Contains(err.Error(), "being delivered by another attempt") {
-		t.Fatalf("Handle() = %v, want a transient error naming the held channel", err)
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	f := newFixture(t0, nil)
+	ev := reminder("e1", t0.Add(time.Hour))
+	// The crashed attempt: rows marked sending, nothing recorded after.
+	if _, err := f.l.Begin(context.Background(), []Request{f.h.request(ev, New(ev, t0), Preferences{}, t0)}, t0); err != nil {
+		t.Fatal(err)
 	}
-	if got := [3]int{inApp.sent, hook.sent, mail.sent}; got != [3]int{1, 1, 0} {
-		t.Errorf("sends (in-app, webhook, e-mail) = %v, want [1 1 0]: the held e-mail must not be sent", got)
+	f.clock.set(t0.Add(time.Second))
+	if err := f.h.Handle(context.Background(), ev); err != nil {
+		t.Fatalf("Handle() during another attempt's lease = %v, want nil", err)
+	}
+	if got := f.sent(); got != [3]int{} {
+		t.Fatalf("sends during another attempt's lease = %v, want none", got)
+	}
+	if n := f.due(t, t0.Add(f.l.lease-time.Second)); n != 0 {
+		t.Fatalf("scheduler claimed %d channels before the lease ran out", n)
+	}
+	if n := f.due(t, t0.Add(f.l.lease)); n != 3 {
+		t.Fatalf("scheduler claimed %d channels after the lease, want 3", n)
+	}
+	f.due(t, t0.Add(2*f.l.lease))
+	if got := f.sent(); got != [3]int{1, 1, 1} {
+		t.Errorf("sends = %v, want [1 1 1]", got)
+	}
+	want := map[Channel]Status{InApp: Delivered, Webhook: Delivered, Email: Delivered}
+	if diff := cmp.Diff(want, f.l.statuses("e1")); diff != "" {
+		t.Errorf("ledger statuses (-want +got):\n%s", diff)
 	}
 }
 
-// flakyLedger fails Finish while down; its Begin re-claims every channel that is not
-// final, as the PostgreSQL ledger does once a `sending` row's lease has expired (the worst
-// case: the database stayed down longer than the lease).
+// flakyLedger fails Finish while down.
 type flakyLedger struct {
-	memLedger
+	*memLedger
 	down atomic.Bool
 }
 
@@ -231,100 +283,58 @@ func (l *flakyLedger) Finish(ctx context.Context, outcomes []Outcome, now time.T
 	return l.memLedger.Finish(ctx, outcomes, now)
 }
 
-// TestHandleDatabaseOutageAfterSendNeverSendsTwice: the send succeeded, recording it
-// failed. Redeliveries while the outcome waits in memory send nothing and answer RETRY;
-// once the ledger is back the outcome is recorded (in the background, without a new
-// event) and the next redelivery succeeds with every channel still sent once.
-func TestHandleDatabaseOutageAfterSendNeverSendsTwice(t *testing.T) {
+// TestDatabaseOutageAfterSendNeverSendsTwice: the send succeeded, recording it failed.
+// The reminder is acknowledged (it is in the ledger); redeliveries and scheduler passes
+// while the outcome waits in memory send nothing, even past the lease; once the ledger is
+// back the outcome is recorded in the background and every channel went out once.
+func TestDatabaseOutageAfterSendNeverSendsTwice(t *testing.T) {
 	t.Parallel()
-	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	l := &flakyLedger{memLedger: *newMemLedger()}
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	f := newFixture(t0, nil)
+	l := &flakyLedger{memLedger: f.l}
+	f.h.ledger = l
 	l.down.Store(true)
-	inApp, hook, mail := &fakeSender{}, &fakeSender{}, &fakeSender{}
-	h := NewHandler(l, map[Channel]Sender{InApp: inApp, Webhook: hook, Email: mail}, 6*time.Hour,
-		func() time.Time { return now }, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ev := &eventsv1.ReminderEvent{EventId: "e1", TaskId: "t1", UserId: "u1", Title: "Pay rent",
-		DueAt:   timestamppb.New(now.Add(time.Hour)),
-		Targets: &eventsv1.DeliveryTargets{Email: "a@example.com", WebhookUrl: "https://example.com/h"}}
+	ev := reminder("e1", t0.Add(time.Hour))
 	ctx := context.Background()
-
-	if err := h.Handle(ctx, ev); err == nil {
-		t.Fatal("Handle() with the ledger down after the send = nil, want RETRY until the outcome is recorded")
+	if err := f.h.Handle(ctx, ev); err != nil {
+		t.Fatalf("Handle() with the ledger down after the send = %v, want nil (the plan is in the ledger)", err)
 	}
+	f.clock.set(t0.Add(2 * f.l.lease))
 	for i := range 3 {
-		if err := h.Handle(ctx, ev); err == nil {
-			t.Fatalf("redelivery #%d while the ledger is down = nil, want RETRY", i+1)
+		if err := f.h.Handle(ctx, ev); err == nil {
+			t.Fatalf("redelivery #%d while outcomes wait for the ledger = nil, want RETRY", i+1)
+		}
+		if _, err := f.h.AttemptDue(ctx, 100); err == nil {
+			t.Fatalf("scheduler pass #%d while outcomes wait for the ledger = nil, want an error", i+1)
 		}
 	}
-	if got := [3]int{inApp.sent, hook.sent, mail.sent}; got != [3]int{1, 1, 1} {
-		t.Fatalf("sends (in-app, webhook, e-mail) during the outage = %v, want [1 1 1]", got)
+	if got := f.sent(); got != [3]int{1, 1, 1} {
+		t.Fatalf("sends during the outage = %v, want [1 1 1]", got)
 	}
-	if h.Pending() != 3 {
-		t.Errorf("Pending() = %d, want the 3 sent channels", h.Pending())
+	if f.h.Pending() != 3 {
+		t.Errorf("Pending() = %d, want the 3 sent channels", f.h.Pending())
 	}
-
 	l.down.Store(false)
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- h.RunPending(rctx, 10*time.Millisecond) }()
-	for deadline := time.Now().Add(5 * time.Second); h.Pending() > 0 && time.Now().Before(deadline); {
+	go func() { done <- f.h.RunPending(rctx, 10*time.Millisecond) }()
+	for deadline := time.Now().Add(5 * time.Second); f.h.Pending() > 0 && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
 	}
 	cancel()
 	<-done
-	if h.Pending() != 0 {
-		t.Fatalf("Pending() = %d after the ledger came back, want 0", h.Pending())
+	if f.h.Pending() != 0 {
+		t.Fatalf("Pending() = %d after the ledger came back, want 0", f.h.Pending())
 	}
-	want := map[Channel]Status{InApp: Delivered, Webhook: Delivered, Email: Delivered}
-	if diff := cmp.Diff(want, l.statuses("e1")); diff != "" {
-		t.Errorf("ledger statuses after recovery (-want +got):\n%s", diff)
-	}
-	if err := h.Handle(ctx, ev); err != nil {
+	f.due(t, t0.Add(10*f.l.lease))
+	if err := f.h.Handle(ctx, ev); err != nil {
 		t.Errorf("redelivery after recovery = %v, want nil", err)
 	}
-	if got := [3]int{inApp.sent, hook.sent, mail.sent}; got != [3]int{1, 1, 1} {
-		t.Errorf("sends (in-app, webhook, e-mail) after recovery = %v, want [1 1 1]", got)
+	want := map[Channel]Status{InApp: Delivered, Webhook: Delivered, Email: Delivered}
+	if diff := cmp.Diff(want, f.l.statuses("e1")); diff != "" {
+		t.Errorf("ledger statuses after recovery (-want +got):\n%s", diff)
 	}
-}
-
-// TestHandleGivesUpAfterRetryFor: a webhook that keeps failing transiently is retried
-// (RETRY) until NOTIFY_RETRY_FOR has passed since the reminder first arrived; then it is
-// recorded failed with the reason and the reminder is acknowledged, so its partition moves on.
-func TestHandleGivesUpAfterRetryFor(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	clock := now
-	l := newMemLedger()
-	transient := errors.New("503")
-	inApp, hook, mail := &fakeSender{}, &fakeSender{errs: []error{transient, transient, transient}}, &fakeSender{}
-	h := NewHandler(l, map[Channel]Sender{InApp: inApp, Webhook: hook, Email: mail}, 6*time.Hour,
-		func() time.Time { return clock }, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	h.GiveUpAfter(10 * time.Minute)
-	ev := &eventsv1.ReminderEvent{EventId: "e1", TaskId: "t1", UserId: "u1", Title: "Pay rent",
-		DueAt:   timestamppb.New(now.Add(time.Hour)),
-		Targets: &eventsv1.DeliveryTargets{Email: "a@example.com", WebhookUrl: "https://example.com/h"}}
-	if err := h.Handle(context.Background(), ev); err == nil {
-		t.Fatal("first attempt with a failing webhook = nil, want RETRY")
-	}
-	clock = now.Add(10 * time.Minute)
-	if err := h.Handle(context.Background(), ev); err == nil {
-		t.Fatal("attempt at exactly NOTIFY_RETRY_FOR = nil, want RETRY")
-	}
-	clock = now.Add(10*time.Minute + time.Second)
-	if err := h.Handle(context.Background(), ev); err != nil {
-		t.Fatalf("attempt after NOTIFY_RETRY_FOR = %v, want nil (given up, acknowledged)", err)
-	}
-	want := map[Channel]Status{InApp: Delivered, Webhook: Failed, Email: Delivered}
-	if diff := cmp.Diff(want, l.statuses("e1")); diff != "" {
-		t.Errorf("ledger statuses (-want +got):\n%s", diff)
-	}
-	l.mu.Lock()
-	reason := l.rows["e1"][Webhook].Error
-	l.mu.Unlock()
-	if !strings.Contains(reason, "gave up after 10m1s") || !strings.Contains(reason, "503") {
-		t.Errorf("webhook failure reason = %q, want the give-up and the last error", reason)
-	}
-	if got := [3]int{inApp.sent, hook.sent, mail.sent}; got != [3]int{1, 3, 1} {
-		t.Errorf("sends (in-app, webhook, e-mail) = %v, want [1 3 1]", got)
+	if got := f.sent(); got != [3]int{1, 1, 1} {
+		t.Errorf("sends after recovery = %v, want [1 1 1]", got)
 	}
 }

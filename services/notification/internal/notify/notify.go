@@ -25,11 +25,13 @@ const (
 // Status is the ledger state of one channel of one reminder. The values are stored.
 type Status string
 
-// The statuses. Delivered, Failed and Skipped are final.
+// The statuses. Delivered, Failed and Skipped are final; Retrying and Held wait for the
+// scheduler (their next attempt time); Sending is leased to the attempt that marked it.
 const (
 	Sending   Status = "sending"
 	Delivered Status = "delivered"
 	Retrying  Status = "retrying"
+	Held      Status = "held"
 	Failed    Status = "failed"
 	Skipped   Status = "skipped"
 )
