@@ -80,6 +80,27 @@ func TestFaults(t *testing.T) {
 		e.expectExactlyOnce(t, st.wait(t), effectTimeout, settle)
 	})
 
+	t.Run("PostgresRestartedTenTimes", func(t *testing.T) {
+		// PostgreSQL stopped (fast: connections cut) and started ten times while reminders,
+		// completions and updates stream in: every mail, webhook, in-app notification, next
+		// occurrence, audit record and WebSocket frame still exactly once. Each outage lands
+		// somewhere else in the notification service's cycle (plan, send, record, retry pass).
+		st := e.stream(t, 400, 50*time.Millisecond, 0)
+		st.waitSent(t, 20)
+		for i := range 10 {
+			if err := e.s.StopPostgres(); err != nil {
+				t.Fatalf("stop PostgreSQL (%d): %v", i+1, err)
+			}
+			time.Sleep(time.Duration(500+150*i) * time.Millisecond)
+			if err := e.s.StartPostgres(); err != nil {
+				t.Fatalf("start PostgreSQL again (%d): %v", i+1, err)
+			}
+			time.Sleep(time.Second)
+		}
+		t.Logf("PostgreSQL restarted 10 times")
+		e.expectExactlyOnce(t, st.wait(t), effectTimeout, settle)
+	})
+
 	t.Run("PostgresOutageLongerThanLiveness", func(t *testing.T) {
 		// kubelet, as the chart configures it (chart/values.yaml probes.liveness): every
 		// period it asks grpc.health.v1 Check for the "liveness" service with a timeout,
