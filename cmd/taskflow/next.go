@@ -55,6 +55,7 @@ func cmdNext(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("preview: %w", err)
 	}
+	fmt.Fprintf(stdout, "%s\n%s\n\n", r.GetText(), r.GetRrule())
 	for _, o := range r.GetOccurrences() {
 		fmt.Fprintf(stdout, "%s  (%s)\n", o.GetAt().AsTime().In(loc).Format("Mon 2006-01-02 15:04 MST"), o.GetAt().AsTime().Format(time.RFC3339))
 	}

@@ -29,6 +29,12 @@ func batchHandler[PT daprsub.Message](topic string, log appender, now func() tim
 		idx := make([]int, 0, len(evs))
 		received := now()
 		for i, ev := range evs {
+			// A task event whose kind is unset or disagrees with its CloudEvent type is
+			// dropped with that reason, as by every consumer of task events.
+			if err := daprsub.CheckTaskEvent(ev.Meta.Type, ev.Msg); err != nil {
+				errs[i] = daprsub.Permanent(err)
+				continue
+			}
 			rec, err := auditlog.NewRecord(topic, ev.Meta.Type, ev.Meta.TraceID, ev.Meta.Time, received, ev.Msg)
 			if err != nil {
 				errs[i] = daprsub.Permanent(err)

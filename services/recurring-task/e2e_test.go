@@ -130,6 +130,17 @@ func TestEndToEnd(t *testing.T) {
 	badRule := completedEvent("ev-bad-rule", "task-bad-rule", "Bad rule", "FREQ=SOMETIMES")
 	updated := completedEvent("ev-updated", "task-updated", "Not completed", "FREQ=DAILY")
 	updated.Kind = eventsv1.TaskEventKind_TASK_EVENT_KIND_UPDATED
+	// Completed in March 2024, processed now: one series skips to now, one keeps the schedule.
+	const dailyAt9 = "FREQ=DAILY;BYHOUR=9;BYMINUTE=0"
+	skip := completedEvent("ev-skip", "task-skip", "Catch up", dailyAt9)
+	skip.Task.Recurrence.CatchUp = eventsv1.RecurrenceCatchUp_RECURRENCE_CATCH_UP_SKIP_TO_NOW
+	keep := completedEvent("ev-keep", "task-keep", "Keep schedule", dailyAt9)
+	// A completion whose kind disagrees with its type, and one a Python producer spelled
+	// "kind": "completed" (read as no kind).
+	mismatch := completedEvent("ev-mismatch", "task-mismatch", "Mismatch", "FREQ=DAILY")
+	mismatch.Kind = eventsv1.TaskEventKind_TASK_EVENT_KIND_CREATED
+	lowerKind := lowerCaseKindJSON(t, completedEvent("ev-lower-kind", "task-lower-kind", "Lower kind", "FREQ=DAILY"))
+	began := time.Now()
 
 	// The same completion three times (a producer retrying), once as JSON.
 	sidecar.Publish(t, "task-events", completedType, once.Task.Id, once)
@@ -140,6 +151,11 @@ func TestEndToEnd(t *testing.T) {
 	sidecar.Publish(t, "task-events", completedType, badRule.Task.Id, badRule)
 	// Not a completion: acked without a call and without a dead-letter copy.
 	sidecar.Publish(t, "task-events", "taskflow.task.updated.v1", updated.Task.Id, updated)
+	sidecar.Publish(t, "task-events", completedType, skip.Task.Id, skip)
+	sidecar.Publish(t, "task-events", completedType, keep.Task.Id, keep)
+	sidecar.Publish(t, "task-events", completedType, mismatch.Task.Id, mismatch)
+	sidecar.PublishRaw(t, "task-events", "application/json", lowerKind,
+		testenv.Meta(completedType, "ev-lower-kind", "task-lower-kind"))
 
 	onceKey := nexttask.OccurrenceID("series-task-once", 1)
 	flakyKey := nexttask.OccurrenceID("series-task-flaky", 1)
@@ -177,14 +193,41 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("catch_up skips to now, the default keeps the schedule", func(t *testing.T) {
+		ny, err := time.LoadLocation("America/New_York")
+		if err != nil {
+			t.Fatalf("load zone: %v", err)
+		}
+		skipKey, keepKey := nexttask.OccurrenceID("series-task-skip", 1), nexttask.OccurrenceID("series-task-keep", 1)
+		testenv.WaitFor(t, 60*time.Second, "both catch-up series to create their next task", func() bool {
+			_, s, _ := api.stats(skipKey)
+			_, k, _ := api.stats(keepKey)
+			return s != nil && k != nil
+		})
+		_, skipped, _ := api.stats(skipKey)
+		due := skipped.GetDueAt().AsTime()
+		if local := due.In(ny); !due.After(began) || due.After(time.Now().Add(25*time.Hour)) || local.Hour() != 9 || local.Minute() != 0 {
+			t.Errorf("SKIP_TO_NOW next due = %s, want the first 09:00 New York after %s", local.Format(time.RFC3339), began.Format(time.RFC3339))
+		}
+		_, kept, _ := api.stats(keepKey)
+		if got, want := kept.GetDueAt().AsTime().In(ny).Format(time.RFC3339), "2024-03-09T09:00:00-05:00"; got != want {
+			t.Errorf("default catch_up next due = %s, want %s (the schedule, though past)", got, want)
+		}
+	})
+
 	t.Run("400 and a bad rule land on the dead-letter topic", func(t *testing.T) {
 		testenv.WaitFor(t, 60*time.Second, "the updated event to be acked", func() bool {
 			return strings.Contains(svc.Logs(), `"msg":"event_ignored"`) && strings.Contains(svc.Logs(), `"event_id":"ev-updated"`)
 		})
-		testenv.WaitFor(t, 60*time.Second, "both dropped events", func() bool {
-			return strings.Count(svc.Logs(), `"msg":"event_dropped"`) >= 2
+		testenv.WaitFor(t, 60*time.Second, "all four dropped events", func() bool {
+			return strings.Count(svc.Logs(), `"msg":"event_dropped"`) >= 4
 		})
-		recs := broker.Consume(t, dlq, 3, 5*time.Second)
+		for _, reason := range []string{"task event ev-lower-kind has no kind", `task event ev-mismatch has CloudEvent type \"taskflow.task.completed.v1\" but kind TASK_EVENT_KIND_CREATED`} {
+			if !strings.Contains(svc.Logs(), reason) {
+				t.Errorf("service log does not give the drop reason %q", reason)
+			}
+		}
+		recs := broker.Consume(t, dlq, 5, 5*time.Second)
 		var ids []string
 		for _, r := range recs {
 			var ce struct {
@@ -195,7 +238,7 @@ func TestEndToEnd(t *testing.T) {
 			}
 			ids = append(ids, ce.ID)
 		}
-		if diff := cmp.Diff([]string{"ev-bad-rule", "ev-rejected"}, ids, cmpSortStrings); diff != "" {
+		if diff := cmp.Diff([]string{"ev-bad-rule", "ev-lower-kind", "ev-mismatch", "ev-rejected"}, ids, cmpSortStrings); diff != "" {
 			t.Errorf("dead-letter event ids mismatch (-want +got):\n%s", diff)
 		}
 		if n, created, _ := api.stats(rejectedKey); n != 1 || created != nil {
@@ -204,10 +247,25 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("nothing else was created", func(t *testing.T) {
-		if _, _, total := api.stats(""); total != 2 {
-			t.Errorf("tasks created = %d, want 2", total)
+		if _, _, total := api.stats(""); total != 4 {
+			t.Errorf("tasks created = %d, want 4", total)
 		}
 	})
+}
+
+// lowerCaseKindJSON is ev as a Python producer might send it: protojson, but with
+// "kind": "completed" instead of the enum name.
+func lowerCaseKindJSON(t *testing.T, ev *eventsv1.TaskEvent) []byte {
+	t.Helper()
+	data, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(ev)
+	if err != nil {
+		t.Fatalf("marshal JSON: %v", err)
+	}
+	out := strings.Replace(string(data), `"TASK_EVENT_KIND_COMPLETED"`, `"completed"`, 1)
+	if out == string(data) {
+		t.Fatalf("no kind to replace in %s", data)
+	}
+	return []byte(out)
 }
 
 var cmpSortStrings = cmp.Transformer("sort", func(in []string) []string {

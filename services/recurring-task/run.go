@@ -67,6 +67,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 // become DROP, outcomes other than failures are logged here.
 func handleEvent(logger *slog.Logger, h *nexttask.Handler) daprsub.Handler[*eventsv1.TaskEvent] {
 	return func(ctx context.Context, meta daprsub.Meta, ev *eventsv1.TaskEvent) error {
+		// An unset kind (e.g. "kind": "completed" from a JSON producer) or a kind that
+		// disagrees with the type is dropped with the reason, never acked silently.
+		if err := daprsub.CheckTaskEvent(meta.Type, ev); err != nil {
+			return daprsub.Permanent(err)
+		}
 		if meta.Type != CompletedType {
 			logger.DebugContext(ctx, "event_ignored", "event_id", ev.GetEventId(), "topic", meta.Topic,
 				"trace_id", meta.TraceID, "type", meta.Type, "reason", "not a completion")

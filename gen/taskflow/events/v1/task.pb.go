@@ -144,6 +144,60 @@ func (TaskPriority) EnumDescriptor() ([]byte, []int) {
 	return file_taskflow_events_v1_task_proto_rawDescGZIP(), []int{1}
 }
 
+// RecurrenceCatchUp chooses what a late or replayed completion creates.
+type RecurrenceCatchUp int32
+
+const (
+	// Treated as RECURRENCE_CATCH_UP_KEEP_SCHEDULE.
+	RecurrenceCatchUp_RECURRENCE_CATCH_UP_UNSPECIFIED RecurrenceCatchUp = 0
+	// The next occurrence follows from the event alone (due time, completion time, anchor),
+	// even when it is already past: every redelivery computes the same one.
+	RecurrenceCatchUp_RECURRENCE_CATCH_UP_KEEP_SCHEDULE RecurrenceCatchUp = 1
+	// The next occurrence is also strictly after the time the event is processed.
+	RecurrenceCatchUp_RECURRENCE_CATCH_UP_SKIP_TO_NOW RecurrenceCatchUp = 2
+)
+
+// Enum value maps for RecurrenceCatchUp.
+var (
+	RecurrenceCatchUp_name = map[int32]string{
+		0: "RECURRENCE_CATCH_UP_UNSPECIFIED",
+		1: "RECURRENCE_CATCH_UP_KEEP_SCHEDULE",
+		2: "RECURRENCE_CATCH_UP_SKIP_TO_NOW",
+	}
+	RecurrenceCatchUp_value = map[string]int32{
+		"RECURRENCE_CATCH_UP_UNSPECIFIED":   0,
+		"RECURRENCE_CATCH_UP_KEEP_SCHEDULE": 1,
+		"RECURRENCE_CATCH_UP_SKIP_TO_NOW":   2,
+	}
+)
+
+func (x RecurrenceCatchUp) Enum() *RecurrenceCatchUp {
+	p := new(RecurrenceCatchUp)
+	*p = x
+	return p
+}
+
+func (x RecurrenceCatchUp) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RecurrenceCatchUp) Descriptor() protoreflect.EnumDescriptor {
+	return file_taskflow_events_v1_task_proto_enumTypes[2].Descriptor()
+}
+
+func (RecurrenceCatchUp) Type() protoreflect.EnumType {
+	return &file_taskflow_events_v1_task_proto_enumTypes[2]
+}
+
+func (x RecurrenceCatchUp) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RecurrenceCatchUp.Descriptor instead.
+func (RecurrenceCatchUp) EnumDescriptor() ([]byte, []int) {
+	return file_taskflow_events_v1_task_proto_rawDescGZIP(), []int{2}
+}
+
 // RecurrenceAnchor chooses how the next occurrence is computed.
 type RecurrenceAnchor int32
 
@@ -182,11 +236,11 @@ func (x RecurrenceAnchor) String() string {
 }
 
 func (RecurrenceAnchor) Descriptor() protoreflect.EnumDescriptor {
-	return file_taskflow_events_v1_task_proto_enumTypes[2].Descriptor()
+	return file_taskflow_events_v1_task_proto_enumTypes[3].Descriptor()
 }
 
 func (RecurrenceAnchor) Type() protoreflect.EnumType {
-	return &file_taskflow_events_v1_task_proto_enumTypes[2]
+	return &file_taskflow_events_v1_task_proto_enumTypes[3]
 }
 
 func (x RecurrenceAnchor) Number() protoreflect.EnumNumber {
@@ -195,7 +249,7 @@ func (x RecurrenceAnchor) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RecurrenceAnchor.Descriptor instead.
 func (RecurrenceAnchor) EnumDescriptor() ([]byte, []int) {
-	return file_taskflow_events_v1_task_proto_rawDescGZIP(), []int{2}
+	return file_taskflow_events_v1_task_proto_rawDescGZIP(), []int{3}
 }
 
 // Task is a snapshot of one TaskFlow task as the Task API stores it.
@@ -381,7 +435,12 @@ type Recurrence struct {
 	OccurrenceIndex uint32 `protobuf:"varint,5,opt,name=occurrence_index,json=occurrenceIndex,proto3" json:"occurrence_index,omitempty"`
 	// Due time of the series' first occurrence (RFC 5545 DTSTART). When unset, the
 	// due time of this task is used as the start of the rule.
-	Dtstart       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=dtstart,proto3" json:"dtstart,omitempty"`
+	Dtstart *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=dtstart,proto3" json:"dtstart,omitempty"`
+	// Extra occurrences of the series (RFC 5545 RDATE), compared to the second. They do not
+	// count towards COUNT; an EXDATE removes an equal RDATE.
+	Rdates []*timestamppb.Timestamp `protobuf:"bytes,7,rep,name=rdates,proto3" json:"rdates,omitempty"`
+	// What to do when the next occurrence is already past when the completion is processed.
+	CatchUp       RecurrenceCatchUp `protobuf:"varint,8,opt,name=catch_up,json=catchUp,proto3,enum=taskflow.events.v1.RecurrenceCatchUp" json:"catch_up,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -458,6 +517,20 @@ func (x *Recurrence) GetDtstart() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Recurrence) GetRdates() []*timestamppb.Timestamp {
+	if x != nil {
+		return x.Rdates
+	}
+	return nil
+}
+
+func (x *Recurrence) GetCatchUp() RecurrenceCatchUp {
+	if x != nil {
+		return x.CatchUp
+	}
+	return RecurrenceCatchUp_RECURRENCE_CATCH_UP_UNSPECIFIED
+}
+
 var File_taskflow_events_v1_task_proto protoreflect.FileDescriptor
 
 const file_taskflow_events_v1_task_proto_rawDesc = "" +
@@ -482,7 +555,7 @@ const file_taskflow_events_v1_task_proto_rawDesc = "" +
 	"created_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12=\n" +
-	"\fcompleted_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\"\x94\x02\n" +
+	"\fcompleted_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\"\x8a\x03\n" +
 	"\n" +
 	"Recurrence\x12\x14\n" +
 	"\x05rrule\x18\x01 \x01(\tR\x05rrule\x124\n" +
@@ -490,7 +563,9 @@ const file_taskflow_events_v1_task_proto_rawDesc = "" +
 	"\x06anchor\x18\x03 \x01(\x0e2$.taskflow.events.v1.RecurrenceAnchorR\x06anchor\x12\x1b\n" +
 	"\tseries_id\x18\x04 \x01(\tR\bseriesId\x12)\n" +
 	"\x10occurrence_index\x18\x05 \x01(\rR\x0foccurrenceIndex\x124\n" +
-	"\adtstart\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\adtstart*\x90\x01\n" +
+	"\adtstart\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\adtstart\x122\n" +
+	"\x06rdates\x18\a \x03(\v2\x1a.google.protobuf.TimestampR\x06rdates\x12@\n" +
+	"\bcatch_up\x18\b \x01(\x0e2%.taskflow.events.v1.RecurrenceCatchUpR\acatchUp*\x90\x01\n" +
 	"\n" +
 	"TaskStatus\x12\x1b\n" +
 	"\x17TASK_STATUS_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -503,7 +578,11 @@ const file_taskflow_events_v1_task_proto_rawDesc = "" +
 	"\x11TASK_PRIORITY_LOW\x10\x01\x12\x18\n" +
 	"\x14TASK_PRIORITY_MEDIUM\x10\x02\x12\x16\n" +
 	"\x12TASK_PRIORITY_HIGH\x10\x03\x12\x18\n" +
-	"\x14TASK_PRIORITY_URGENT\x10\x04*w\n" +
+	"\x14TASK_PRIORITY_URGENT\x10\x04*\x84\x01\n" +
+	"\x11RecurrenceCatchUp\x12#\n" +
+	"\x1fRECURRENCE_CATCH_UP_UNSPECIFIED\x10\x00\x12%\n" +
+	"!RECURRENCE_CATCH_UP_KEEP_SCHEDULE\x10\x01\x12#\n" +
+	"\x1fRECURRENCE_CATCH_UP_SKIP_TO_NOW\x10\x02*w\n" +
 	"\x10RecurrenceAnchor\x12!\n" +
 	"\x1dRECURRENCE_ANCHOR_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aRECURRENCE_ANCHOR_SCHEDULE\x10\x01\x12 \n" +
@@ -522,33 +601,36 @@ func file_taskflow_events_v1_task_proto_rawDescGZIP() []byte {
 	return file_taskflow_events_v1_task_proto_rawDescData
 }
 
-var file_taskflow_events_v1_task_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_taskflow_events_v1_task_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_taskflow_events_v1_task_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_taskflow_events_v1_task_proto_goTypes = []any{
 	(TaskStatus)(0),               // 0: taskflow.events.v1.TaskStatus
 	(TaskPriority)(0),             // 1: taskflow.events.v1.TaskPriority
-	(RecurrenceAnchor)(0),         // 2: taskflow.events.v1.RecurrenceAnchor
-	(*Task)(nil),                  // 3: taskflow.events.v1.Task
-	(*Recurrence)(nil),            // 4: taskflow.events.v1.Recurrence
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(RecurrenceCatchUp)(0),        // 2: taskflow.events.v1.RecurrenceCatchUp
+	(RecurrenceAnchor)(0),         // 3: taskflow.events.v1.RecurrenceAnchor
+	(*Task)(nil),                  // 4: taskflow.events.v1.Task
+	(*Recurrence)(nil),            // 5: taskflow.events.v1.Recurrence
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
 }
 var file_taskflow_events_v1_task_proto_depIdxs = []int32{
 	0,  // 0: taskflow.events.v1.Task.status:type_name -> taskflow.events.v1.TaskStatus
 	1,  // 1: taskflow.events.v1.Task.priority:type_name -> taskflow.events.v1.TaskPriority
-	5,  // 2: taskflow.events.v1.Task.due_at:type_name -> google.protobuf.Timestamp
-	5,  // 3: taskflow.events.v1.Task.remind_at:type_name -> google.protobuf.Timestamp
-	4,  // 4: taskflow.events.v1.Task.recurrence:type_name -> taskflow.events.v1.Recurrence
-	5,  // 5: taskflow.events.v1.Task.created_at:type_name -> google.protobuf.Timestamp
-	5,  // 6: taskflow.events.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
-	5,  // 7: taskflow.events.v1.Task.completed_at:type_name -> google.protobuf.Timestamp
-	5,  // 8: taskflow.events.v1.Recurrence.exdates:type_name -> google.protobuf.Timestamp
-	2,  // 9: taskflow.events.v1.Recurrence.anchor:type_name -> taskflow.events.v1.RecurrenceAnchor
-	5,  // 10: taskflow.events.v1.Recurrence.dtstart:type_name -> google.protobuf.Timestamp
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	6,  // 2: taskflow.events.v1.Task.due_at:type_name -> google.protobuf.Timestamp
+	6,  // 3: taskflow.events.v1.Task.remind_at:type_name -> google.protobuf.Timestamp
+	5,  // 4: taskflow.events.v1.Task.recurrence:type_name -> taskflow.events.v1.Recurrence
+	6,  // 5: taskflow.events.v1.Task.created_at:type_name -> google.protobuf.Timestamp
+	6,  // 6: taskflow.events.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
+	6,  // 7: taskflow.events.v1.Task.completed_at:type_name -> google.protobuf.Timestamp
+	6,  // 8: taskflow.events.v1.Recurrence.exdates:type_name -> google.protobuf.Timestamp
+	3,  // 9: taskflow.events.v1.Recurrence.anchor:type_name -> taskflow.events.v1.RecurrenceAnchor
+	6,  // 10: taskflow.events.v1.Recurrence.dtstart:type_name -> google.protobuf.Timestamp
+	6,  // 11: taskflow.events.v1.Recurrence.rdates:type_name -> google.protobuf.Timestamp
+	2,  // 12: taskflow.events.v1.Recurrence.catch_up:type_name -> taskflow.events.v1.RecurrenceCatchUp
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_taskflow_events_v1_task_proto_init() }
@@ -561,7 +643,7 @@ func file_taskflow_events_v1_task_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_taskflow_events_v1_task_proto_rawDesc), len(file_taskflow_events_v1_task_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      4,
 			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,

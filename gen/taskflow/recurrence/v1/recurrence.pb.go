@@ -37,7 +37,9 @@ type PreviewRequest struct {
 	// Only occurrences strictly after this instant are returned; unset means from dtstart on.
 	After *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=after,proto3" json:"after,omitempty"`
 	// How many occurrences to return, 1 to 100; 0 means 10.
-	Count         uint32 `protobuf:"varint,6,opt,name=count,proto3" json:"count,omitempty"`
+	Count uint32 `protobuf:"varint,6,opt,name=count,proto3" json:"count,omitempty"`
+	// Extra occurrences (RFC 5545 RDATE), compared to the second; at most 1,000.
+	Rdates        []*timestamppb.Timestamp `protobuf:"bytes,7,rep,name=rdates,proto3" json:"rdates,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -114,13 +116,25 @@ func (x *PreviewRequest) GetCount() uint32 {
 	return 0
 }
 
+func (x *PreviewRequest) GetRdates() []*timestamppb.Timestamp {
+	if x != nil {
+		return x.Rdates
+	}
+	return nil
+}
+
 // PreviewResponse lists occurrences in order.
 type PreviewResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The occurrences; fewer than requested when the series ends (COUNT or UNTIL).
 	Occurrences []*Occurrence `protobuf:"bytes,1,rep,name=occurrences,proto3" json:"occurrences,omitempty"`
 	// True when the series has no occurrences after the last one returned.
-	SeriesEnded   bool `protobuf:"varint,2,opt,name=series_ended,json=seriesEnded,proto3" json:"series_ended,omitempty"`
+	SeriesEnded bool `protobuf:"varint,2,opt,name=series_ended,json=seriesEnded,proto3" json:"series_ended,omitempty"`
+	// The rule in English, e.g. "every week on Monday and Thursday at 09:00".
+	Text string `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	// The rule in normalised form: parts in a fixed order, defaults (INTERVAL=1, WKST=MO)
+	// left out, lists sorted, e.g. "FREQ=WEEKLY;BYDAY=MO,TH".
+	Rrule         string `protobuf:"bytes,4,opt,name=rrule,proto3" json:"rrule,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -167,6 +181,20 @@ func (x *PreviewResponse) GetSeriesEnded() bool {
 		return x.SeriesEnded
 	}
 	return false
+}
+
+func (x *PreviewResponse) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *PreviewResponse) GetRrule() string {
+	if x != nil {
+		return x.Rrule
+	}
+	return ""
 }
 
 // Occurrence is one occurrence of a series.
@@ -229,17 +257,20 @@ var File_taskflow_recurrence_v1_recurrence_proto protoreflect.FileDescriptor
 
 const file_taskflow_recurrence_v1_recurrence_proto_rawDesc = "" +
 	"\n" +
-	"'taskflow/recurrence/v1/recurrence.proto\x12\x16taskflow.recurrence.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf7\x01\n" +
+	"'taskflow/recurrence/v1/recurrence.proto\x12\x16taskflow.recurrence.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\x02\n" +
 	"\x0ePreviewRequest\x12\x14\n" +
 	"\x05rrule\x18\x01 \x01(\tR\x05rrule\x124\n" +
 	"\adtstart\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\adtstart\x12\x1b\n" +
 	"\ttime_zone\x18\x03 \x01(\tR\btimeZone\x124\n" +
 	"\aexdates\x18\x04 \x03(\v2\x1a.google.protobuf.TimestampR\aexdates\x120\n" +
 	"\x05after\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05after\x12\x14\n" +
-	"\x05count\x18\x06 \x01(\rR\x05count\"z\n" +
+	"\x05count\x18\x06 \x01(\rR\x05count\x122\n" +
+	"\x06rdates\x18\a \x03(\v2\x1a.google.protobuf.TimestampR\x06rdates\"\xa4\x01\n" +
 	"\x0fPreviewResponse\x12D\n" +
 	"\voccurrences\x18\x01 \x03(\v2\".taskflow.recurrence.v1.OccurrenceR\voccurrences\x12!\n" +
-	"\fseries_ended\x18\x02 \x01(\bR\vseriesEnded\"W\n" +
+	"\fseries_ended\x18\x02 \x01(\bR\vseriesEnded\x12\x12\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\x12\x14\n" +
+	"\x05rrule\x18\x04 \x01(\tR\x05rrule\"W\n" +
 	"\n" +
 	"Occurrence\x12*\n" +
 	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1d\n" +
@@ -272,15 +303,16 @@ var file_taskflow_recurrence_v1_recurrence_proto_depIdxs = []int32{
 	3, // 0: taskflow.recurrence.v1.PreviewRequest.dtstart:type_name -> google.protobuf.Timestamp
 	3, // 1: taskflow.recurrence.v1.PreviewRequest.exdates:type_name -> google.protobuf.Timestamp
 	3, // 2: taskflow.recurrence.v1.PreviewRequest.after:type_name -> google.protobuf.Timestamp
-	2, // 3: taskflow.recurrence.v1.PreviewResponse.occurrences:type_name -> taskflow.recurrence.v1.Occurrence
-	3, // 4: taskflow.recurrence.v1.Occurrence.at:type_name -> google.protobuf.Timestamp
-	0, // 5: taskflow.recurrence.v1.RecurrenceService.Preview:input_type -> taskflow.recurrence.v1.PreviewRequest
-	1, // 6: taskflow.recurrence.v1.RecurrenceService.Preview:output_type -> taskflow.recurrence.v1.PreviewResponse
-	6, // [6:7] is the sub-list for method output_type
-	5, // [5:6] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	3, // 3: taskflow.recurrence.v1.PreviewRequest.rdates:type_name -> google.protobuf.Timestamp
+	2, // 4: taskflow.recurrence.v1.PreviewResponse.occurrences:type_name -> taskflow.recurrence.v1.Occurrence
+	3, // 5: taskflow.recurrence.v1.Occurrence.at:type_name -> google.protobuf.Timestamp
+	0, // 6: taskflow.recurrence.v1.RecurrenceService.Preview:input_type -> taskflow.recurrence.v1.PreviewRequest
+	1, // 7: taskflow.recurrence.v1.RecurrenceService.Preview:output_type -> taskflow.recurrence.v1.PreviewResponse
+	7, // [7:8] is the sub-list for method output_type
+	6, // [6:7] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_taskflow_recurrence_v1_recurrence_proto_init() }

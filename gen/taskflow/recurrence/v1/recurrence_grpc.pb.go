@@ -29,8 +29,9 @@ const (
 // RecurrenceService evaluates recurrence rules exactly as the recurring-task service does
 // when it creates the next occurrence of a completed task.
 type RecurrenceServiceClient interface {
-	// Preview returns the next occurrences of a rule. Invalid input is answered with
-	// INVALID_ARGUMENT and the reason.
+	// Preview returns the next occurrences of a rule, the rule as text and in normalised
+	// form. Invalid input is answered with INVALID_ARGUMENT and the reason; a rule that needs
+	// more work than one call may do (see the service README) with RESOURCE_EXHAUSTED.
 	Preview(ctx context.Context, in *PreviewRequest, opts ...grpc.CallOption) (*PreviewResponse, error)
 }
 
@@ -59,8 +60,9 @@ func (c *recurrenceServiceClient) Preview(ctx context.Context, in *PreviewReques
 // RecurrenceService evaluates recurrence rules exactly as the recurring-task service does
 // when it creates the next occurrence of a completed task.
 type RecurrenceServiceServer interface {
-	// Preview returns the next occurrences of a rule. Invalid input is answered with
-	// INVALID_ARGUMENT and the reason.
+	// Preview returns the next occurrences of a rule, the rule as text and in normalised
+	// form. Invalid input is answered with INVALID_ARGUMENT and the reason; a rule that needs
+	// more work than one call may do (see the service README) with RESOURCE_EXHAUSTED.
 	Preview(context.Context, *PreviewRequest) (*PreviewResponse, error)
 	mustEmbedUnimplementedRecurrenceServiceServer()
 }

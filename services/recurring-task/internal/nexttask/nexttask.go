@@ -75,6 +75,9 @@ func New(creator Creator, now func() time.Time) *Handler {
 
 // Handle processes one task event.
 func (h *Handler) Handle(ctx context.Context, ev *eventsv1.TaskEvent) (Result, error) {
+	if ev.GetKind() == eventsv1.TaskEventKind_TASK_EVENT_KIND_UNSPECIFIED {
+		return Result{}, fmt.Errorf("%w: task event %s has no kind", ErrPermanent, ev.GetEventId())
+	}
 	if ev.GetKind() != eventsv1.TaskEventKind_TASK_EVENT_KIND_COMPLETED {
 		return Result{Reason: "event kind " + ev.GetKind().String() + " is not a completion"}, nil
 	}
@@ -85,7 +88,7 @@ func (h *Handler) Handle(ctx context.Context, ev *eventsv1.TaskEvent) (Result, e
 	if task.GetRecurrence().GetRrule() == "" {
 		return Result{Reason: "task does not recur"}, nil
 	}
-	next, ok, err := Next(task, completedAt(ev, h.now))
+	next, ok, err := Next(task, completedAt(ev, h.now), h.now())
 	if err != nil {
 		return Result{}, fmt.Errorf("compute next occurrence of task %s: %w", task.GetId(), err)
 	}
@@ -109,9 +112,11 @@ func completedAt(ev *eventsv1.TaskEvent, now func() time.Time) time.Time {
 	return now()
 }
 
-// Next builds the task that follows task, completed at done, or reports false when the
-// series has ended. Errors about the rule, the time zone or missing fields wrap ErrPermanent.
-func Next(task *eventsv1.Task, done time.Time) (*eventsv1.Task, bool, error) {
+// Next builds the task that follows task, completed at done and processed at now (which
+// only the catch-up option RECURRENCE_CATCH_UP_SKIP_TO_NOW looks at), or reports false when
+// the series has ended. Errors about the rule, the time zone or missing fields, and a rule
+// too sparse to evaluate within the engine's limits, wrap ErrPermanent.
+func Next(task *eventsv1.Task, done, now time.Time) (*eventsv1.Task, bool, error) {
 	rec := task.GetRecurrence()
 	loc, err := recurrence.LoadLocation(task.GetTimeZone())
 	if err != nil {
@@ -126,7 +131,7 @@ func Next(task *eventsv1.Task, done time.Time) (*eventsv1.Task, bool, error) {
 	}
 	c := recurrence.Completion{
 		Rule: rule, Location: loc, Index: int(rec.GetOccurrenceIndex()),
-		Due: task.GetDueAt().AsTime(), CompletedAt: done,
+		Due: task.GetDueAt().AsTime(), CompletedAt: done, Now: now,
 	}
 	if rec.GetDtstart() != nil {
 		c.DTStart = rec.GetDtstart().AsTime()
@@ -134,8 +139,14 @@ func Next(task *eventsv1.Task, done time.Time) (*eventsv1.Task, bool, error) {
 	for _, e := range rec.GetExdates() {
 		c.Exdates = append(c.Exdates, e.AsTime())
 	}
+	for _, r := range rec.GetRdates() {
+		c.Rdates = append(c.Rdates, r.AsTime())
+	}
 	if rec.GetAnchor() == eventsv1.RecurrenceAnchor_RECURRENCE_ANCHOR_COMPLETION {
 		c.Anchor = recurrence.AnchorCompletion
+	}
+	if rec.GetCatchUp() == eventsv1.RecurrenceCatchUp_RECURRENCE_CATCH_UP_SKIP_TO_NOW {
+		c.CatchUp = recurrence.CatchUpSkipToNow
 	}
 	due, ok, err := recurrence.NextOccurrence(c)
 	if err != nil {

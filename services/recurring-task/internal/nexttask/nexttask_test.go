@@ -103,6 +103,8 @@ func TestHandleOutcomes(t *testing.T) {
 		{name: "bad time zone", mutate: func(ev *eventsv1.TaskEvent) { ev.Task.TimeZone = "Mars/Olympus" }, wantPermanent: true},
 		{name: "no due time", mutate: func(ev *eventsv1.TaskEvent) { ev.Task.DueAt = nil }, wantPermanent: true},
 		{name: "no task", mutate: func(ev *eventsv1.TaskEvent) { ev.Task = nil }, wantPermanent: true},
+		{name: "no kind", mutate: func(ev *eventsv1.TaskEvent) { ev.Kind = eventsv1.TaskEventKind_TASK_EVENT_KIND_UNSPECIFIED }, wantPermanent: true},
+		{name: "byweekno with monthly", mutate: func(ev *eventsv1.TaskEvent) { ev.Task.Recurrence.Rrule = "FREQ=MONTHLY;BYWEEKNO=1" }, wantPermanent: true},
 		{name: "creator transient", creatorErr: errDown, wantCalls: 1, wantErr: errDown},
 		{name: "creator rejects", creatorErr: ErrPermanent, wantCalls: 1, wantPermanent: true},
 	}
@@ -145,13 +147,14 @@ func TestNextAnchorsForOverdueTask(t *testing.T) {
 		{eventsv1.RecurrenceAnchor_RECURRENCE_ANCHOR_SCHEDULE, "2024-03-13T09:00:00-04:00"},
 		{eventsv1.RecurrenceAnchor_RECURRENCE_ANCHOR_COMPLETION, "2024-03-15T09:00:00-04:00"},
 	}
+	now := done
 	for _, tt := range tests {
 		t.Run(tt.anchor.String(), func(t *testing.T) {
 			t.Parallel()
 			in := weeklyTask()
 			in.Recurrence.Rrule, in.DueAt, in.RemindAt = task.Recurrence.Rrule, task.DueAt, nil
 			in.Recurrence.Anchor = tt.anchor
-			next, ok, err := Next(in, done)
+			next, ok, err := Next(in, done, now)
 			if err != nil || !ok {
 				t.Fatalf("Next = %v, %v, %v; want an occurrence", next, ok, err)
 			}
@@ -161,6 +164,47 @@ func TestNextAnchorsForOverdueTask(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A completion replayed long after it happened: the default keeps the schedule (the
+// occurrence after the completion, though past), SKIP_TO_NOW moves past now.
+func TestNextCatchUp(t *testing.T) {
+	t.Parallel()
+	done := time.Date(2024, 3, 4, 15, 0, 0, 0, time.UTC)
+	now := time.Date(2024, 3, 20, 12, 0, 0, 0, time.UTC) // processed 16 days later
+	tests := []struct {
+		catchUp eventsv1.RecurrenceCatchUp
+		want    string
+	}{
+		{eventsv1.RecurrenceCatchUp_RECURRENCE_CATCH_UP_UNSPECIFIED, "2024-03-07T09:00:00-05:00"},
+		{eventsv1.RecurrenceCatchUp_RECURRENCE_CATCH_UP_KEEP_SCHEDULE, "2024-03-07T09:00:00-05:00"},
+		{eventsv1.RecurrenceCatchUp_RECURRENCE_CATCH_UP_SKIP_TO_NOW, "2024-03-21T09:00:00-04:00"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.catchUp.String(), func(t *testing.T) {
+			t.Parallel()
+			in := weeklyTask()
+			in.DueAt, in.RemindAt = ts("2024-03-04T09:00:00-05:00"), nil
+			in.Recurrence.Rrule, in.Recurrence.CatchUp = "FREQ=WEEKLY;BYDAY=MO,TH", tt.catchUp
+			next, ok, err := Next(in, done, now)
+			if err != nil || !ok {
+				t.Fatalf("Next = %v, %v, %v; want an occurrence", next, ok, err)
+			}
+			got := next.GetDueAt().AsTime().In(mustNY(t)).Format(time.RFC3339)
+			if got != tt.want {
+				t.Errorf("Next(%v) due = %s, want %s", tt.catchUp, got, tt.want)
+			}
+		})
+	}
+}
+
+func mustNY(t *testing.T) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatalf("load zone: %v", err)
+	}
+	return loc
 }
 
 func TestOccurrenceID(t *testing.T) {

@@ -62,7 +62,7 @@ func TestPreview(t *testing.T) {
 			name: "daily across new york gap",
 			req: &recurrencev1.PreviewRequest{Rrule: "FREQ=DAILY", Dtstart: ts("2024-03-09T02:30:00-05:00"),
 				TimeZone: "America/New_York", Count: 3},
-			want: &recurrencev1.PreviewResponse{Occurrences: []*recurrencev1.Occurrence{
+			want: &recurrencev1.PreviewResponse{Rrule: "FREQ=DAILY", Text: "every day at 02:30", Occurrences: []*recurrencev1.Occurrence{
 				occ("2024-03-09T02:30:00-05:00"), occ("2024-03-10T03:30:00-04:00"), occ("2024-03-11T02:30:00-04:00"),
 			}},
 		},
@@ -70,16 +70,26 @@ func TestPreview(t *testing.T) {
 			name: "after, exdate and end of series",
 			req: &recurrencev1.PreviewRequest{Rrule: "FREQ=WEEKLY;BYDAY=MO,TH;COUNT=5", Dtstart: ts("2024-01-01T09:00:00+01:00"),
 				TimeZone: "Europe/Berlin", After: ts("2024-01-01T09:00:00+01:00"), Exdates: []*timestamppb.Timestamp{ts("2024-01-08T09:00:00+01:00")}, Count: 10},
-			want: &recurrencev1.PreviewResponse{SeriesEnded: true, Occurrences: []*recurrencev1.Occurrence{
-				occ("2024-01-04T09:00:00+01:00"), occ("2024-01-11T09:00:00+01:00"), occ("2024-01-15T09:00:00+01:00"),
-			}},
+			want: &recurrencev1.PreviewResponse{SeriesEnded: true, Rrule: "FREQ=WEEKLY;COUNT=5;BYDAY=MO,TH",
+				Text: "every week on Monday and Thursday at 09:00, 5 times", Occurrences: []*recurrencev1.Occurrence{
+					occ("2024-01-04T09:00:00+01:00"), occ("2024-01-11T09:00:00+01:00"), occ("2024-01-15T09:00:00+01:00"),
+				}},
 		},
 		{
 			name: "utc by default",
 			req:  &recurrencev1.PreviewRequest{Rrule: "FREQ=MONTHLY", Dtstart: ts("2024-01-31T10:00:00Z"), Count: 2},
-			want: &recurrencev1.PreviewResponse{Occurrences: []*recurrencev1.Occurrence{
-				occ("2024-01-31T10:00:00Z"), occ("2024-03-31T10:00:00Z"),
-			}},
+			want: &recurrencev1.PreviewResponse{Rrule: "FREQ=MONTHLY", Text: "every month on the 31st day at 10:00",
+				Occurrences: []*recurrencev1.Occurrence{occ("2024-01-31T10:00:00Z"), occ("2024-03-31T10:00:00Z")}},
+		},
+		{
+			name: "medication every 2 hours with a one-off rdate across the gap",
+			req: &recurrencev1.PreviewRequest{Rrule: "FREQ=HOURLY;INTERVAL=2;BYHOUR=0,2,4,6", Dtstart: ts("2024-03-10T00:00:00-05:00"),
+				TimeZone: "America/New_York", Rdates: []*timestamppb.Timestamp{ts("2024-03-10T05:00:00-04:00")}, Count: 5},
+			want: &recurrencev1.PreviewResponse{Rrule: "FREQ=HOURLY;INTERVAL=2;BYHOUR=0,2,4,6",
+				Text: "every 2 hours at :00 past the hour, during hours 0, 2, 4 and 6", Occurrences: []*recurrencev1.Occurrence{
+					occ("2024-03-10T00:00:00-05:00"), occ("2024-03-10T03:00:00-04:00"), occ("2024-03-10T04:00:00-04:00"),
+					occ("2024-03-10T05:00:00-04:00"), occ("2024-03-10T06:00:00-04:00"),
+				}},
 		},
 	}
 	for _, tt := range tests {
@@ -112,6 +122,13 @@ func TestPreviewInvalidArgument(t *testing.T) {
 		{"count too large", &recurrencev1.PreviewRequest{Rrule: "FREQ=DAILY", Dtstart: start, Count: 101}, "count 101"},
 		{"too many exdates", &recurrencev1.PreviewRequest{Rrule: "FREQ=DAILY", Dtstart: start,
 			Exdates: slices.Repeat([]*timestamppb.Timestamp{start}, MaxExdates+1)}, "1001 exdates"},
+		{"too many rdates", &recurrencev1.PreviewRequest{Rrule: "FREQ=DAILY", Dtstart: start,
+			Rdates: slices.Repeat([]*timestamppb.Timestamp{start}, MaxRdates+1)}, "1001 rdates"},
+		{"byweekno with monthly", &recurrencev1.PreviewRequest{Rrule: "FREQ=MONTHLY;BYWEEKNO=1", Dtstart: start},
+			"BYWEEKNO is only valid with FREQ=YEARLY"},
+		{"secondly", &recurrencev1.PreviewRequest{Rrule: "FREQ=SECONDLY", Dtstart: start}, "FREQ=SECONDLY is not supported"},
+		{"unreachable byhour", &recurrencev1.PreviewRequest{Rrule: "FREQ=HOURLY;INTERVAL=2;BYHOUR=10", Dtstart: start},
+			"BYHOUR: no listed hour is reached"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,5 +139,16 @@ func TestPreviewInvalidArgument(t *testing.T) {
 				t.Errorf("Preview error = %v, want InvalidArgument mentioning %q", err, tt.wantMsg)
 			}
 		})
+	}
+}
+
+func TestPreviewResourceExhausted(t *testing.T) {
+	t.Parallel()
+	cc := client(t)
+	_, err := cc.Preview(t.Context(), &recurrencev1.PreviewRequest{
+		Rrule:   "FREQ=MINUTELY;INTERVAL=997;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO;BYHOUR=5;BYMINUTE=7",
+		Dtstart: ts("2024-01-01T00:00:00Z"), Count: 1})
+	if st := status.Convert(err); st.Code() != codes.ResourceExhausted || !strings.Contains(st.Message(), "at most") {
+		t.Errorf("Preview error = %v, want ResourceExhausted naming the limit", err)
 	}
 }

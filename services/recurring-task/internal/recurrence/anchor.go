@@ -17,6 +17,18 @@ const (
 	AnchorCompletion
 )
 
+// CatchUp chooses what happens when the next occurrence by the schedule is already past
+// when the completion is processed (a late or replayed completion).
+type CatchUp int
+
+const (
+	// CatchUpKeepSchedule (the default) keeps the schedule: the next occurrence is computed
+	// from the event alone, so every redelivery computes the same one, even if it is past.
+	CatchUpKeepSchedule CatchUp = iota
+	// CatchUpSkipToNow skips to the first occurrence strictly after Now as well.
+	CatchUpSkipToNow
+)
+
 // Completion is one completed occurrence of a series.
 type Completion struct {
 	Rule     Rule
@@ -25,16 +37,22 @@ type Completion struct {
 	// start of the rule and COUNT is counted from Index.
 	DTStart time.Time
 	Exdates []time.Time
+	// Rdates are extra occurrences (RFC 5545 RDATE). They do not count towards COUNT.
+	Rdates []time.Time
 	// Index is the zero-based position of the completed occurrence in the series.
 	Index       int
 	Due         time.Time
 	CompletedAt time.Time
 	Anchor      Anchor
+	CatchUp     CatchUp
+	// Now is the processing time, used by CatchUpSkipToNow.
+	Now time.Time
 }
 
 // NextOccurrence returns the due time of the occurrence that follows c, or false when
 // the series has ended: COUNT reached (the next index, Index+1, would be COUNT or more,
 // or the COUNT-th occurrence from DTStart has passed), UNTIL passed, or no occurrence left.
+// The error wraps ErrInvalidRule or ErrLimit.
 func NextOccurrence(c Completion) (time.Time, bool, error) {
 	loc := c.Location
 	if loc == nil {
@@ -47,8 +65,14 @@ func NextOccurrence(c Completion) (time.Time, bool, error) {
 		c.CompletedAt = c.Due
 	}
 	rule := c.Rule
-	if rule.Count > 0 && c.Index+1 >= rule.Count {
+	if rule.Count > 0 && c.Index+1 >= rule.Count && len(c.Rdates) == 0 {
+		// With RDATEs the index also counts them; COUNT is then checked from DTStart.
 		return time.Time{}, false, nil
+	}
+	// catchUp is the extra lower bound of CatchUpSkipToNow.
+	var catchUp time.Time
+	if c.CatchUp == CatchUpSkipToNow {
+		catchUp = c.Now
 	}
 	switch c.Anchor {
 	case AnchorCompletion:
@@ -57,12 +81,11 @@ func NextOccurrence(c Completion) (time.Time, bool, error) {
 		rule.Count = 0
 		done := wallOf(c.CompletedAt.In(loc))
 		restart := wall{day: done.day, sec: wallOf(c.Due.In(loc)).sec}
-		s, err := newSeries(rule, restart, loc, c.Exdates)
+		s, err := newSeries(rule, restart, loc, c.Exdates, c.Rdates)
 		if err != nil {
 			return time.Time{}, false, err
 		}
-		t, ok := s.Next(later(restart.instant(loc), c.CompletedAt))
-		return t, ok, nil
+		return s.Next(later(later(restart.instant(loc), c.CompletedAt), catchUp))
 	default:
 		start := c.DTStart
 		if start.IsZero() {
@@ -71,12 +94,11 @@ func NextOccurrence(c Completion) (time.Time, bool, error) {
 				rule.Count -= c.Index
 			}
 		}
-		s, err := NewSeries(rule, start, loc, c.Exdates)
+		s, err := NewSeries(rule, start, loc, c.Exdates, c.Rdates)
 		if err != nil {
 			return time.Time{}, false, err
 		}
-		t, ok := s.Next(later(c.Due, c.CompletedAt))
-		return t, ok, nil
+		return s.Next(later(later(c.Due, c.CompletedAt), catchUp))
 	}
 }
 

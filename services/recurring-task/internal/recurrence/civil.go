@@ -105,22 +105,31 @@ func offsetAt(loc *time.Location, u int64) int64 {
 //     RFC 5545 §3.3.5 for DATE-TIME with TZID and what dateutil's tz.resolve_imaginary does;
 //     02:30 on a spring-forward day in New York becomes 03:30 EDT.
 func (w wall) instant(loc *time.Location) time.Time {
+	u, _ := w.resolve(loc)
 	if loc == time.UTC {
-		return time.Unix(w.unixUTC(), 0).UTC()
+		return time.Unix(u, 0).UTC()
 	}
+	return time.Unix(u, 0).In(loc)
+}
+
+// resolve returns the Unix seconds of w in loc by the rules of instant, and whether w
+// fell in a gap (and so was moved forward, possibly past later wall times).
+func (w wall) resolve(loc *time.Location) (int64, bool) {
 	local := w.unixUTC()
+	if loc == time.UTC {
+		return local, false
+	}
 	before := offsetAt(loc, local-86400) // offset in effect before any transition that day
-	after := offsetAt(loc, local+86400)  // offset in effect after it
 	c1 := local - before
 	if offsetAt(loc, c1) == before {
 		// Valid with the earlier offset: unique, or the first instance of an ambiguous time.
-		return time.Unix(c1, 0).In(loc)
+		return c1, false
 	}
-	c2 := local - after
-	if offsetAt(loc, c2) == after {
-		return time.Unix(c2, 0).In(loc)
+	after := offsetAt(loc, local+86400) // offset in effect after it
+	if c2 := local - after; offsetAt(loc, c2) == after {
+		return c2, false
 	}
 	// In a gap: keep the offset from before the transition, which moves the wall time
 	// forward by the size of the gap.
-	return time.Unix(c1, 0).In(loc)
+	return c1, true
 }

@@ -23,6 +23,7 @@ type goldenSeries struct {
 	TimeZone string   `json:"time_zone"`
 	DTStart  string   `json:"dtstart"`
 	Exdates  []string `json:"exdates"`
+	Rdates   []string `json:"rdates"`
 	After    *string  `json:"after"`
 	Count    int      `json:"count"`
 	Want     []string `json:"want"`
@@ -37,7 +38,10 @@ type goldenNext struct {
 	Due       string   `json:"due"`
 	Completed string   `json:"completed"`
 	Anchor    string   `json:"anchor"`
+	CatchUp   string   `json:"catch_up"`
+	Now       *string  `json:"now"`
 	Exdates   []string `json:"exdates"`
+	Rdates    []string `json:"rdates"`
 	Want      *string  `json:"want"`
 }
 
@@ -51,8 +55,8 @@ func readGolden(t *testing.T) goldenFile {
 	if err := json.Unmarshal(data, &g); err != nil {
 		t.Fatalf("decode golden cases: %v", err)
 	}
-	if len(g.Series)+len(g.Next) < 60 {
-		t.Fatalf("golden file has %d cases, want at least 60", len(g.Series)+len(g.Next))
+	if len(g.Series)+len(g.Next) < 300 {
+		t.Fatalf("golden file has %d cases, want at least 300", len(g.Series)+len(g.Next))
 	}
 	return g
 }
@@ -103,7 +107,7 @@ func TestSeriesTakeGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseRule(%q) error: %v", c.RRule, err)
 			}
-			s, err := NewSeries(rule, mustTime(t, c.DTStart), loc, mustTimes(t, c.Exdates))
+			s, err := NewSeries(rule, mustTime(t, c.DTStart), loc, mustTimes(t, c.Exdates), mustTimes(t, c.Rdates))
 			if err != nil {
 				t.Fatalf("NewSeries error: %v", err)
 			}
@@ -113,7 +117,11 @@ func TestSeriesTakeGolden(t *testing.T) {
 			} else {
 				after = mustTime(t, c.DTStart).Add(-time.Second)
 			}
-			got := rfc3339In(s.Take(after, c.Count), loc)
+			occ, err := s.Take(after, c.Count)
+			if err != nil {
+				t.Fatalf("Take(%s, %d) of %q error: %v", after.Format(time.RFC3339), c.Count, c.RRule, err)
+			}
+			got := rfc3339In(occ, loc)
 			want := rfc3339In(mustTimes(t, c.Want), loc)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("Take(%s, %d) of %q from %s mismatch (-want +got):\n%s", after.Format(time.RFC3339), c.Count, c.RRule, c.DTStart, diff)
@@ -134,7 +142,7 @@ func TestNextOccurrenceGolden(t *testing.T) {
 				t.Fatalf("ParseRule(%q) error: %v", c.RRule, err)
 			}
 			in := Completion{
-				Rule: rule, Location: loc, Exdates: mustTimes(t, c.Exdates), Index: c.Index,
+				Rule: rule, Location: loc, Exdates: mustTimes(t, c.Exdates), Rdates: mustTimes(t, c.Rdates), Index: c.Index,
 				Due: mustTime(t, c.Due), CompletedAt: mustTime(t, c.Completed),
 			}
 			if c.DTStart != nil {
@@ -142,6 +150,12 @@ func TestNextOccurrenceGolden(t *testing.T) {
 			}
 			if c.Anchor == "completion" {
 				in.Anchor = AnchorCompletion
+			}
+			if c.CatchUp == "skip" {
+				in.CatchUp = CatchUpSkipToNow
+			}
+			if c.Now != nil {
+				in.Now = mustTime(t, *c.Now)
 			}
 			next, ok, err := NextOccurrence(in)
 			if err != nil {

@@ -1,7 +1,7 @@
-// Package recurrence evaluates RFC 5545 recurrence rules (RRULE plus EXDATE) in an IANA
-// time zone. Occurrences are expanded per period in local wall-clock fields and only
-// then converted to instants, so the time of day is kept across DST changes. It has no
-// dependency on Dapr, gRPC or the event schemas.
+// Package recurrence evaluates RFC 5545 recurrence rules (RRULE plus RDATE and EXDATE) in
+// an IANA time zone. Occurrences are expanded per period in local wall-clock fields and
+// only then converted to instants, so the time of day is kept across DST changes. It has
+// no dependency on Dapr, gRPC or the event schemas.
 package recurrence
 
 import (
@@ -19,12 +19,14 @@ var ErrInvalidRule = errors.New("invalid recurrence rule")
 // Freq is the FREQ of a rule.
 type Freq int
 
-// The supported frequencies.
+// The supported frequencies. SECONDLY is rejected: see ParseRule.
 const (
 	Daily Freq = iota + 1
 	Weekly
 	Monthly
 	Yearly
+	Hourly
+	Minutely
 )
 
 func (f Freq) String() string {
@@ -37,9 +39,16 @@ func (f Freq) String() string {
 		return "MONTHLY"
 	case Yearly:
 		return "YEARLY"
+	case Hourly:
+		return "HOURLY"
+	case Minutely:
+		return "MINUTELY"
 	}
 	return "Freq(" + strconv.Itoa(int(f)) + ")"
 }
+
+// subDaily reports whether the period is shorter than a day.
+func (f Freq) subDaily() bool { return f == Hourly || f == Minutely }
 
 // WeekdayNum is one BYDAY entry: a weekday with an optional ordinal (3MO, -1FR); N is 0
 // for every such weekday in the period.
@@ -54,6 +63,7 @@ type WeekdayNum struct {
 type Until struct {
 	Instant time.Time // set for the UTC form
 	local   *wall     // set for the floating and the date forms
+	date    bool      // the date form
 }
 
 // IsZero reports whether no UNTIL was given.
@@ -68,6 +78,11 @@ type Rule struct {
 	ByDay      []WeekdayNum
 	ByMonthDay []int
 	ByMonth    []int
+	ByYearDay  []int
+	ByWeekNo   []int
+	ByHour     []int
+	ByMinute   []int
+	BySecond   []int
 	BySetPos   []int
 	Wkst       time.Weekday
 }
@@ -83,7 +98,7 @@ func invalid(format string, args ...any) error {
 
 // ParseRule parses an RRULE value such as "FREQ=WEEKLY;BYDAY=MO,TH" (an "RRULE:" prefix
 // is allowed). It rejects unknown, unsupported, repeated and contradictory parts with a
-// message naming the part.
+// message naming the part and the reason.
 func ParseRule(s string) (Rule, error) {
 	s = strings.TrimSpace(s)
 	if len(s) >= 6 && strings.EqualFold(s[:6], "RRULE:") {
@@ -108,65 +123,56 @@ func ParseRule(s string) (Rule, error) {
 			return r, invalid("%s given twice", name)
 		}
 		seen[name] = true
-		var err error
-		switch name {
-		case "FREQ":
-			r.Freq, err = parseFreq(value)
-		case "INTERVAL":
-			r.Interval, err = parseInt(name, value, 1, 1000)
-		case "COUNT":
-			r.Count, err = parseInt(name, value, 1, 100000)
-		case "UNTIL":
-			r.Until, err = parseUntil(value)
-		case "BYDAY":
-			r.ByDay, err = parseByDay(value)
-		case "BYMONTHDAY":
-			r.ByMonthDay, err = parseIntList(name, value, -31, 31)
-		case "BYMONTH":
-			r.ByMonth, err = parseIntList(name, value, 1, 12)
-		case "BYSETPOS":
-			r.BySetPos, err = parseIntList(name, value, -366, 366)
-		case "WKST":
-			d, ok := weekdayCodes[strings.ToUpper(value)]
-			if !ok {
-				err = invalid("WKST=%s: want one of MO, TU, WE, TH, FR, SA, SU", value)
-			}
-			r.Wkst = d
-		case "BYHOUR", "BYMINUTE", "BYSECOND", "BYYEARDAY", "BYWEEKNO":
-			err = invalid("%s is not supported", name)
-		default:
-			err = invalid("unknown part %s", name)
-		}
-		if err != nil {
+		if err := r.setPart(name, value); err != nil {
 			return r, err
 		}
 	}
 	return r, r.validate()
 }
 
-func (r Rule) validate() error {
-	switch {
-	case r.Freq == 0:
-		return invalid("FREQ is required")
-	case r.Count > 0 && !r.Until.IsZero():
-		return invalid("COUNT and UNTIL must not both be given")
-	case len(r.BySetPos) > 0 && len(r.ByDay) == 0 && len(r.ByMonthDay) == 0 && len(r.ByMonth) == 0:
-		return invalid("BYSETPOS needs another BYxxx part")
-	case len(r.ByMonthDay) > 0 && r.Freq == Weekly:
-		return invalid("BYMONTHDAY cannot be used with FREQ=WEEKLY")
-	}
-	for _, wd := range r.ByDay {
-		switch {
-		case wd.N == 0:
-		case r.Freq != Monthly && r.Freq != Yearly:
-			return invalid("BYDAY ordinal %d is only allowed with FREQ=MONTHLY or YEARLY", wd.N)
-		case r.Freq == Monthly || len(r.ByMonth) > 0:
-			if wd.N < -5 || wd.N > 5 {
-				return invalid("BYDAY ordinal %d: want -5 to 5 within a month", wd.N)
-			}
+// setPart parses one NAME=VALUE part into r.
+func (r *Rule) setPart(name, value string) error {
+	var err error
+	switch name {
+	case "FREQ":
+		r.Freq, err = parseFreq(value)
+	case "INTERVAL":
+		r.Interval, err = parseInt(name, value, 1, 1000)
+	case "COUNT":
+		r.Count, err = parseInt(name, value, 1, 100000)
+	case "UNTIL":
+		r.Until, err = parseUntil(value)
+	case "BYDAY":
+		r.ByDay, err = parseByDay(value)
+	case "BYMONTHDAY":
+		r.ByMonthDay, err = parseIntList(name, value, -31, 31, false)
+	case "BYMONTH":
+		r.ByMonth, err = parseIntList(name, value, 1, 12, false)
+	case "BYYEARDAY":
+		r.ByYearDay, err = parseIntList(name, value, -366, 366, false)
+	case "BYWEEKNO":
+		r.ByWeekNo, err = parseIntList(name, value, -53, 53, false)
+	case "BYHOUR":
+		r.ByHour, err = parseIntList(name, value, 0, 23, true)
+	case "BYMINUTE":
+		r.ByMinute, err = parseIntList(name, value, 0, 59, true)
+	case "BYSECOND":
+		// RFC 5545 allows 60 for a leap second; no IANA zone has one, so 60 never occurs.
+		r.BySecond, err = parseIntList(name, value, 0, 59, true)
+	case "BYSETPOS":
+		r.BySetPos, err = parseIntList(name, value, -366, 366, false)
+	case "WKST":
+		d, ok := weekdayCodes[strings.ToUpper(value)]
+		if !ok {
+			err = invalid("WKST=%s: want one of MO, TU, WE, TH, FR, SA, SU", value)
 		}
+		r.Wkst = d
+	case "RDATE", "EXDATE", "DTSTART":
+		err = invalid("%s is not an RRULE part: send it in its own field", name)
+	default:
+		err = invalid("unknown part %s", name)
 	}
-	return nil
+	return err
 }
 
 func parseFreq(v string) (Freq, error) {
@@ -179,10 +185,14 @@ func parseFreq(v string) (Freq, error) {
 		return Monthly, nil
 	case "YEARLY":
 		return Yearly, nil
-	case "HOURLY", "MINUTELY", "SECONDLY":
-		return 0, invalid("FREQ=%s is not supported (want DAILY, WEEKLY, MONTHLY or YEARLY)", v)
+	case "HOURLY":
+		return Hourly, nil
+	case "MINUTELY":
+		return Minutely, nil
+	case "SECONDLY":
+		return 0, invalid("FREQ=SECONDLY is not supported: tasks are due at most once a minute (use MINUTELY, or BYSECOND with a coarser FREQ)")
 	}
-	return 0, invalid("FREQ=%s: want DAILY, WEEKLY, MONTHLY or YEARLY", v)
+	return 0, invalid("FREQ=%s: want YEARLY, MONTHLY, WEEKLY, DAILY, HOURLY or MINUTELY", v)
 }
 
 func parseInt(name, v string, lo, hi int) (int, error) {
@@ -193,12 +203,18 @@ func parseInt(name, v string, lo, hi int) (int, error) {
 	return n, nil
 }
 
-func parseIntList(name, v string, lo, hi int) ([]int, error) {
+// parseIntList parses a comma-separated list; zero is allowed only where it is a value
+// (hours, minutes, seconds), not an ordinal. Duplicates are dropped.
+func parseIntList(name, v string, lo, hi int, zero bool) ([]int, error) {
 	var out []int
 	for item := range strings.SplitSeq(v, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(item))
-		if err != nil || n == 0 || n < lo || n > hi {
-			return nil, invalid("%s=%s: %q is not a non-zero integer from %d to %d", name, v, item, lo, hi)
+		if err != nil || (n == 0 && !zero) || n < lo || n > hi {
+			what := "a non-zero integer"
+			if zero {
+				what = "an integer"
+			}
+			return nil, invalid("%s=%s: %q is not %s from %d to %d", name, v, item, what, lo, hi)
 		}
 		if !slices.Contains(out, n) {
 			out = append(out, n)
@@ -245,7 +261,7 @@ func parseUntil(v string) (Until, error) {
 			return Until{Instant: t}, nil
 		case "20060102":
 			w := wall{day: wallOf(t).day, sec: 86399}
-			return Until{local: &w}, nil
+			return Until{local: &w, date: true}, nil
 		default:
 			w := wallOf(t)
 			return Until{local: &w}, nil

@@ -47,23 +47,35 @@ func TestParseRuleRejects(t *testing.T) {
 	}{
 		{"", "empty rule"},
 		{"BYDAY=MO", "FREQ is required"},
-		{"FREQ=DAILY;COUNT=3;UNTIL=20240101T000000Z", "COUNT and UNTIL must not both be given"},
-		{"FREQ=HOURLY", "not supported"},
+		{"FREQ=DAILY;COUNT=3;UNTIL=20240101T000000Z", "COUNT and UNTIL together"},
+		{"FREQ=SECONDLY", "FREQ=SECONDLY is not supported"},
 		{"FREQ=FORTNIGHTLY", "FREQ=FORTNIGHTLY"},
 		{"FREQ=DAILY;INTERVAL=0", "INTERVAL=0"},
 		{"FREQ=DAILY;COUNT=-1", "COUNT=-1"},
 		{"FREQ=WEEKLY;BYDAY=XX", "BYDAY=XX"},
 		{"FREQ=WEEKLY;BYDAY=0MO", "ordinal"},
-		{"FREQ=WEEKLY;BYDAY=2MO", "only allowed with FREQ=MONTHLY or YEARLY"},
+		{"FREQ=WEEKLY;BYDAY=2MO", "only valid with FREQ=MONTHLY or YEARLY"},
+		{"FREQ=HOURLY;BYDAY=1MO", "BYDAY ordinal 1 is only valid with FREQ=MONTHLY or YEARLY"},
+		{"FREQ=YEARLY;BYWEEKNO=1;BYDAY=1MO", "BYDAY ordinal 1 is not valid together with BYWEEKNO"},
 		{"FREQ=MONTHLY;BYDAY=6MO", "-5 to 5"},
 		{"FREQ=MONTHLY;BYMONTHDAY=0", "BYMONTHDAY=0"},
 		{"FREQ=MONTHLY;BYMONTHDAY=32", "BYMONTHDAY=32"},
 		{"FREQ=YEARLY;BYMONTH=13", "BYMONTH=13"},
 		{"FREQ=MONTHLY;BYSETPOS=1", "BYSETPOS needs another BYxxx part"},
-		{"FREQ=WEEKLY;BYMONTHDAY=1", "BYMONTHDAY cannot be used with FREQ=WEEKLY"},
+		{"FREQ=WEEKLY;BYMONTHDAY=1", "BYMONTHDAY is not valid with FREQ=WEEKLY"},
+		{"FREQ=MONTHLY;BYWEEKNO=1", "BYWEEKNO is only valid with FREQ=YEARLY"},
+		{"FREQ=DAILY;BYYEARDAY=100", "BYYEARDAY is not valid with FREQ=DAILY"},
+		{"FREQ=MONTHLY;BYYEARDAY=100", "BYYEARDAY is not valid with FREQ=MONTHLY"},
+		{"FREQ=YEARLY;BYWEEKNO=54", "BYWEEKNO=54"},
+		{"FREQ=YEARLY;BYWEEKNO=0", "BYWEEKNO=0"},
+		{"FREQ=YEARLY;BYYEARDAY=367", "BYYEARDAY=367"},
+		{"FREQ=DAILY;BYHOUR=24", "BYHOUR=24"},
+		{"FREQ=DAILY;BYMINUTE=60", "BYMINUTE=60"},
+		{"FREQ=DAILY;BYSECOND=60", "BYSECOND=60"},
+		{"FREQ=DAILY;BYHOUR=-1", "BYHOUR=-1"},
+		{"FREQ=DAILY;RDATE=20240101T000000Z", "RDATE is not an RRULE part"},
 		{"FREQ=DAILY;WKST=XY", "WKST=XY"},
 		{"FREQ=DAILY;UNTIL=tomorrow", "UNTIL=tomorrow"},
-		{"FREQ=DAILY;BYHOUR=9", "BYHOUR is not supported"},
 		{"FREQ=DAILY;FOO=1", "unknown part FOO"},
 		{"FREQ=DAILY;FREQ=WEEKLY", "FREQ given twice"},
 		{"FREQ=DAILY;COUNT", "want NAME=VALUE"},
@@ -137,6 +149,8 @@ func TestSeriesEnds(t *testing.T) {
 	}{
 		{"impossible date", "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30"},
 		{"impossible daily", "FREQ=DAILY;BYMONTH=4;BYMONTHDAY=31"},
+		{"impossible hourly", "FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=30"},
+		{"impossible minutely", "FREQ=MINUTELY;INTERVAL=15;BYYEARDAY=366;BYMONTHDAY=1"},
 		{"count exhausted", "FREQ=DAILY;COUNT=2"},
 		{"until passed", "FREQ=DAILY;UNTIL=20240102T090000Z"},
 	}
@@ -147,13 +161,13 @@ func TestSeriesEnds(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseRule(%q) error: %v", tt.rule, err)
 			}
-			s, err := NewSeries(rule, start, time.UTC, nil)
+			s, err := NewSeries(rule, start, time.UTC, nil, nil)
 			if err != nil {
 				t.Fatalf("NewSeries error: %v", err)
 			}
 			after := time.Date(2024, 1, 2, 9, 0, 0, 0, time.UTC)
-			if got, ok := s.Next(after); ok {
-				t.Errorf("Next(%v) = %v, want end of series", after, got)
+			if got, ok, err := s.Next(after); ok || err != nil {
+				t.Errorf("Next(%v) = %v, %v, %v, want end of series", after, got, ok, err)
 			}
 		})
 	}

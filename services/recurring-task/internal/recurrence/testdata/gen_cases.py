@@ -5,6 +5,9 @@ Run with Debian's interpreter and package (apt-get install -y python3-dateutil):
 
     /usr/bin/python3 gen_cases.py > cases.json
 
+The cases before issue 17 are listed here; the times of day, sub-daily rules, week numbers,
+days of the year, RDATE and catch-up are in cases_more.py; helpers in golden.py.
+
 The expectations come from dateutil.rrule, not from the Go code under test.
 
 DST handling, checked below for every occurrence:
@@ -21,109 +24,11 @@ DST handling, checked below for every occurrence:
 """
 import json
 import sys
-from datetime import datetime, timedelta, timezone
 
 import dateutil
-from dateutil import rrule, tz
 
-UTC = timezone.utc
-
-
-def loc(name):
-    z = tz.gettz(name)
-    assert z is not None, name
-    return z
-
-
-def wall(s, zone):
-    """Local wall-clock time 'YYYY-MM-DDTHH:MM:SS' in zone, fold=0, must exist."""
-    d = datetime.fromisoformat(s).replace(tzinfo=zone)
-    assert tz.datetime_exists(d), f"{s} does not exist in {zone}"
-    return d
-
-
-def resolve(d):
-    """Apply RFC 5545 gap handling (see module doc) and check dateutil shifts forward."""
-    if tz.datetime_exists(d):
-        return d
-    r = tz.resolve_imaginary(d)
-    naive_shift = r.replace(tzinfo=None) - d.replace(tzinfo=None)
-    before = (d - timedelta(days=1)).utcoffset()
-    after = (d + timedelta(days=1)).utcoffset()
-    assert naive_shift == after - before > timedelta(0), (d, r)
-    return r
-
-
-def fmt(d):
-    return d.isoformat() if d is not None else None
-
-
-def occurrences(rule, start, limit=20000):
-    """Resolved occurrences of rule from start, in order."""
-    it = rrule.rrulestr(rule, dtstart=start)
-    for i, d in enumerate(it):
-        if i >= limit:
-            return
-        yield resolve(d)
-
-
-def series_case(name, rule, zone, dtstart, n, after=None, exdates=()):
-    z = loc(zone)
-    start = wall(dtstart, z)
-    after_dt = wall(after, z) if after else None
-    ex = [wall(e, z) for e in exdates]
-    ex_utc = {e.astimezone(UTC) for e in ex}
-    want = []
-    for d in occurrences(rule, start):
-        if after_dt is not None and d.astimezone(UTC) <= after_dt.astimezone(UTC):
-            continue
-        if d.astimezone(UTC) in ex_utc:
-            continue
-        want.append(d)
-        if len(want) == n:
-            break
-    return {
-        "name": name, "rrule": rule, "time_zone": zone, "dtstart": fmt(start),
-        "exdates": [fmt(e) for e in ex], "after": fmt(after_dt), "count": n,
-        "want": [fmt(d.astimezone(z)) for d in want],
-    }
-
-
-def next_case(name, rule, zone, due, completed, anchor, index=0, dtstart=None, exdates=()):
-    """The occurrence created when the task at position index, due at due, is completed."""
-    z = loc(zone)
-    due_dt, done = wall(due, z), wall(completed, z)
-    start = wall(dtstart, z) if dtstart else None
-    ex_utc = {wall(e, z).astimezone(UTC) for e in exdates}
-    parts = dict(p.split("=", 1) for p in rule.split(";"))
-    count = int(parts["COUNT"]) if "COUNT" in parts else 0
-    want = None
-    if not (count and index + 1 >= count):
-        if anchor == "schedule":
-            r = rule
-            if start is None:
-                start = due_dt
-                if count:
-                    r = ";".join(f"COUNT={count - index}" if p.startswith("COUNT=") else p
-                                 for p in rule.split(";"))
-            after = max(due_dt.astimezone(UTC), done.astimezone(UTC))
-            cands = occurrences(r, start)
-        else:
-            r = ";".join(p for p in rule.split(";") if not p.startswith("COUNT="))
-            restart = datetime.combine(done.date(), due_dt.time()).replace(tzinfo=z)
-            after = max(resolve(restart).astimezone(UTC), done.astimezone(UTC))
-            cands = occurrences(r, restart)
-        for d in cands:
-            if d.astimezone(UTC) > after and d.astimezone(UTC) not in ex_utc:
-                want = d
-                break
-    return {
-        "name": name, "rrule": rule, "time_zone": zone,
-        "dtstart": fmt(start) if dtstart else None, "index": index,
-        "due": fmt(due_dt), "completed": fmt(done), "anchor": anchor,
-        "exdates": [fmt(wall(e, z)) for e in exdates], "want": fmt(want.astimezone(z)) if want else None,
-    }
-
+from golden import next_case, series_case
+from cases_more import NEXT_MORE, SERIES_MORE
 
 NY, BER, SYD = "America/New_York", "Europe/Berlin", "Australia/Sydney"
 
@@ -268,6 +173,6 @@ NEXT = [
 
 json.dump({
     "generator": "gen_cases.py with python-dateutil " + dateutil.__version__,
-    "series": SERIES, "next": NEXT,
+    "series": SERIES + SERIES_MORE, "next": NEXT + NEXT_MORE,
 }, sys.stdout, indent=1)
 sys.stdout.write("\n")
