@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -217,4 +219,98 @@ func describe(ds map[notificationv1.Channel]*notificationv1.Delivery) string {
 		fmt.Fprintf(&b, "%s=%s(attempts %d, %q) ", c, d.GetStatus(), d.GetAttempts(), d.GetLastError())
 	}
 	return b.String()
+}
+
+// stackOptions are what startStackWith changes from startStack's stack.
+type stackOptions struct {
+	// env is added to (or replaces) the service environment startStack uses.
+	env map[string]string
+	// daprdRetries and daprdRetryInterval are daprd's inbound resiliency budget before an
+	// event goes to the dead-letter topic; zero keeps startStack's 300 × 100ms.
+	daprdRetries       int
+	daprdRetryInterval time.Duration
+	// smtpAddr, when set, turns mailpit's SMTP address into the SMTP_ADDR the service gets
+	// (a proxy in front of mailpit, say).
+	smtpAddr func(mailpit string) string
+}
+
+// startStackWith starts the stack with daprd's retry budget (default 300 × 100ms) and the
+// SMTP address chosen by the test; the dead-letter topic is created up front, so a consumer
+// started before any event went there still sees what arrives.
+func startStackWith(t testing.TB, o stackOptions) *stack {
+	t.Helper()
+	s := &stack{webhookK: testSecretKey}
+	s.broker = testenv.StartBroker(t, Topic, "task-updates", DeadLetterTopic)
+	s.pg = testenv.StartPostgres(t)
+	s.mail = testenv.StartMailpit(t)
+	s.hook = startReceiver(t)
+	smtpAddr := s.mail.SMTPAddr
+	if o.smtpAddr != nil {
+		smtpAddr = o.smtpAddr(smtpAddr)
+	}
+	daprGRPC := testenv.FreePort(t)
+	env := map[string]string{
+		"DATABASE_URL":          s.pg.DSN,
+		"DAPR_GRPC_PORT":        strconv.Itoa(daprGRPC),
+		"PUBSUB_NAME":           testenv.PubsubName,
+		"WEBHOOK_SECRET":        "whsec_" + base64.StdEncoding.EncodeToString(s.webhookK),
+		"WEBHOOK_TIMEOUT":       "2s",
+		"WEBHOOK_ALLOW_PRIVATE": "true", // the receiver is an httptest server on loopback
+		"SMTP_ADDR":             smtpAddr,
+		"SMTP_FROM":             "TaskFlow <reminders@taskflow.test>",
+		"SMTP_TLS":              "none",
+		"SMTP_TIMEOUT":          "2s",
+		"LOG_LEVEL":             "debug",
+		// The service's own retry schedule, shortened: 200ms, 400ms, 800ms, then every 1s.
+		"NOTIFY_RETRY_INITIAL":      "200ms",
+		"NOTIFY_RETRY_MULTIPLIER":   "2",
+		"NOTIFY_RETRY_MAX_INTERVAL": "1s",
+		"NOTIFY_RETRY_FOR":          "2m",
+		"NOTIFY_SCHEDULER_INTERVAL": "100ms",
+	}
+	for k, v := range o.env {
+		env[k] = v
+	}
+	s.env = env
+	s.svc = testenv.RunService(t, run, env)
+	retries, interval := o.daprdRetries, o.daprdRetryInterval
+	if retries == 0 {
+		retries = 300
+	}
+	if interval == 0 {
+		interval = 100 * time.Millisecond
+	}
+	s.daprd = testenv.StartDaprd(t, testenv.DaprdConfig{
+		AppID: AppID, AppPort: s.svc.GRPCPort, Broker: s.broker, GRPCPort: daprGRPC,
+		AppHealthCheck: true, Retries: retries, RetryInterval: interval, AppToken: env["APP_API_TOKEN"],
+	})
+	s.daprd.WaitSubscribed(t, Topic)
+	s.deliver = notificationv1.NewNotificationServiceClient(s.svc.Conn(t))
+	return s
+}
+
+// metric returns the value of one sample (name with its labels, in the exposition's
+// sorted label order) from a Prometheus endpoint at addr; 0 when the sample is absent
+// (a counter never incremented).
+func metric(t testing.TB, addr, sample string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape %s/metrics: %v", addr, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("scrape %s/metrics: %v", addr, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, sample+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s = %q: %v", sample, v, err)
+			}
+			return f
+		}
+	}
+	return 0
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,43 +35,7 @@ var testSecretKey = []byte("0123456789abcdef0123456789abcdef")
 
 func startStack(t testing.TB, extraEnv map[string]string) *stack {
 	t.Helper()
-	s := &stack{webhookK: testSecretKey}
-	s.broker = testenv.StartBroker(t, Topic, "task-updates")
-	s.pg = testenv.StartPostgres(t)
-	s.mail = testenv.StartMailpit(t)
-	s.hook = startReceiver(t)
-	daprGRPC := testenv.FreePort(t)
-	env := map[string]string{
-		"DATABASE_URL":          s.pg.DSN,
-		"DAPR_GRPC_PORT":        strconv.Itoa(daprGRPC),
-		"PUBSUB_NAME":           testenv.PubsubName,
-		"WEBHOOK_SECRET":        "whsec_" + base64.StdEncoding.EncodeToString(s.webhookK),
-		"WEBHOOK_TIMEOUT":       "2s",
-		"WEBHOOK_ALLOW_PRIVATE": "true", // the receiver is an httptest server on loopback
-		"SMTP_ADDR":             s.mail.SMTPAddr,
-		"SMTP_FROM":             "TaskFlow <reminders@taskflow.test>",
-		"SMTP_TLS":              "none",
-		"SMTP_TIMEOUT":          "2s",
-		"LOG_LEVEL":             "debug",
-		// The service's own retry schedule, shortened: 200ms, 400ms, 800ms, then every 1s.
-		"NOTIFY_RETRY_INITIAL":      "200ms",
-		"NOTIFY_RETRY_MULTIPLIER":   "2",
-		"NOTIFY_RETRY_MAX_INTERVAL": "1s",
-		"NOTIFY_RETRY_FOR":          "2m",
-		"NOTIFY_SCHEDULER_INTERVAL": "100ms",
-	}
-	for k, v := range extraEnv {
-		env[k] = v
-	}
-	s.env = env
-	s.svc = testenv.RunService(t, run, env)
-	s.daprd = testenv.StartDaprd(t, testenv.DaprdConfig{
-		AppID: AppID, AppPort: s.svc.GRPCPort, Broker: s.broker, GRPCPort: daprGRPC,
-		AppHealthCheck: true, Retries: 300, RetryInterval: 100 * time.Millisecond, AppToken: env["APP_API_TOKEN"],
-	})
-	s.daprd.WaitSubscribed(t, Topic)
-	s.deliver = notificationv1.NewNotificationServiceClient(s.svc.Conn(t))
-	return s
+	return startStackWith(t, stackOptions{env: extraEnv})
 }
 
 func reminder(id string, due time.Time, email, webhookURL string) *eventsv1.ReminderEvent {

@@ -8,8 +8,10 @@ import (
 )
 
 // attempt sends the claimed channels (except those this process sent already and has not
-// recorded yet), schedules the transient failures and records every outcome, with extra
-// (outcomes decided without sending) in the same statement.
+// recorded yet), schedules the transient failures and records the outcomes: extra
+// (outcomes decided without sending) first, then each channel's as soon as all of that
+// channel's sends are done. A slow channel (an SMTP relay that takes its time) thus never
+// keeps a fast one (in-app) `sending`, where a crash would make it go out again.
 func (h *Handler) attempt(ctx context.Context, claims []Claim, notes map[string]*Notification, extra []Outcome, logAttrs ...any) {
 	unrecorded := h.pendingKeys()
 	mine := claims[:0:0]
@@ -20,11 +22,22 @@ func (h *Handler) attempt(ctx context.Context, claims []Claim, notes map[string]
 			mine = append(mine, c)
 		}
 	}
-	outcomes := append(h.sendAll(ctx, mine, notes), extra...)
-	h.reschedule(outcomes, mine)
-	if len(outcomes) == 0 {
-		return
+	byKey := make(map[outcomeKey]Claim, len(mine))
+	for _, c := range mine {
+		byKey[outcomeKey{c.EventID, c.Channel}] = c
 	}
+	record := func(outcomes []Outcome) {
+		h.reschedule(outcomes, byKey)
+		h.record(ctx, outcomes, logAttrs...)
+	}
+	if len(extra) > 0 {
+		record(extra)
+	}
+	h.sendAll(ctx, mine, notes, record)
+}
+
+// record writes outcomes to the ledger, or keeps them in memory when it is unreachable.
+func (h *Handler) record(ctx context.Context, outcomes []Outcome, logAttrs ...any) {
 	if err := h.ledger.Finish(context.WithoutCancel(ctx), outcomes, h.now()); err != nil {
 		// The sends happened: keep their outcomes until the ledger takes them. Until then
 		// the rows stay leased to this attempt, and nothing here sends them again.
@@ -46,11 +59,7 @@ func (h *Handler) attempt(ctx context.Context, claims []Claim, notes map[string]
 
 // reschedule gives each Retrying outcome its next attempt time from the backoff, or turns
 // it Failed once the retry window (NOTIFY_RETRY_FOR) has passed.
-func (h *Handler) reschedule(outcomes []Outcome, claims []Claim) {
-	byKey := make(map[outcomeKey]Claim, len(claims))
-	for _, c := range claims {
-		byKey[outcomeKey{c.EventID, c.Channel}] = c
-	}
+func (h *Handler) reschedule(outcomes []Outcome, byKey map[outcomeKey]Claim) {
 	now := h.now()
 	for i, o := range outcomes {
 		c, ok := byKey[outcomeKey{o.EventID, o.Channel}]
@@ -68,50 +77,55 @@ func (h *Handler) reschedule(outcomes []Outcome, claims []Claim) {
 	}
 }
 
-// sendAll attempts every claim: channels in parallel, a BatchSender in one call, other
-// senders with bounded concurrency.
-func (h *Handler) sendAll(ctx context.Context, claims []Claim, notes map[string]*Notification) []Outcome {
+// sendAll attempts every claim, channels in parallel (a BatchSender in one call, other
+// senders with bounded concurrency), and hands each channel's outcomes to done once all
+// of its sends are over. It returns when every channel is done.
+func (h *Handler) sendAll(ctx context.Context, claims []Claim, notes map[string]*Notification, done func([]Outcome)) {
 	byChannel := map[Channel][]*Notification{}
 	for _, c := range claims {
 		byChannel[c.Channel] = append(byChannel[c.Channel], notes[c.EventID])
 	}
-	var mu sync.Mutex
 	var wg sync.WaitGroup
-	outcomes := make([]Outcome, 0, len(claims))
-	record := func(c Channel, n *Notification, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		outcomes = append(outcomes, Outcome{EventID: n.Reminder.GetEventId(), Plan: result(c, err), Attempted: true})
-	}
 	sem := make(chan struct{}, sendConcurrency)
 	for c, ns := range byChannel {
-		s, ok := h.senders[c]
-		if !ok {
-			// Claimed after a configuration change (the scheduler checks before sending).
-			for _, n := range ns {
-				record(c, n, Permanent(fmt.Errorf("channel not configured")))
-			}
-			continue
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done(h.sendChannel(ctx, c, ns, sem))
+		}()
+	}
+	wg.Wait()
+}
+
+// sendChannel sends ns on channel c and returns their outcomes.
+func (h *Handler) sendChannel(ctx context.Context, c Channel, ns []*Notification, sem chan struct{}) []Outcome {
+	outcomes := make([]Outcome, len(ns))
+	set := func(i int, err error) {
+		outcomes[i] = Outcome{EventID: ns[i].Reminder.GetEventId(), Plan: result(c, err), Attempted: true}
+	}
+	s, ok := h.senders[c]
+	if !ok {
+		// Claimed after a configuration change (the scheduler checks before sending).
+		for i := range ns {
+			set(i, Permanent(fmt.Errorf("channel not configured")))
 		}
-		if bs, ok := s.(BatchSender); ok && len(ns) > 1 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i, err := range bs.SendBatch(ctx, ns) {
-					record(c, ns[i], err)
-				}
-			}()
-			continue
+		return outcomes
+	}
+	if bs, ok := s.(BatchSender); ok && len(ns) > 1 {
+		for i, err := range bs.SendBatch(ctx, ns) {
+			set(i, err)
 		}
-		for _, n := range ns {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				sem <- struct{}{}
-				defer func() { <-sem }()
-				record(c, n, s.Send(ctx, n))
-			}()
-		}
+		return outcomes
+	}
+	var wg sync.WaitGroup
+	for i, n := range ns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			set(i, s.Send(ctx, n))
+		}()
 	}
 	wg.Wait()
 	return outcomes

@@ -149,9 +149,10 @@ func (h *Handler) UsePreferences(ps PreferenceStore) { h.prefs = ps }
 // UseMetrics counts deliveries in m.
 func (h *Handler) UseMetrics(m *Metrics) { h.metrics = m }
 
-// Handle delivers one reminder. It returns nil once the reminder is in the ledger with
-// every channel delivered, final or scheduled (the service retries those itself), and an
-// error (redeliver) when the ledger could not take it.
+// Handle delivers one reminder: it records the plan, makes the first attempt and records
+// its outcomes. It returns nil after that attempt whatever its outcomes (the scheduler
+// retries transient failures, finishes held channels and takes over crashed attempts),
+// and an error (redeliver) only when the ledger could not take the plan.
 // logAttrs are added to its log lines (topic, trace_id).
 func (h *Handler) Handle(ctx context.Context, ev *eventsv1.ReminderEvent, logAttrs ...any) error {
 	return h.HandleBatch(ctx, []*eventsv1.ReminderEvent{ev}, logAttrs...)[0]
@@ -197,7 +198,8 @@ func (h *Handler) HandleBatch(ctx context.Context, evs []*eventsv1.ReminderEvent
 	}
 	h.countPlans(reqs)
 	// From here on the ledger holds every reminder of the batch: whatever happens to the
-	// sends, the scheduler finishes them, so the events are acknowledged.
+	// sends, the scheduler finishes them, so the events are acknowledged once this first
+	// attempt is over.
 	h.attempt(ctx, claims, notes, nil, logAttrs...)
 	return errs
 }

@@ -338,3 +338,46 @@ func TestDatabaseOutageAfterSendNeverSendsTwice(t *testing.T) {
 		t.Errorf("sends after recovery = %v, want [1 1 1]", got)
 	}
 }
+
+// blockingSender blocks every Send until release is closed.
+type blockingSender struct {
+	fakeSender
+	release chan struct{}
+}
+
+func (b *blockingSender) Send(ctx context.Context, n *Notification) error {
+	<-b.release
+	return b.fakeSender.Send(ctx, n)
+}
+
+// TestFastChannelRecordedWhileSlowOneSends: in-app is recorded delivered as soon as it is
+// published, not when a slow SMTP relay finally answers: a crash meanwhile must not make
+// the in-app notification go out again after the lease.
+func TestFastChannelRecordedWhileSlowOneSends(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	f := newFixture(t0, nil)
+	slow := &blockingSender{release: make(chan struct{})}
+	f.h.senders[Email] = slow
+	done := make(chan error, 1)
+	go func() { done <- f.h.Handle(context.Background(), reminder("e1", t0.Add(time.Hour))) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for f.l.row("e1", InApp).Status != Delivered || f.l.row("e1", Webhook).Status != Delivered {
+		if time.Now().After(deadline) {
+			close(slow.release)
+			t.Fatalf("in-app %s, webhook %s while the e-mail is still being sent; want both delivered",
+				f.l.row("e1", InApp).Status, f.l.row("e1", Webhook).Status)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := f.l.row("e1", Email).Status; got != Sending {
+		t.Errorf("e-mail while its send is blocked = %s, want sending", got)
+	}
+	close(slow.release)
+	if err := <-done; err != nil {
+		t.Fatalf("Handle() = %v", err)
+	}
+	if got := f.l.row("e1", Email).Status; got != Delivered {
+		t.Errorf("e-mail after its send = %s, want delivered", got)
+	}
+}
