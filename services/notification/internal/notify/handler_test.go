@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
@@ -66,6 +68,7 @@ func (c *clock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 type fixture struct {
 	h                 *Handler
 	l                 *memLedger
+	metrics           *Metrics
 	clock             *clock
 	inApp, hook, mail *fakeSender
 }
@@ -75,6 +78,8 @@ func newFixture(t0 time.Time, prefs memPrefs) *fixture {
 	f.h = NewHandler(f.l, map[Channel]Sender{InApp: f.inApp, Webhook: f.hook, Email: f.mail}, 6*time.Hour,
 		f.clock.now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	f.h.Schedule(DefaultBackoff, func() float64 { return 0.5 })
+	f.metrics = NewMetrics(prometheus.NewRegistry())
+	f.h.UseMetrics(f.metrics)
 	if prefs != nil {
 		f.h.UsePreferences(prefs)
 	}
@@ -211,6 +216,22 @@ func TestSchedulerRetriesOnBackoffThenGivesUp(t *testing.T) {
 	}
 	if got := f.sent(); got != [3]int{1, 8, 1} {
 		t.Errorf("sends (in-app, webhook, e-mail) = %v, want [1 8 1]", got)
+	}
+	for _, m := range []struct {
+		channel Channel
+		event   string
+		want    float64
+	}{
+		{Webhook, "attempted", 8}, {Webhook, "scheduled", 7}, {Webhook, "gave_up", 1}, {Webhook, "delivered", 0},
+		{InApp, "attempted", 1}, {InApp, "delivered", 1}, {Email, "delivered", 1},
+	} {
+		var pb dto.Metric
+		if err := f.metrics.deliveries.WithLabelValues(string(m.channel), m.event).Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		if got := pb.GetCounter().GetValue(); got != m.want {
+			t.Errorf("taskflow_notification_deliveries_total{channel=%q,event=%q} = %g, want %g", m.channel, m.event, got, m.want)
+		}
 	}
 }
 
