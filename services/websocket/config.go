@@ -37,6 +37,10 @@ func readConfig(getenv func(string) string) (Config, error) {
 			Audience:    r.List("JWT_AUDIENCE", nil),
 			UserClaim:   r.String("JWT_USER_CLAIM", "sub"),
 			Leeway:      r.Duration("JWT_LEEWAY", 30*time.Second),
+			JWKSURL:     r.String("JWT_JWKS_URL", ""),
+			JWKSRefresh: r.Duration("JWT_JWKS_REFRESH", auth.DefaultJWKSRefresh),
+			// Rate limit of refreshes triggered by tokens with an unknown kid.
+			JWKSMinRefresh: r.Duration("JWT_JWKS_MIN_REFRESH", auth.DefaultJWKSMinRefresh),
 		},
 		Gateway: gateway.Config{
 			PingInterval:   r.Duration("WS_PING_INTERVAL", 25*time.Second),
@@ -46,6 +50,7 @@ func readConfig(getenv func(string) string) (Config, error) {
 			SendQueue:      r.Int("WS_SEND_QUEUE", 64, 2, 1<<16),
 			AllowedOrigins: r.List("ALLOWED_ORIGINS", nil),
 			QueryToken:     r.Bool("WS_QUERY_TOKEN", false),
+			ResumeWait:     r.Duration("WS_RESUME_WAIT", 2*time.Second),
 		},
 		Hub: hub.Config{
 			HistorySize:     r.Int("HISTORY_SIZE", 100, 0, 100000),
@@ -56,8 +61,12 @@ func readConfig(getenv func(string) string) (Config, error) {
 			// per-update overhead (see hub.entrySize).
 			HistoryUserBytes:  int64(r.Int("HISTORY_USER_BYTES", 1<<20, 1024, math.MaxInt)),
 			HistoryTotalBytes: int64(r.Int("HISTORY_TOTAL_BYTES", 64<<20, 1024, math.MaxInt)),
+			HistoryTotalSize:  r.Int("HISTORY_TOTAL_SIZE", 100000, 1, math.MaxInt32),
 		},
 	}
+	// Positions are only comparable within one stream: the same component and topic of
+	// the same deployment. Operators running several deployments on one broker set it.
+	c.Hub.StreamID = r.String("RESUME_STREAM_ID", c.App.PubsubName+"/"+c.Topic)
 	if f := r.String("JWT_PUBLIC_KEYS_FILE", ""); f != "" {
 		if b, err := os.ReadFile(f); err != nil {
 			r.Fail("JWT_PUBLIC_KEYS_FILE: %v", err)
@@ -72,8 +81,13 @@ func readConfig(getenv func(string) string) (Config, error) {
 			c.Auth.JWKS = b
 		}
 	}
-	if len(c.Auth.HS256Secret) == 0 && c.Auth.PublicKeysPEM == nil && c.Auth.JWKS == nil {
-		r.Fail("set at least one of JWT_HS256_SECRET, JWT_PUBLIC_KEYS_FILE, JWT_JWKS_FILE")
+	if c.Auth.JWKSURL != "" {
+		if err := auth.CheckJWKSURL(c.Auth.JWKSURL); err != nil {
+			r.Fail("JWT_JWKS_URL: %v", err)
+		}
+	}
+	if len(c.Auth.HS256Secret) == 0 && c.Auth.PublicKeysPEM == nil && c.Auth.JWKS == nil && c.Auth.JWKSURL == "" {
+		r.Fail("set at least one of JWT_HS256_SECRET, JWT_PUBLIC_KEYS_FILE, JWT_JWKS_FILE, JWT_JWKS_URL")
 	}
 	if c.Hub.HistoryUserBytes > c.Hub.HistoryTotalBytes {
 		r.Fail("HISTORY_USER_BYTES (%d) must not exceed HISTORY_TOTAL_BYTES (%d)", c.Hub.HistoryUserBytes, c.Hub.HistoryTotalBytes)

@@ -21,6 +21,8 @@ func TestReadConfigQueryTokenAndHistoryBudgets(t *testing.T) {
 			wantQuery: true, wantUser: 65536, wantTotal: 1 << 20},
 		{name: "invalid, all reported", env: map[string]string{"WS_QUERY_TOKEN": "sometimes", "HISTORY_USER_BYTES": "10", "HISTORY_TOTAL_BYTES": "lots"},
 			wantErrors: []string{"WS_QUERY_TOKEN", "HISTORY_USER_BYTES", "HISTORY_TOTAL_BYTES"}},
+		{name: "JWKS URL over plain http to a remote host", env: map[string]string{"JWT_JWKS_URL": "http://idp.example.com/jwks", "JWT_JWKS_REFRESH": "soon"},
+			wantErrors: []string{"JWT_JWKS_URL: want https", "JWT_JWKS_REFRESH"}},
 		{name: "user budget above the total", env: map[string]string{"HISTORY_USER_BYTES": "2097152", "HISTORY_TOTAL_BYTES": "1048576"},
 			wantErrors: []string{"HISTORY_USER_BYTES (2097152) must not exceed HISTORY_TOTAL_BYTES (1048576)"}},
 	}

@@ -106,11 +106,12 @@ func TestHistoryBudgets(t *testing.T) {
 		"HISTORY_USER_BYTES": strconv.Itoa(userBudget), "HISTORY_TOTAL_BYTES": strconv.Itoa(totalBudget),
 	})
 	users := make([]string, 10)
+	var live *client // user9's, open throughout
 	for i := range users {
 		users[i] = fmt.Sprintf("user%d", i)
-		// Connected first so that every user's seqs start at 0; the connection stays open.
-		if f := dial(t, n.wsURL(""), token(t, users[i], time.Hour, nil)).next(5 * time.Second); f.Type != "welcome" || f.Seq != 0 {
-			t.Fatalf("first frame of %s = %+v, want welcome at seq 0", users[i], f)
+		live = dial(t, n.wsURL(""), token(t, users[i], time.Hour, nil))
+		if f := live.next(5 * time.Second); f.Type != "welcome" || f.Seq != 0 {
+			t.Fatalf("first frame of %s = %+v, want welcome at seq 0 (no update yet)", users[i], f)
 		}
 	}
 	epoch := ""
@@ -143,7 +144,13 @@ func TestHistoryBudgets(t *testing.T) {
 		out := []string{got[0].Type + ":" + fmt.Sprint(got[0].Seq)}
 		return append(out, ids(got[1:])...)
 	}
-	epoch = dial(t, n.wsURL(""), token(t, "someone", time.Hour, nil)).next(5 * time.Second).Epoch
+	// Delivered without broker coordinates (no daprd), updates are numbered by the process:
+	// user0 got 1..10, user9 91..100, all in the epoch of that numbering.
+	if f := live.next(5 * time.Second); f.Seq != 91 || f.Data.EventID != "evt-user9-01" {
+		t.Fatalf("first update of user9 = %s, want 91:evt-user9-01", ids([]frame{f}))
+	} else {
+		epoch = f.Epoch
+	}
 	tests := []struct {
 		name   string
 		user   string
@@ -151,9 +158,9 @@ func TestHistoryBudgets(t *testing.T) {
 		frames int
 		want   []string
 	}{
-		{"oldest user: history gone to the process budget", "user0", 8, 1, []string{"resync:10"}},
-		{"newest user: gap beyond its own budget", "user9", 0, 1, []string{"resync:10"}},
-		{"newest user: recent gap kept", "user9", 8, 3, []string{"welcome:8", "9:evt-user9-09", "10:evt-user9-10"}},
+		{"oldest user: history gone to the process budget", "user0", 8, 1, []string{"resync:100"}},
+		{"newest user: gap beyond its own budget", "user9", 90, 1, []string{"resync:100"}},
+		{"newest user: recent gap kept", "user9", 98, 3, []string{"welcome:98", "99:evt-user9-09", "100:evt-user9-10"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,6 +35,13 @@ type node struct {
 
 func startNode(t *testing.T, broker *testenv.Broker, consumerGroup string, env map[string]string) *node {
 	t.Helper()
+	return startNodeFrom(t, broker, consumerGroup, "oldest", env)
+}
+
+// startNodeFrom starts a replica whose consumer group, when new, starts at initialOffset
+// ("oldest" or "newest", the chart's setting).
+func startNodeFrom(t *testing.T, broker *testenv.Broker, consumerGroup, initialOffset string, env map[string]string) *node {
+	t.Helper()
 	n := &node{
 		httpAddr: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)),
 		metrics:  "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)),
@@ -48,8 +55,16 @@ func startNode(t *testing.T, broker *testenv.Broker, consumerGroup string, env m
 		e[k] = v
 	}
 	n.svc = testenv.RunService(t, run, e)
+	component := testenv.PubsubComponent(broker.Addr, consumerGroup)
+	component = strings.Replace(component, `name: initialOffset
+      value: "oldest"`, `name: initialOffset
+      value: "`+initialOffset+`"`, 1)
+	if !strings.Contains(component, `value: "`+initialOffset+`"`) {
+		t.Fatalf("pubsub component has no initialOffset to set:\n%s", component)
+	}
 	n.daprd = testenv.StartDaprd(t, testenv.DaprdConfig{
 		AppID: "websocket-service", AppPort: n.svc.GRPCPort, Broker: broker, ConsumerGroup: consumerGroup,
+		ExtraResources: map[string]string{"pubsub.yaml": component},
 	})
 	n.daprd.WaitSubscribed(t, "task-updates")
 	return n

@@ -30,7 +30,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	verifier, err := auth.NewVerifier(cfg.Auth, time.Now)
+	verifier, err := auth.NewVerifier(ctx, cfg.Auth, time.Now, logger)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
@@ -41,8 +41,14 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	daprsub.Handle(app.Events, daprsub.Subscription{
 		PubsubName: cfg.App.PubsubName, Topic: cfg.Topic, DeadLetterTopic: cfg.DeadLetterTopic,
 		Timeout: 5 * time.Second,
-	}, func(ctx context.Context, _ daprsub.Meta, u *eventsv1.TaskUpdate) error {
-		if err := h.Publish(ctx, u); err != nil {
+	}, func(ctx context.Context, m daprsub.Meta, u *eventsv1.TaskUpdate) error {
+		// daprd's pubsub.kafka hands the record's partition and offset over (-1 without
+		// them); they are the clients' resume positions, the same on every replica.
+		at := hub.NoOffset
+		if m.Partition >= 0 && m.Offset >= 0 {
+			at = hub.Offset{Partition: m.Partition, Offset: m.Offset}
+		}
+		if err := h.PublishAt(ctx, u, at); err != nil {
 			if errors.Is(err, hub.ErrInvalidUpdate) {
 				return daprsub.Permanent(err)
 			}
@@ -66,7 +72,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		w.WriteHeader(http.StatusOK)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	logger.InfoContext(ctx, "http_listening", "http_addr", lis.Addr().String(), "epoch", h.Epoch())
+	logger.InfoContext(ctx, "http_listening", "http_addr", lis.Addr().String(), "epoch", h.Epoch(), "resume_stream_id", cfg.Hub.StreamID)
 	if cfg.Gateway.QueryToken {
 		logger.WarnContext(ctx, "ws_query_token_enabled", "detail", "tokens in ?access_token= URLs end up in proxy and access logs")
 	}

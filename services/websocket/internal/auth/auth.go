@@ -2,6 +2,7 @@
 package auth
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -10,16 +11,19 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"time"
 
+	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 )
 
 // ErrInvalidToken wraps every reason a token is refused.
 var ErrInvalidToken = errors.New("invalid token")
 
-// Config says which tokens are accepted. At least one of HS256Secret, PublicKeysPEM and
-// JWKS must be set.
+// Config says which tokens are accepted. At least one of HS256Secret, PublicKeysPEM, JWKS
+// and JWKSURL must be set.
 type Config struct {
 	// HS256Secret enables HS256 with this shared secret.
 	HS256Secret []byte
@@ -28,6 +32,12 @@ type Config struct {
 	PublicKeysPEM []byte
 	// JWKS is a JSON Web Key Set document; keys are chosen by "kid" when the token has one.
 	JWKS []byte
+	// JWKSURL is a JWKS endpoint (https; http only for localhost), fetched at start, every
+	// JWKSRefresh [10m] and on a token whose kid is unknown, at most once per
+	// JWKSMinRefresh [30s]. Its keys are used besides the ones above.
+	JWKSURL        string
+	JWKSRefresh    time.Duration
+	JWKSMinRefresh time.Duration
 	// Issuer, when set, must equal the "iss" claim.
 	Issuer string
 	// Audience, when set, must contain one of the token's "aud" values.
@@ -50,12 +60,14 @@ type Verifier struct {
 	secret    []byte
 	keys      []crypto.PublicKey
 	byKid     map[string]crypto.PublicKey
+	remote    keyfunc.Keyfunc // nil without JWKSURL
 	userClaim string
 	parser    *jwt.Parser
 }
 
-// NewVerifier parses the configured keys.
-func NewVerifier(cfg Config, now func() time.Time) (*Verifier, error) {
+// NewVerifier parses the configured keys and, with a JWKS URL, fetches its keys and keeps
+// them fresh until ctx ends (refresh failures are logged to logger).
+func NewVerifier(ctx context.Context, cfg Config, now func() time.Time, logger *slog.Logger) (*Verifier, error) {
 	v := &Verifier{secret: cfg.HS256Secret, byKid: map[string]crypto.PublicKey{}, userClaim: cfg.UserClaim}
 	if v.userClaim == "" {
 		v.userClaim = "sub"
@@ -78,15 +90,22 @@ func NewVerifier(cfg Config, now func() time.Time) (*Verifier, error) {
 		}
 		v.keys = append(v.keys, anon...)
 	}
+	if cfg.JWKSURL != "" {
+		remote, err := newRemoteKeys(ctx, cfg, logger)
+		if err != nil {
+			return nil, err
+		}
+		v.remote = remote
+	}
 	var methods []string
 	if len(v.secret) > 0 {
 		methods = append(methods, "HS256")
 	}
-	if len(v.keys) > 0 {
+	if len(v.keys) > 0 || v.remote != nil {
 		methods = append(methods, "RS256", "ES256", "EdDSA")
 	}
 	if len(methods) == 0 {
-		return nil, errors.New("no verification key: set an HS256 secret, PEM public keys or a JWKS")
+		return nil, errors.New("no verification key: set an HS256 secret, PEM public keys, a JWKS or a JWKS URL")
 	}
 	opts := []jwt.ParserOption{jwt.WithValidMethods(methods), jwt.WithExpirationRequired(), jwt.WithLeeway(cfg.Leeway)}
 	if now != nil {
@@ -126,18 +145,37 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 	if _, ok := t.Method.(*jwt.SigningMethodHMAC); ok {
 		return v.secret, nil
 	}
-	if kid, _ := t.Header["kid"].(string); kid != "" {
+	kid, _ := t.Header["kid"].(string)
+	if kid != "" {
 		if k, ok := v.byKid[kid]; ok {
 			return k, nil
 		}
 	}
 	set := jwt.VerificationKeySet{}
-	for _, k := range v.keys {
-		if keyFits(t.Method, k) {
-			set.Keys = append(set.Keys, k)
+	var remoteErr error
+	if v.remote != nil {
+		if kid != "" {
+			// Reads the current set; an unknown kid triggers a (rate-limited) refresh.
+			k, err := v.remote.Keyfunc(t)
+			if err == nil {
+				return k, nil
+			}
+			remoteErr = err
+		} else if rs, err := v.remote.VerificationKeySet(context.Background()); err != nil {
+			remoteErr = err
+		} else {
+			set.Keys = append(set.Keys, rs.Keys...)
 		}
 	}
+	// Static keys without a matching kid are tried too (tokens of issuers that send none).
+	for _, k := range v.keys {
+		set.Keys = append(set.Keys, k)
+	}
+	set.Keys = slices.DeleteFunc(set.Keys, func(k jwt.VerificationKey) bool { return !keyFits(t.Method, k) })
 	if len(set.Keys) == 0 {
+		if remoteErr != nil {
+			return nil, fmt.Errorf("no key for algorithm %s and kid %q: %w", t.Method.Alg(), kid, remoteErr)
+		}
 		return nil, fmt.Errorf("no key for algorithm %s", t.Method.Alg())
 	}
 	return set, nil

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -59,8 +60,8 @@ func TestVerify(t *testing.T) {
 		{"kty": "EC", "crv": "P-256", "kid": "ec1", "x": b64(ecKey.X.FillBytes(make([]byte, 32))), "y": b64(ecKey.Y.FillBytes(make([]byte, 32)))},
 		{"kty": "OKP", "crv": "Ed25519", "kid": "ed1", "x": b64(edPub)},
 	}})
-	v, err := NewVerifier(Config{HS256Secret: secret, PublicKeysPEM: pemKeys, JWKS: jwks, Issuer: "taskflow",
-		Audience: []string{"taskflow-ws"}, Leeway: 5 * time.Second}, func() time.Time { return now })
+	v, err := NewVerifier(context.Background(), Config{HS256Secret: secret, PublicKeysPEM: pemKeys, JWKS: jwks, Issuer: "taskflow",
+		Audience: []string{"taskflow-ws"}, Leeway: 5 * time.Second}, func() time.Time { return now }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func TestVerify(t *testing.T) {
 func TestCustomUserClaim(t *testing.T) {
 	t.Parallel()
 	secret := []byte("0123456789abcdef0123456789abcdef")
-	v, err := NewVerifier(Config{HS256Secret: secret, UserClaim: "uid"}, func() time.Time { return now })
+	v, err := NewVerifier(context.Background(), Config{HS256Secret: secret, UserClaim: "uid"}, func() time.Time { return now }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,10 +122,10 @@ func TestCustomUserClaim(t *testing.T) {
 
 func TestNewVerifierNeedsAKey(t *testing.T) {
 	t.Parallel()
-	if _, err := NewVerifier(Config{}, nil); err == nil {
+	if _, err := NewVerifier(context.Background(), Config{}, nil, nil); err == nil {
 		t.Error("NewVerifier(no keys) = nil error, want an error")
 	}
-	if _, err := NewVerifier(Config{JWKS: []byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"AAAA","y":"AAAA"}]}`)}, nil); err == nil {
+	if _, err := NewVerifier(context.Background(), Config{JWKS: []byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"AAAA","y":"AAAA"}]}`)}, nil, nil); err == nil {
 		t.Error("NewVerifier(point not on curve) = nil error, want an error")
 	}
 }

@@ -24,6 +24,9 @@ func (g *Gateway) serve(ctx context.Context, conn *websocket.Conn, claims auth.C
 			_ = conn.UnderlyingConn().SetWriteDeadline(time.Now())
 		}
 	})
+	if since != nil {
+		g.hub.AwaitCaughtUp(ctx, *since, g.cfg.ResumeWait)
+	}
 	if err := g.hub.Attach(c, since); err != nil {
 		code := hub.CloseTryAgain
 		if errors.Is(err, hub.ErrShuttingDown) {

@@ -4,11 +4,9 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +38,9 @@ type Config struct {
 	// nor the bearer subprotocol carries one. Off by default: a URL, token included, ends
 	// up in the access logs of every proxy and load balancer on the way [false].
 	QueryToken bool
+	// ResumeWait is how long a resume waits for this replica to catch up with a position
+	// the client got from a replica that is ahead, before answering resync [2s].
+	ResumeWait time.Duration
 }
 
 func (c *Config) defaults() {
@@ -57,6 +58,9 @@ func (c *Config) defaults() {
 	}
 	if c.SendQueue <= 0 {
 		c.SendQueue = 64
+	}
+	if c.ResumeWait <= 0 {
+		c.ResumeWait = 2 * time.Second
 	}
 }
 
@@ -121,11 +125,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	since, err := parseSince(r.URL.Query())
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
+	since := g.parseSince(r.URL.Query())
 	sub := chooseSubprotocol(offered, bearer)
 	var hdr http.Header
 	if sub != "" {
@@ -206,16 +206,12 @@ func (g *Gateway) originAllowed(r *http.Request) bool {
 	return false
 }
 
-var errBadSince = errors.New("since must be a non-negative integer and epoch must be set with it")
-
-func parseSince(q url.Values) (*hub.Position, error) {
-	s, e := q.Get("since"), q.Get("epoch")
-	if s == "" && e == "" {
-		return nil, nil
+// parseSince reads the resume position. A malformed one, or one of another deployment, is
+// not an error (that could make a client retry forever): the client gets resync.
+func (g *Gateway) parseSince(q url.Values) *hub.Position {
+	if !q.Has("since") && !q.Has("epoch") {
+		return nil
 	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil || e == "" {
-		return nil, errBadSince
-	}
-	return &hub.Position{Seq: n, Epoch: e}, nil
+	p := g.hub.ParsePosition(q.Get("epoch"), q.Get("since"))
+	return &p
 }

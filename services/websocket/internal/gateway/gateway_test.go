@@ -196,39 +196,65 @@ func TestResumeAfterBudgetEviction(t *testing.T) {
 	size := updateBytes(t)
 	s := startServer(t, Config{}, hub.Config{HistoryUserBytes: 3*size + size/2, HistoryTotalBytes: 5*size + size/2})
 	hdr := func(user string) http.Header { return http.Header{"Authorization": {"Bearer good-" + user}} }
-	// Both users connect first, so both streams start at seq 0.
+	// Both users connect first and keep their welcome position (before any update).
+	welcome := map[string]url.Values{}
 	for _, user := range []string{"a", "b"} {
-		if diff := cmp.Diff([]string{"welcome:0:"}, dialFrames(t, s.url, hdr(user), nil, 1)); diff != "" {
-			t.Fatalf("first connect of %s (-want +got):\n%s", user, diff)
-		}
+		f := dialFrame(t, s.url, hdr(user))
+		welcome[user] = url.Values{"since": {fmt.Sprint(f.Seq)}, "epoch": {f.Epoch}}
 	}
-	// a: 4 updates, the user budget keeps a2..a4. Then b: 3 updates; the process budget
-	// (5) drops the oldest of the process, a2, so a keeps a3, a4 and b all three.
-	for _, id := range []string{"a1", "a2", "a3", "a4", "b1", "b2", "b3"} {
-		if err := s.hub.Publish(context.Background(), notificationUpdate(id[:1], id)); err != nil {
+	// a: 4 updates on partition 0, the user budget keeps a2..a4. Then b: 3 updates on
+	// partition 1; the process budget (5) drops the oldest of the process, a2, so a keeps
+	// a3, a4 and b all three.
+	for _, r := range []struct {
+		id string
+		at hub.Offset
+	}{{"a1", at(0, 0)}, {"a2", at(0, 1)}, {"a3", at(0, 2)}, {"a4", at(0, 3)},
+		{"b1", at(1, 0)}, {"b2", at(1, 1)}, {"b3", at(1, 2)}} {
+		if err := s.hub.PublishAt(context.Background(), notificationUpdate(r.id[:1], r.id), r.at); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if got, limit := s.hub.HistoryBytes(), 5*size+size/2; got > limit {
 		t.Errorf("HistoryBytes() = %d, want at most HistoryTotalBytes %d", got, limit)
 	}
+	a0 := strings.Replace(welcome["a"].Get("epoch"), ".vepoch1", ".", 1) + "0" // partition 0's epoch
 	tests := []struct {
 		name  string
 		user  string
-		since int
+		since url.Values
 		want  []string
 	}{
-		{"a: gap evicted by the user budget", "a", 0, []string{"resync:4:"}},
-		{"a: gap evicted by the process budget", "a", 1, []string{"resync:4:"}},
-		{"a: gap kept", "a", 2, []string{"welcome:2:", "notification:3:a3", "notification:4:a4"}},
-		{"b: whole gap kept", "b", 0, []string{"welcome:0:", "notification:1:b1", "notification:2:b2", "notification:3:b3"}},
+		{"a: gap evicted by the user budget", "a", welcome["a"], []string{"resync:3:"}},
+		{"a: gap evicted by the process budget", "a", url.Values{"since": {"0"}, "epoch": {a0}}, []string{"resync:3:"}},
+		{"a: gap kept", "a", url.Values{"since": {"1"}, "epoch": {a0}}, []string{"welcome:1:", "notification:2:a3", "notification:3:a4"}},
+		{"b: whole gap kept", "b", welcome["b"], []string{"welcome:0:", "notification:0:b1", "notification:1:b2", "notification:2:b3"}},
+		{"malformed: resync, not an error", "a", url.Values{"since": {"x"}, "epoch": {"?"}}, []string{"resync:3:"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q := url.Values{"since": {fmt.Sprint(tt.since)}, "epoch": {"epoch1"}}
-			if diff := cmp.Diff(tt.want, dialFrames(t, s.url+"?"+q.Encode(), hdr(tt.user), nil, len(tt.want))); diff != "" {
-				t.Errorf("resume of %s since %d (-want +got):\n%s", tt.user, tt.since, diff)
+			if diff := cmp.Diff(tt.want, dialFrames(t, s.url+"?"+tt.since.Encode(), hdr(tt.user), nil, len(tt.want))); diff != "" {
+				t.Errorf("resume of %s since %v (-want +got):\n%s", tt.user, tt.since, diff)
 			}
 		})
 	}
+}
+
+func at(p int32, off int64) hub.Offset { return hub.Offset{Partition: p, Offset: off} }
+
+// dialFrame connects and returns the first frame's seq and epoch.
+func dialFrame(t *testing.T, rawURL string, hdr http.Header) (f struct {
+	Seq   uint64 `json:"seq"`
+	Epoch string `json:"epoch"`
+}) {
+	t.Helper()
+	conn, _, err := websocket.DefaultDialer.Dial(rawURL, hdr)
+	if err != nil {
+		t.Fatalf("dial %s: %v", rawURL, err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := conn.ReadJSON(&f); err != nil {
+		t.Fatalf("read first frame: %v", err)
+	}
+	return f
 }

@@ -1,10 +1,15 @@
 package hub
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
 )
 
 // Frame types sent to clients.
@@ -71,3 +76,25 @@ var pongFrame = &Frame{Type: TypePong, JSON: []byte(`{"type":"pong"}`),
 
 // PongFrame returns the shared answer to an application-level ping.
 func PongFrame() *Frame { return pongFrame }
+
+// encodeUpdate validates u and encodes it as JSON and as protobuf.
+func encodeUpdate(u *eventsv1.TaskUpdate) (typ string, data, bin []byte, err error) {
+	switch u.GetUpdate().(type) {
+	case *eventsv1.TaskUpdate_TaskChange:
+		typ = TypeTaskChange
+	case *eventsv1.TaskUpdate_Notification:
+		typ = TypeNotification
+	}
+	if u.GetUserId() == "" || typ == "" {
+		return "", nil, nil, fmt.Errorf("%w %s: user_id and one of task_change or notification are required", ErrInvalidUpdate, u.GetEventId())
+	}
+	data, err = protojson.MarshalOptions{UseProtoNames: true}.Marshal(u)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("%w %s: encode JSON: %w", ErrInvalidUpdate, u.GetEventId(), err)
+	}
+	bin, err = proto.MarshalOptions{Deterministic: true}.Marshal(u)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("%w %s: encode protobuf: %w", ErrInvalidUpdate, u.GetEventId(), err)
+	}
+	return typ, data, bin, nil
+}

@@ -13,6 +13,7 @@ import (
 type entry struct {
 	f    *Frame
 	st   *stream
+	off  int64 // broker offset on st.part
 	size int64
 	// older and newer link the age list; guarded by ages.mu.
 	older, newer *entry
@@ -29,11 +30,13 @@ func entrySize(f *Frame) int64 {
 	return entryOverhead + int64(cap(f.JSON)+cap(f.Proto)+len(f.EventID))
 }
 
-// ages is every history entry of the process in publish order, with their total size.
+// ages is every history entry of the process in publish order, with their number and
+// total size.
 type ages struct {
 	mu             sync.Mutex
 	oldest, newest *entry
 	bytes          int64
+	count          int
 }
 
 // HistoryBytes is the size of all history kept for resume (see entrySize).
@@ -43,9 +46,10 @@ func (h *Hub) HistoryBytes() int64 {
 	return h.ages.bytes
 }
 
-// keepLocked appends f to st's history and to the age list. The caller holds st's shard.
-func (h *Hub) keepLocked(st *stream, f *Frame) {
-	e := &entry{f: f, st: st, size: entrySize(f)}
+// keepLocked appends f, at offset off, to st's history and to the age list. The caller
+// holds st's shard.
+func (h *Hub) keepLocked(st *stream, f *Frame, off int64) {
+	e := &entry{f: f, st: st, off: off, size: entrySize(f)}
 	st.hist = append(st.hist, e)
 	st.bytes += e.size
 	h.ages.mu.Lock()
@@ -58,11 +62,12 @@ func (h *Hub) keepLocked(st *stream, f *Frame) {
 	}
 	h.ages.newest = e
 	h.ages.bytes += e.size
+	h.ages.count++
 	h.metrics.HistoryBytes.Set(float64(h.ages.bytes))
 }
 
-// dropLocked removes st's n oldest entries from its history and from the age list. The
-// caller holds st's shard.
+// dropLocked removes st's n oldest entries from its history and from the age list and
+// raises st's floor to the last of them. The caller holds st's shard.
 func (h *Hub) dropLocked(st *stream, n int) {
 	h.ages.mu.Lock()
 	for _, e := range st.hist[:n] {
@@ -78,7 +83,9 @@ func (h *Hub) dropLocked(st *stream, n int) {
 		}
 		e.older, e.newer = nil, nil
 		h.ages.bytes -= e.size
+		h.ages.count--
 		st.bytes -= e.size
+		st.floor = max(st.floor, e.off)
 	}
 	h.metrics.HistoryBytes.Set(float64(h.ages.bytes))
 	h.ages.mu.Unlock()
@@ -116,15 +123,19 @@ func (h *Hub) trimLocked(st *stream, now time.Time) {
 }
 
 // evictOverBudget drops the oldest entries of any user until the history of the whole
-// process fits HistoryTotalBytes. It must be called without a shard held: it takes the
+// process fits HistoryTotalBytes and HistoryTotalSize. It must be called without a shard held: it takes the
 // shard of each entry it drops, and the lock order is shard, then ages, never the reverse.
 func (h *Hub) evictOverBudget() {
 	for {
 		h.ages.mu.Lock()
 		e := h.ages.oldest
-		if e == nil || h.ages.bytes <= h.cfg.HistoryTotalBytes {
+		if e == nil || (h.ages.bytes <= h.cfg.HistoryTotalBytes && h.ages.count <= h.cfg.HistoryTotalSize) {
 			h.ages.mu.Unlock()
 			return
+		}
+		reason := "total_bytes"
+		if h.ages.bytes <= h.cfg.HistoryTotalBytes {
+			reason = "total_count"
 		}
 		h.ages.mu.Unlock()
 		s := h.shard(e.st.user)
@@ -133,21 +144,34 @@ func (h *Hub) evictOverBudget() {
 		// goroutine dropped it meanwhile; then the next round looks at the new oldest.
 		if len(e.st.hist) > 0 && e.st.hist[0] == e {
 			h.dropLocked(e.st, 1)
-			h.metrics.HistoryEvicted.WithLabelValues("total_bytes").Inc()
+			h.metrics.HistoryEvicted.WithLabelValues(reason).Inc()
 		}
 		s.mu.Unlock()
 	}
 }
 
-// resumable reports whether every frame after p is still in st's history.
-func (h *Hub) resumable(st *stream, p Position) bool {
-	if p.Epoch != h.epoch || p.Seq > st.seq {
-		return false
+// retireLocked hands st's floor to its partition before st's history is forgotten, so that
+// a resume into what it dropped still gets resync. The caller holds st's shard.
+func (h *Hub) retireLocked(st *stream) {
+	if st.part == noPart || st.floor < 0 {
+		return
 	}
-	if p.Seq == st.seq {
-		return true
+	if ps := h.parts.get(st.part); ps != nil {
+		raise(&ps.floor, st.floor)
 	}
-	return len(st.hist) > 0 && p.Seq+1 >= st.hist[0].f.Seq
+	st.floor = -1
+}
+
+// movePartitionLocked moves st to partition p: its history is dropped (offsets of two
+// partitions cannot be ordered). It only happens when a producer does not key
+// task-updates by user_id. The caller holds st's shard.
+func (h *Hub) movePartitionLocked(st *stream, p int32) {
+	if n := len(st.hist); n > 0 {
+		h.dropLocked(st, n)
+		h.metrics.HistoryEvicted.WithLabelValues("partition_change").Add(float64(n))
+	}
+	h.retireLocked(st)
+	st.part = p
 }
 
 // Sweep drops expired history and forgets users with neither history nor clients.
@@ -159,6 +183,7 @@ func (h *Hub) Sweep() {
 		for user, st := range s.users {
 			h.trimLocked(st, now)
 			if len(st.hist) == 0 && len(st.clients) == 0 {
+				h.retireLocked(st)
 				delete(s.users, user)
 			}
 		}

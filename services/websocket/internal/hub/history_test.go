@@ -65,7 +65,7 @@ func TestUserByteBudgetEvictsOldest(t *testing.T) {
 		}
 	}
 	_ = h.Publish(context.Background(), sizedUpdate("b", "b1", 1000)) // another user keeps its own
-	// a's history keeps seqs 3..5: the budget holds three updates.
+	// a's history keeps offsets 3..5: the budget holds three updates.
 	if got, want := h.HistoryBytes(), 4*size; got != want {
 		t.Errorf("HistoryBytes() = %d, want %d (three updates of a, one of b)", got, want)
 	}
@@ -75,11 +75,11 @@ func TestUserByteBudgetEvictsOldest(t *testing.T) {
 		since Position
 		want  []string
 	}{
-		{"within budget", "a", Position{Seq: 3, Epoch: "e1"}, []string{"welcome:3:", "notification:4:u4", "notification:5:u5"}},
-		{"oldest kept", "a", Position{Seq: 2, Epoch: "e1"}, []string{"welcome:2:", "notification:3:u3", "notification:4:u4", "notification:5:u5"}},
-		{"evicted by bytes", "a", Position{Seq: 1, Epoch: "e1"}, []string{"resync:5:"}},
-		{"evicted from the start", "a", Position{Seq: 0, Epoch: "e1"}, []string{"resync:5:"}},
-		{"other user untouched", "b", Position{Seq: 5, Epoch: "e1"}, []string{"welcome:5:", "notification:6:b1"}},
+		{"within budget", "a", *local(3), []string{"welcome:3:", "notification:4:u4", "notification:5:u5"}},
+		{"oldest kept", "a", *local(2), []string{"welcome:2:", "notification:3:u3", "notification:4:u4", "notification:5:u5"}},
+		{"evicted by bytes", "a", *local(1), []string{"resync:6:"}},
+		{"evicted from the start", "a", *local(0), []string{"resync:6:"}},
+		{"other user untouched", "b", *local(5), []string{"welcome:5:", "notification:6:b1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,10 +106,10 @@ func TestUpdateLargerThanUserBudgetIsDeliveredButNotKept(t *testing.T) {
 	if got := h.HistoryBytes(); got != 0 {
 		t.Errorf("HistoryBytes() = %d, want 0 (the large update pushed out u1 and did not fit itself)", got)
 	}
-	if diff := cmp.Diff([]string{"resync:2:"}, resume(t, h, "a", &Position{Seq: 1, Epoch: "e1"})); diff != "" {
+	if diff := cmp.Diff([]string{"resync:2:"}, resume(t, h, "a", local(1))); diff != "" {
 		t.Errorf("resume before the large update (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"welcome:2:"}, resume(t, h, "a", &Position{Seq: 2, Epoch: "e1"})); diff != "" {
+	if diff := cmp.Diff([]string{"welcome:2:"}, resume(t, h, "a", local(2))); diff != "" {
 		t.Errorf("resume after the large update (-want +got):\n%s", diff)
 	}
 }
@@ -118,14 +118,9 @@ func TestTotalByteBudgetEvictsOldestAcrossUsers(t *testing.T) {
 	t.Parallel()
 	size := entryBytes(t, "a", "a1", 500)
 	h := New(Config{HistoryUserBytes: 10 * size, HistoryTotalBytes: 4 * size}, "e1", time.Now, nil)
-	// Seqs: a stream starts at the number of updates published before it was created.
+	// Offsets are the hub's own numbering of updates without broker coordinates: 1..6.
 	for _, p := range []struct{ user, id string }{
-		{"a", "a1"}, // a: seq 1
-		{"b", "b1"}, // b: seq 2
-		{"a", "a2"}, // a: seq 2
-		{"c", "c1"}, // c: seq 4
-		{"b", "b2"}, // b: seq 3
-		{"a", "a3"}, // a: seq 3
+		{"a", "a1"}, {"b", "b1"}, {"a", "a2"}, {"c", "c1"}, {"b", "b2"}, {"a", "a3"},
 	} {
 		if err := h.Publish(context.Background(), sizedUpdate(p.user, p.id, 500)); err != nil {
 			t.Fatal(err)
@@ -141,11 +136,11 @@ func TestTotalByteBudgetEvictsOldestAcrossUsers(t *testing.T) {
 		since Position
 		want  []string
 	}{
-		{"a past its evicted first update", "a", Position{Seq: 0, Epoch: "e1"}, []string{"resync:3:"}},
-		{"a after it", "a", Position{Seq: 1, Epoch: "e1"}, []string{"welcome:1:", "notification:2:a2", "notification:3:a3"}},
-		{"b past its evicted first update", "b", Position{Seq: 1, Epoch: "e1"}, []string{"resync:3:"}},
-		{"b after it", "b", Position{Seq: 2, Epoch: "e1"}, []string{"welcome:2:", "notification:3:b2"}},
-		{"c untouched", "c", Position{Seq: 3, Epoch: "e1"}, []string{"welcome:3:", "notification:4:c1"}},
+		{"a past its evicted first update", "a", *local(0), []string{"resync:6:"}},
+		{"a after it", "a", *local(1), []string{"welcome:1:", "notification:3:a2", "notification:6:a3"}},
+		{"b past its evicted first update", "b", *local(1), []string{"resync:6:"}},
+		{"b after it", "b", *local(2), []string{"welcome:2:", "notification:5:b2"}},
+		{"c untouched", "c", *local(3), []string{"welcome:3:", "notification:4:c1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

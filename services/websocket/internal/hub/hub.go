@@ -5,14 +5,10 @@ package hub
 import (
 	"context"
 	"errors"
-	"fmt"
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
 )
@@ -35,6 +31,11 @@ type Config struct {
 	// updates go first when one is exceeded.
 	HistoryUserBytes  int64 // per user [1 MiB]
 	HistoryTotalBytes int64 // all users of the process together [64 MiB]
+	// HistoryTotalSize bounds the updates kept for all users together [100000].
+	HistoryTotalSize int
+	// StreamID names the stream positions belong to (pub/sub component, topic and
+	// deployment): a position of another stream is answered with resync.
+	StreamID string
 }
 
 func (c *Config) defaults() {
@@ -56,12 +57,9 @@ func (c *Config) defaults() {
 	if c.HistoryTotalBytes <= 0 {
 		c.HistoryTotalBytes = 64 << 20
 	}
-}
-
-// Position is where a client's stream stands: the last seq it saw in an epoch.
-type Position struct {
-	Seq   uint64
-	Epoch string
+	if c.HistoryTotalSize <= 0 {
+		c.HistoryTotalSize = 100000
+	}
 }
 
 const shardCount = 64
@@ -71,11 +69,14 @@ type shard struct {
 	users map[string]*stream
 }
 
-// stream is one user's sequence, history and connected clients (guarded by its shard).
+// stream is one user's history and connected clients (guarded by its shard).
 type stream struct {
-	user    string
-	seq     uint64
-	hist    []*entry // contiguous seqs, oldest first
+	user string
+	part int32 // partition of the user's updates; noPart before the first
+	// floor is the highest offset of part dropped from hist (-1: none): the history holds
+	// every update of the user after it.
+	floor   int64
+	hist    []*entry // ascending offsets of part
 	bytes   int64    // sum of the sizes of hist
 	clients []*Client
 }
@@ -83,33 +84,38 @@ type stream struct {
 // Hub is the process-wide registry of connections.
 type Hub struct {
 	cfg     Config
-	epoch   string
+	epoch   string // unique per process
+	tag     string // streamTag(cfg.StreamID)
 	now     func() time.Time
 	metrics *Metrics
 	seed    maphash.Seed
 	shards  [shardCount]shard
 	ages    ages
-	// published counts every update; a user's stream created anew starts its seq here, so
-	// seqs of one user never repeat within an epoch even after its stream was reclaimed.
-	published atomic.Uint64
+	parts   partitions
+	// localMu serialises updates without broker coordinates, numbered by localNext, so
+	// that they are handled one at a time in order like a partition's.
+	localMu   sync.Mutex
+	localNext int64
 	conns     atomic.Int64
 	closed    atomic.Bool
 }
 
-// New returns a hub whose epoch (unique per process) is epoch.
+// New returns a hub whose process epoch (unique per process) is epoch.
 func New(cfg Config, epoch string, now func() time.Time, m *Metrics) *Hub {
 	cfg.defaults()
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	h := &Hub{cfg: cfg, epoch: epoch, now: now, metrics: m, seed: maphash.MakeSeed()}
+	h := &Hub{cfg: cfg, epoch: epoch, tag: streamTag(cfg.StreamID), now: now, metrics: m, seed: maphash.MakeSeed(),
+		parts: partitions{m: map[int32]*partState{}}}
 	for i := range h.shards {
 		h.shards[i].users = map[string]*stream{}
 	}
 	return h
 }
 
-// Epoch is this process's epoch.
+// Epoch is this process's epoch (it appears in positions of updates without broker
+// coordinates only).
 func (h *Hub) Epoch() string { return h.epoch }
 
 // Metrics returns the hub's collectors.
@@ -125,16 +131,16 @@ func (h *Hub) shard(user string) *shard {
 func (h *Hub) streamLocked(s *shard, user string) *stream {
 	st := s.users[user]
 	if st == nil {
-		st = &stream{user: user, seq: h.published.Load()}
+		st = &stream{user: user, part: noPart, floor: -1}
 		s.users[user] = st
 	}
 	return st
 }
 
 // Attach registers c for its user's updates. With since, the frames the client missed are
-// queued first (after a welcome frame at since) when they are all still in history;
-// otherwise a resync frame at the current seq is queued. Without since a welcome frame at
-// the current seq is queued.
+// queued first (after a welcome frame) when this process kept them all; otherwise a
+// resync frame at the current position is queued. Without since a welcome frame at the
+// current position is queued (see firstFrames).
 func (h *Hub) Attach(c *Client, since *Position) error {
 	if h.closed.Load() {
 		return ErrShuttingDown
@@ -155,22 +161,7 @@ func (h *Hub) Attach(c *Client, since *Position) error {
 	}
 	now := h.now()
 	h.trimLocked(st, now)
-	var batch []*Frame
-	switch {
-	case since == nil:
-		batch = []*Frame{newFrame(st.seq, h.epoch, TypeWelcome, "", nil, nil, now)}
-	case h.resumable(st, *since):
-		h.metrics.Resume.WithLabelValues("hit").Inc()
-		batch = []*Frame{newFrame(since.Seq, h.epoch, TypeWelcome, "", nil, nil, now)}
-		if len(st.hist) > 0 && since.Seq < st.seq {
-			for _, e := range st.hist[since.Seq+1-st.hist[0].f.Seq:] {
-				batch = append(batch, e.f)
-			}
-		}
-	default:
-		h.metrics.Resume.WithLabelValues("miss").Inc()
-		batch = []*Frame{newFrame(st.seq, h.epoch, TypeResync, "", nil, nil, now)}
-	}
+	batch := h.firstFrames(st, since, now)
 	c.Offer(&Frame{Batch: batch}) // a fresh queue always has room
 	st.clients = append(st.clients, c)
 	h.metrics.Connections.Inc()
@@ -201,33 +192,43 @@ func removeClient(st *stream, c *Client) bool {
 	return false
 }
 
-// Publish sends u to every client of u.user_id and keeps it for resume, within the
-// history's count, age and byte budgets. It never blocks on a client: one whose queue is
-// full is kicked with CloseSlow. A redelivered update (same event_id still in history) is
-// not sent again.
-func (h *Hub) Publish(_ context.Context, u *eventsv1.TaskUpdate) error {
-	typ := ""
-	switch u.GetUpdate().(type) {
-	case *eventsv1.TaskUpdate_TaskChange:
-		typ = TypeTaskChange
-	case *eventsv1.TaskUpdate_Notification:
-		typ = TypeNotification
+// Publish is PublishAt for an update without broker coordinates.
+func (h *Hub) Publish(ctx context.Context, u *eventsv1.TaskUpdate) error {
+	return h.PublishAt(ctx, u, NoOffset)
+}
+
+// PublishAt sends u, found at offset at of the broker, to every client of u.user_id and
+// keeps it for resume, within the history's count, age and byte budgets. It never blocks
+// on a client: one whose queue is full is kicked with CloseSlow. An offset already handled
+// (a redelivery after a sidecar restart) and an update whose event_id is still in the
+// user's history (a replayed dead letter) are not sent again. Updates of one partition
+// must come one at a time, in offset order, as daprd delivers them.
+func (h *Hub) PublishAt(_ context.Context, u *eventsv1.TaskUpdate, at Offset) error {
+	typ, data, bin, err := encodeUpdate(u)
+	if at.Partition < 0 {
+		h.localMu.Lock()
+		defer h.localMu.Unlock()
+		h.localNext++
+		at = Offset{Partition: localPart, Offset: h.localNext}
 	}
-	if u.GetUserId() == "" || typ == "" {
-		return fmt.Errorf("%w %s: user_id and one of task_change or notification are required", ErrInvalidUpdate, u.GetEventId())
+	ps, created := h.parts.admit(at.Partition, at.Offset)
+	if created {
+		h.notePartition(at.Partition, at.Offset)
 	}
-	data, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(u)
+	if at.Offset <= ps.handled.Load() {
+		h.metrics.Updates.WithLabelValues("duplicate").Inc()
+		return nil
+	}
 	if err != nil {
-		return fmt.Errorf("%w %s: encode JSON: %w", ErrInvalidUpdate, u.GetEventId(), err)
-	}
-	bin, err := proto.MarshalOptions{Deterministic: true}.Marshal(u)
-	if err != nil {
-		return fmt.Errorf("%w %s: encode protobuf: %w", ErrInvalidUpdate, u.GetEventId(), err)
+		raise(&ps.handled, at.Offset)
+		return err
 	}
 	now := h.now()
 	s := h.shard(u.GetUserId())
 	s.mu.Lock()
-	h.publishLocked(s, u.GetUserId(), typ, u.GetEventId(), data, bin, now)
+	h.publishLocked(s, at, u.GetUserId(), typ, u.GetEventId(), data, bin, now)
+	// Only now: a client attaching meanwhile either finds the update in history or gets it live.
+	raise(&ps.handled, at.Offset)
 	s.mu.Unlock()
 	h.evictOverBudget()
 	return nil
@@ -235,8 +236,11 @@ func (h *Hub) Publish(_ context.Context, u *eventsv1.TaskUpdate) error {
 
 // publishLocked keeps the encoded update in its user's history and offers it to the user's
 // clients. The caller holds s.
-func (h *Hub) publishLocked(s *shard, user, typ, eventID string, data, bin []byte, now time.Time) {
+func (h *Hub) publishLocked(s *shard, at Offset, user, typ, eventID string, data, bin []byte, now time.Time) {
 	st := h.streamLocked(s, user)
+	if st.part != at.Partition {
+		h.movePartitionLocked(st, at.Partition)
+	}
 	h.trimLocked(st, now)
 	for _, e := range st.hist {
 		if e.f.EventID == eventID {
@@ -244,10 +248,8 @@ func (h *Hub) publishLocked(s *shard, user, typ, eventID string, data, bin []byt
 			return
 		}
 	}
-	h.published.Add(1)
-	st.seq++
-	f := newFrame(st.seq, h.epoch, typ, eventID, data, bin, now)
-	h.keepLocked(st, f)
+	f := newFrame(uint64(at.Offset), h.partEpoch(at.Partition), typ, eventID, data, bin, now)
+	h.keepLocked(st, f, at.Offset)
 	h.trimLocked(st, now)
 	if len(st.clients) == 0 {
 		h.metrics.Updates.WithLabelValues("no_client").Inc()

@@ -108,13 +108,13 @@ func TestResume(t *testing.T) {
 		want  []string
 	}{
 		{"fresh connect", nil, 0, []string{"welcome:8:"}},
-		{"up to date", &Position{Seq: 8, Epoch: "e1"}, 0, []string{"welcome:8:"}},
-		{"missed two", &Position{Seq: 6, Epoch: "e1"}, 0, []string{"welcome:6:", "notification:7:u7", "notification:8:u8"}},
-		{"oldest kept", &Position{Seq: 3, Epoch: "e1"}, 0, []string{"welcome:3:", "notification:4:u4", "notification:5:u5", "notification:6:u6", "notification:7:u7", "notification:8:u8"}},
-		{"gap beyond count", &Position{Seq: 2, Epoch: "e1"}, 0, []string{"resync:8:"}},
-		{"other epoch", &Position{Seq: 8, Epoch: "e0"}, 0, []string{"resync:8:"}},
-		{"from the future", &Position{Seq: 9, Epoch: "e1"}, 0, []string{"resync:8:"}},
-		{"expired", &Position{Seq: 6, Epoch: "e1"}, 2 * time.Minute, []string{"resync:8:"}},
+		{"up to date", local(8), 0, []string{"welcome:8:"}},
+		{"missed two", local(6), 0, []string{"welcome:6:", "notification:7:u7", "notification:8:u8"}},
+		{"oldest kept", local(3), 0, []string{"welcome:3:", "notification:4:u4", "notification:5:u5", "notification:6:u6", "notification:7:u7", "notification:8:u8"}},
+		{"gap beyond count", local(2), 0, []string{"resync:8:"}},
+		{"other epoch", &Position{Invalid: true}, 0, []string{"resync:8:"}},
+		{"from the future", local(9), 0, []string{"resync:8:"}},
+		{"expired", local(6), 2 * time.Minute, []string{"resync:8:"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,25 +139,28 @@ func TestResume(t *testing.T) {
 	}
 }
 
-func TestReclaimedStreamNeverReusesSeqs(t *testing.T) {
+func TestReclaimedStreamKeepsItsFloor(t *testing.T) {
 	t.Parallel()
 	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	h := New(Config{HistoryTTL: time.Minute}, "e1", clk.now, nil)
 	ctx := context.Background()
-	_ = h.Publish(ctx, update("a", "a1"))
-	_ = h.Publish(ctx, update("b", "b1"))
-	_ = h.Publish(ctx, update("a", "a2")) // a's client saw seq 2
+	_ = h.Publish(ctx, update("a", "a1")) // 1
+	_ = h.Publish(ctx, update("b", "b1")) // 2
+	_ = h.Publish(ctx, update("a", "a2")) // 3
 	clk.t = clk.t.Add(2 * time.Minute)
-	h.Sweep() // a's stream is forgotten
-	_ = h.Publish(ctx, update("a", "a3"))
-	_ = h.Publish(ctx, update("a", "a4"))
-	c := NewClient("a", false, 4, nil)
-	if err := h.Attach(c, &Position{Seq: 2, Epoch: "e1"}); err != nil {
-		t.Fatal(err)
-	}
-	got := drain(t, c)
-	if len(got) != 1 || got[0][:7] != "resync:" {
-		t.Errorf("resume across a reclaimed stream = %v, want one resync frame (a3 and a4 cannot be told apart from a lost gap)", got)
+	h.Sweep()                             // a's stream is forgotten, with what it dropped
+	_ = h.Publish(ctx, update("a", "a3")) // 4
+	_ = h.Publish(ctx, update("a", "a4")) // 5
+	for name, tt := range map[string]struct {
+		since int64
+		want  []string
+	}{
+		"saw a1 only: a2 expired":    {1, []string{"resync:5:"}},
+		"saw a2: a3 and a4 are kept": {3, []string{"welcome:3:", "notification:4:a3", "notification:5:a4"}},
+	} {
+		if diff := cmp.Diff(tt.want, resume(t, h, "a", local(tt.since))); diff != "" {
+			t.Errorf("%s: frames (-want +got):\n%s", name, diff)
+		}
 	}
 }
 
@@ -227,3 +230,6 @@ func TestProtoFrameCarriesSeqEpochAndUpdate(t *testing.T) {
 		t.Errorf("JSON frame = %s, want %s", got, want)
 	}
 }
+
+// local is a position in the hub's own numbering (updates published without an Offset).
+func local(off int64) *Position { return &Position{Partition: localPart, Offset: off} }

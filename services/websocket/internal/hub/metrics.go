@@ -12,6 +12,9 @@ type Metrics struct {
 	Updates         *prometheus.CounterVec
 	HistoryBytes    prometheus.Gauge
 	HistoryEvicted  *prometheus.CounterVec
+	// ResumeWindowStart is, per partition, the first offset this process handled: a resume
+	// from before it gets resync (a replica started with initialOffset newest).
+	ResumeWindowStart *prometheus.GaugeVec
 }
 
 // NewMetrics creates the collectors and registers them on reg when it is not nil.
@@ -32,10 +35,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		HistoryBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "taskflow_ws_history_bytes", Help: "Bytes of resume history held, all users (payloads plus per-entry overhead)."}),
 		HistoryEvicted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "taskflow_ws_history_evicted_total", Help: "Updates dropped from resume history before their count or age limit, by budget (user_bytes, total_bytes)."}, []string{"reason"}),
+			Name: "taskflow_ws_history_evicted_total", Help: "Updates dropped from resume history before their count or age limit, by budget (user_bytes, total_bytes, total_count) or partition_change."}, []string{"reason"}),
+		ResumeWindowStart: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "taskflow_ws_resume_window_start_offset", Help: "First offset of each partition handled by this process; resume positions before it get resync."}, []string{"partition"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Connections, m.FramesSent, m.SlowDisconnects, m.Rejected, m.Resume, m.Updates, m.HistoryBytes, m.HistoryEvicted)
+		reg.MustRegister(m.Connections, m.FramesSent, m.SlowDisconnects, m.Rejected, m.Resume, m.Updates, m.HistoryBytes, m.HistoryEvicted, m.ResumeWindowStart)
 	}
 	return m
 }
