@@ -5,6 +5,7 @@ package localrun
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -140,12 +141,20 @@ func CheckPortFree(port int, purpose string) error {
 	return l.Close()
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// FreePort returns a loopback TCP port that was free a moment ago, from [10000, 17000):
+// below the kernel's ephemeral range (32768-60999), where the source ports of outgoing
+// connections come from, and away from the blocks of whole stacks (FreePortBase: 20000 up;
+// `make run`: 17000 up). A port from the ephemeral range (what listening on port 0 gives)
+// was now and then taken by some client connection between being picked and being bound
+// by daprd ("bind: address already in use").
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
+	for range 100 {
+		p := 10000 + rand.IntN(7000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err == nil {
+			l.Close()
+			return p, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("find a free port: none free in [10000, 17000) after 100 tries")
 }
