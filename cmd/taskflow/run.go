@@ -93,7 +93,8 @@ func cmdUp(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	fmt.Fprintln(stdout, "starting TaskFlow Events locally…")
 	s, err := devstack.Start(ctx, devstack.Config{Root: root, RunDir: dir, PortBase: *base,
-		DatabaseURL: getenv("DATABASE_URL"), LogLevel: *logLevel, ServiceEnv: serviceEnv, TaskAPIAppID: *taskAPI, Out: stdout})
+		DatabaseURL: getenv("DATABASE_URL"), LogLevel: *logLevel, ServiceEnv: serviceEnv, TaskAPIAppID: *taskAPI,
+		Console: newConsole, Out: stdout})
 	if err != nil {
 		return err
 	}
@@ -119,6 +120,9 @@ func cmdUp(ctx context.Context, args []string, getenv func(string) string, stdou
 
 func printInfo(w io.Writer, info devstack.Info) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if info.ConsoleURL != "" {
+		fmt.Fprintf(tw, "\nconsole\t%s\n", info.ConsoleURL)
+	}
 	fmt.Fprintf(tw, "\nWebSocket\t%s?access_token=<token>\n", info.WebSocketURL)
 	fmt.Fprintf(tw, "dev user / token\t%s\n\t%s\n", info.DevUser, info.DevToken)
 	fmt.Fprintln(tw, "service\tgRPC (grpcurl -plaintext)\tdaprd HTTP\tdaprd gRPC\tlog")

@@ -41,6 +41,8 @@ func (s *Stack) serviceEnv(name string, p AppPorts, dsns map[string]string) []st
 		// ?access_token=, which the service refuses unless told otherwise. Acceptable on
 		// loopback with a dev secret; never in a deployment (URLs reach access logs).
 		env["WS_QUERY_TOKEN"] = "true"
+		// The console's page opens the dev user's WebSocket from its own origin.
+		env["ALLOWED_ORIGINS"] = "http://" + addr(s.Ports.Console)
 	}
 	for k, v := range s.cfg.ServiceEnv {
 		env[k] = v

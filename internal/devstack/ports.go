@@ -38,20 +38,21 @@ type Ports struct {
 	MailUI   int                 `json:"mail_ui"`
 	TaskAPI  AppPorts            `json:"task_api"`
 	Webhook  int                 `json:"webhook"`
+	Console  int                 `json:"console"`
 	Apps     map[string]AppPorts `json:"apps"`
 }
 
 // DefaultPortBase keeps every port below the ephemeral range (32768+).
 const DefaultPortBase = 17000
 
-// PlanPorts lays the ports out from base: base+0..9 for shared parts, base+10*(i+1) for
+// PlanPorts lays the ports out from base: base+0..9 for shared parts (base+5: the console), base+10*(i+1) for
 // service i (and base+50 for the Task API double).
 func PlanPorts(base int) Ports {
 	app := func(b int) AppPorts {
 		return AppPorts{GRPC: b, Metrics: b + 1, DaprHTTP: b + 2, DaprGRPC: b + 3, DaprInternal: b + 4, DaprMetrics: b + 5}
 	}
 	p := Ports{Broker: base, Postgres: base + 1, SMTP: base + 2, MailUI: base + 3, Webhook: base + 4,
-		TaskAPI: app(base + 50), Apps: map[string]AppPorts{}}
+		Console: base + 5, TaskAPI: app(base + 50), Apps: map[string]AppPorts{}}
 	for i, s := range Services {
 		a := app(base + 10*(i+1))
 		if s.Name == "websocket" {
@@ -66,7 +67,7 @@ func PlanPorts(base int) Ports {
 func (p Ports) all() map[int]string {
 	m := map[int]string{
 		p.Broker: "Kafka broker", p.Postgres: "PostgreSQL", p.SMTP: "SMTP catcher", p.MailUI: "mail web UI",
-		p.Webhook: "demo webhook receiver",
+		p.Webhook: "demo webhook receiver", p.Console: "console",
 	}
 	add := func(name string, a AppPorts) {
 		m[a.GRPC] = name + " gRPC"

@@ -62,6 +62,9 @@ type Config struct {
 	// TaskAPIAppID is the Dapr app-id of the Task API double (default "task-api"). daprd's
 	// mDNS resolution spans the machine: stacks running side by side need different ids.
 	TaskAPIAppID string
+	// Console, when set, builds the local console once the stack is up; it is served on
+	// Ports.Console (127.0.0.1 only) and its URL is console_url in stack.json.
+	Console func(s *Stack) (Console, error)
 	// Out receives progress lines.
 	Out io.Writer
 }
@@ -81,6 +84,7 @@ type Info struct {
 	WebhookURL     string                 `json:"demo_webhook_url"`
 	WebhookSecret  string                 `json:"webhook_secret"`             // the dev user's; every user has their own (GetWebhookSecret)
 	AuditPublicKey string                 `json:"audit_public_key,omitempty"` // base64 Ed25519 key that verifies the audit checkpoints
+	ConsoleURL     string                 `json:"console_url,omitempty"`
 	RunDir         string                 `json:"run_dir"`
 }
 
@@ -112,6 +116,8 @@ type Stack struct {
 	Procs   map[string]*localrun.Process
 	mu      sync.Mutex
 	stopped bool
+	// stopConsole ends the console's feed and waits for it (nil without a console).
+	stopConsole func()
 }
 
 func (c *Config) defaults() error {
@@ -320,6 +326,9 @@ func (s *Stack) start(ctx context.Context) error {
 		return exitErr(fmt.Errorf("ask the notification service for the dev user's webhook secret: %w", err))
 	}
 	s.Info.WebhookSecret = secrets[0]
+	if err := s.startConsole(); err != nil {
+		return err
+	}
 	b, _ := json.MarshalIndent(s.Info, "", "  ")
 	if err := os.WriteFile(filepath.Join(s.cfg.RunDir, "stack.json"), b, 0o644); err != nil {
 		return err
@@ -470,6 +479,9 @@ func (s *Stack) Stop() {
 			}
 		}
 		wg.Wait()
+	}
+	if s.stopConsole != nil {
+		s.stopConsole()
 	}
 	for _, srv := range s.servers {
 		_ = srv.Close()
