@@ -50,10 +50,11 @@ func (s *Stack) startPostgres(ctx context.Context) (map[string]string, error) {
 	if err := c.Init(); err != nil {
 		return nil, err
 	}
+	// Stop stops it even when Start gave up waiting for a server that then came up.
+	s.pg = c
 	if err := c.Start(); err != nil {
 		return nil, err
 	}
-	s.pg = c
 	conn, err := pgx.Connect(ctx, c.DSN("postgres"))
 	if err != nil {
 		return nil, fmt.Errorf("connect to the throwaway PostgreSQL: %w", err)
