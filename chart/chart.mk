@@ -25,16 +25,30 @@ chart-lint: $(BIN)/helm ## helm lint --strict and helm template of the chart (qu
 	helm lint --strict $(CHART_DIR) --kube-version $(CHART_KUBE_VERSION) -f $(CHART_DIR)/examples/production-values.yaml
 	helm template taskflow-events $(CHART_DIR) --kube-version $(CHART_KUBE_VERSION) -f $(CHART_DIR)/examples/minimal-values.yaml >/dev/null
 
-images: ## Build the four service images with docker (needs a running Docker engine).
-	@if ! command -v docker >/dev/null 2>&1; then \
-		echo "images: no 'docker' command on this machine: cannot build images (install Docker with BuildKit, then re-run)" >&2; exit 1; \
+# The engine `make images` builds with: docker, else podman (CONTAINER_ENGINE=podman to choose).
+CONTAINER_ENGINE ?= $(shell command -v docker >/dev/null 2>&1 && echo docker || { command -v podman >/dev/null 2>&1 && echo podman; })
+# What each image documents with EXPOSE (services/Dockerfile's PORTS): daprd's app port and
+# metrics everywhere, and the WebSocket/HTTP port on websocket. The chart's containerPorts decide
+# what a pod really opens; these are for `docker run -P` and readers of the image.
+IMAGE_PORTS           := 50001 9090
+IMAGE_PORTS_websocket := 50001 9090 8080
+
+# image_build is the command that builds the image of service $(1) from the one template.
+define image_build
+echo "$(CONTAINER_ENGINE) build $(1) -> $(IMAGE_REGISTRY)/taskflow-events/$(1):$(IMAGE_TAG)"; \
+DOCKER_BUILDKIT=1 $(CONTAINER_ENGINE) build -f services/Dockerfile --build-arg SERVICE=$(1) \
+	--build-arg VERSION=$(IMAGE_TAG) --build-arg PORTS="$(or $(IMAGE_PORTS_$(1)),$(IMAGE_PORTS))" \
+	-t $(IMAGE_REGISTRY)/taskflow-events/$(1):$(IMAGE_TAG) . ;
+endef
+
+images: ## Build the four service images from services/Dockerfile with docker or podman, tagged IMAGE_REGISTRY/taskflow-events/<name>:IMAGE_TAG.
+	@if [ -z "$(CONTAINER_ENGINE)" ]; then \
+		echo "images: neither 'docker' nor 'podman' is on PATH: cannot build images (install one, or set CONTAINER_ENGINE)" >&2; exit 1; \
 	fi
-	@if ! docker info >/dev/null 2>&1; then \
-		echo "images: 'docker' is installed but no Docker engine answers (docker info failed): cannot build images" >&2; exit 1; \
+	@if ! command -v $(CONTAINER_ENGINE) >/dev/null 2>&1; then \
+		echo "images: CONTAINER_ENGINE=$(CONTAINER_ENGINE) is not on PATH: cannot build images" >&2; exit 1; \
 	fi
-	@set -e; for s in $(SERVICES); do \
-		echo "docker build $$s -> $(IMAGE_REGISTRY)/taskflow-events/$$s:$(IMAGE_TAG)"; \
-		DOCKER_BUILDKIT=1 docker build -f services/$$s/Dockerfile \
-			--build-arg VERSION=$(IMAGE_TAG) \
-			-t $(IMAGE_REGISTRY)/taskflow-events/$$s:$(IMAGE_TAG) . ; \
-	done
+	@if ! $(CONTAINER_ENGINE) info >/dev/null 2>&1; then \
+		echo "images: '$(CONTAINER_ENGINE)' is installed but no engine answers ($(CONTAINER_ENGINE) info failed): cannot build images" >&2; exit 1; \
+	fi
+	@set -e; $(foreach s,$(SERVICES),$(call image_build,$(s)))

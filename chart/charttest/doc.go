@@ -1,4 +1,4 @@
-// Package charttest tests the taskflow-events Helm chart and the services' Dockerfiles.
+// Package charttest tests the taskflow-events Helm chart and the services' Dockerfile template.
 //
 // The tests run the pinned helm binary at .cache/bin/helm (installed by `make tools`):
 // helm lint --strict, helm template of the default and the production values, every rendered
