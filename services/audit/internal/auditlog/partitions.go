@@ -3,10 +3,12 @@ package auditlog
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/taskflow/taskflow-events/services/audit/auditsig"
 )
@@ -20,7 +22,14 @@ func (s *Store) ensureMonths(ctx context.Context, months map[time.Time]bool) err
 		if known {
 			continue
 		}
-		if _, err := s.pool.Exec(ctx, "SELECT audit_ensure_partition($1::date)", m); err != nil {
+		// 42P07: another transaction created it between the function's existence check and
+		// its CREATE TABLE (two replicas, or two writers of one Store, both seeing the month
+		// first): the partition exists, which is all this asks. The function's advisory lock
+		// does not make the second caller see the first one's table, since taking an
+		// advisory lock does not refresh the catalog the function checks.
+		var pgErr *pgconn.PgError
+		if _, err := s.pool.Exec(ctx, "SELECT audit_ensure_partition($1::date)", m); err != nil &&
+			!(errors.As(err, &pgErr) && pgErr.Code == "42P07") {
 			return fmt.Errorf("create partition for %s: %w", m.Format("2006-01"), err)
 		}
 		s.mu.Lock()
