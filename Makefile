@@ -98,7 +98,10 @@ test-compat: tools debs ## End-to-end + fault tests against another daprd, e.g. 
 	DAPR_VERSION=$(DAPR_VERSION) bash scripts/build-daprd.sh $(COMPAT_DAPRD)
 	TASKFLOW_DAPRD=$(COMPAT_DAPRD) go test $(GO_TEST_FLAGS) $(PKGS)
 
-test-unit: ## Only the tests that need no external process.
+# -short: every helper that starts or needs an external program (testenv's PostgreSQL, mailpit,
+# daprd, Bin and StartProcess; helm, kube-apiserver and Chromium in the tests) skips, so this
+# passes on a machine with only Go.
+test-unit: ## Only the tests that need no external process (passes with only Go installed).
 	go test -count=1 -short ./...
 
 # Service issues add their own targets to test-extra (chart tests and the like).

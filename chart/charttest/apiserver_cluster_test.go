@@ -36,9 +36,11 @@ var kubeBins = []string{"etcd", "kube-apiserver", "kubectl"}
 
 // startAPIServer starts etcd and kube-apiserver on free loopback ports in a temporary
 // directory, waits for /readyz and writes a kubeconfig. Both processes stop with t.Cleanup.
-// A missing binary fails the test with the command that builds it; it never skips.
+// A missing binary fails the test with the command that builds it; it is skipped only
+// under -short (`make test-unit` needs no external program).
 func startAPIServer(t *testing.T) *apiServer {
 	t.Helper()
+	testenv.SkipShort(t, "etcd and kube-apiserver")
 	bins := map[string]string{}
 	for _, name := range kubeBins {
 		p := filepath.Join(repoRoot(t), ".cache", "bin", name)

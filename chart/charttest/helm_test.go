@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/taskflow/taskflow-events/internal/testenv"
 )
 
 // kubeVersion is the cluster version helm renders for: a go-installed helm defaults to
@@ -36,9 +38,11 @@ func repoRoot(t *testing.T) string {
 
 func chartDir(t *testing.T) string { return filepath.Join(repoRoot(t), "chart") }
 
-// helmBin is the pinned helm; the test fails (never skips) when it is missing.
+// helmBin is the pinned helm; the test fails when it is missing, and is skipped under
+// -short (`make test-unit` needs no external program).
 func helmBin(t *testing.T) string {
 	t.Helper()
+	testenv.SkipShort(t, "helm")
 	bin := filepath.Join(repoRoot(t), ".cache", "bin", "helm")
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("helm binary missing at %s (%v): run `make tools` (GOBIN=$PWD/.cache/bin go install helm.sh/helm/v3/cmd/helm@v3.22.0)", bin, err)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/dapr/dapr/pkg/scopes"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
 
 // topicContract is what each service does on pub/sub (DESIGN.md, the services' code): the
@@ -25,17 +27,29 @@ var topicContract = map[string]struct{ publish, subscribe []string }{
 	"websocket": {publish: []string{"task-updates-websocket-dlq"}, subscribe: []string{"task-updates"}},
 }
 
-var (
-	dlqLiteral = regexp.MustCompile(`"([a-z0-9][a-z0-9-]*-dlq)"`)
-	dlqSuffix  = regexp.MustCompile(`\+ "(-[a-z0-9-]+-dlq)"`) // topic + "-audit-dlq"
-)
+var dlqLiteral = regexp.MustCompile(`"([a-z0-9][a-z0-9-]*-dlq)"`)
 
-// TestTopicContractNamesEveryDeadLetterTopic reads the dead-letter topics out of each
-// service's subscriptions, so a renamed one cannot silently lose its publishing scope.
+// TestTopicContractNamesEveryDeadLetterTopic checks the dead-letter topic of every
+// subscription in the wire contract (internal/wire, where the services take them from)
+// against the publishing contract above, so a renamed one cannot silently lose its
+// publishing scope; and that no service subscribes with a dead-letter name of its own.
 func TestTopicContractNamesEveryDeadLetterTopic(t *testing.T) {
+	for _, sub := range wire.Subscriptions {
+		want, ok := topicContract[sub.Service]
+		if !ok {
+			t.Errorf("wire.Subscriptions names service %q, which has no topic contract here", sub.Service)
+			continue
+		}
+		if !slices.Contains(want.subscribe, sub.Topic) {
+			t.Errorf("services/%s subscribes to %s, not in its subscribing contract %v", sub.Service, sub.Topic, want.subscribe)
+		}
+		if !slices.Contains(want.publish, sub.DeadLetter) {
+			t.Errorf("services/%s subscribes with dead-letter topic %s, not in its publishing contract %v", sub.Service, sub.DeadLetter, want.publish)
+		}
+	}
 	for key, want := range topicContract {
 		files, _ := filepath.Glob(filepath.Join(repoRoot(t), "services", key, "*.go"))
-		var found []string
+		usesWire := false
 		for _, f := range files {
 			if strings.HasSuffix(f, "_test.go") {
 				continue
@@ -44,22 +58,15 @@ func TestTopicContractNamesEveryDeadLetterTopic(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			usesWire = usesWire || strings.Contains(string(src), "wire.DeadLetter")
 			for _, m := range dlqLiteral.FindAllSubmatch(src, -1) {
-				found = append(found, string(m[1]))
-			}
-			for _, m := range dlqSuffix.FindAllSubmatch(src, -1) {
-				for _, topic := range want.subscribe {
-					found = append(found, topic+string(m[1]))
+				if dlq := string(m[1]); !slices.Contains(want.publish, dlq) {
+					t.Errorf("services/%s subscribes with dead-letter topic %s, not in its publishing contract %v", key, dlq, want.publish)
 				}
 			}
 		}
-		if len(found) == 0 {
-			t.Errorf("services/%s: no dead-letter topic found in its code; has the subscription changed shape?", key)
-		}
-		for _, dlq := range found {
-			if !slices.Contains(want.publish, dlq) {
-				t.Errorf("services/%s subscribes with dead-letter topic %s, not in its publishing contract %v", key, dlq, want.publish)
-			}
+		if !usesWire {
+			t.Errorf("services/%s: takes no dead-letter topic from internal/wire; has the subscription changed shape?", key)
 		}
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/taskflow/taskflow-events/internal/testenv"
 )
 
 // A minimal Chrome DevTools Protocol client over the browser's debugging WebSocket: enough
@@ -44,6 +46,7 @@ type cdpMessage struct {
 // with the network domain on. Both are stopped at the test's end.
 func startChromium(t *testing.T) *cdpPage {
 	t.Helper()
+	testenv.SkipShort(t, "chromium")
 	if _, err := os.Stat(chromiumBin); err != nil {
 		t.Fatalf("%s is missing: install the Debian package `chromium` (apt-get install -y chromium)", chromiumBin)
 	}

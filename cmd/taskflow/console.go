@@ -15,9 +15,9 @@ import (
 	notificationv1 "github.com/taskflow/taskflow-events/gen/taskflow/notification/v1"
 	recurrencev1 "github.com/taskflow/taskflow-events/gen/taskflow/recurrence/v1"
 	"github.com/taskflow/taskflow-events/internal/console"
-	"github.com/taskflow/taskflow-events/internal/daprpub"
 	"github.com/taskflow/taskflow-events/internal/devstack"
 	"github.com/taskflow/taskflow-events/internal/localrun"
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
 
 // newConsole builds the local console for a running stack (devstack.Config.Console): the
@@ -53,7 +53,7 @@ func newConsole(s *devstack.Stack) (devstack.Console, error) {
 		Audit:      auditv1.NewAuditServiceClient(audit),
 		Deliveries: notificationv1.NewNotificationServiceClient(notification),
 		Recurrence: recurrencev1.NewRecurrenceServiceClient(recurrence),
-		Publisher: console.PublishFunc(func(ctx context.Context, topic, ceType, key string, msg daprpub.Event) error {
+		Publisher: console.PublishFunc(func(ctx context.Context, topic, ceType, key string, msg wire.Event) error {
 			return devstack.Publish(ctx, info.TaskAPI.DaprHTTP, topic, ceType, key, msg)
 		}),
 		TaskAPI:     s.TaskAPI,

@@ -23,46 +23,34 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
 	"github.com/taskflow/taskflow-events/internal/daprconn"
 	"github.com/taskflow/taskflow-events/internal/daprpub"
 	"github.com/taskflow/taskflow-events/internal/daprsub"
 	"github.com/taskflow/taskflow-events/internal/devstack"
 	"github.com/taskflow/taskflow-events/internal/localrun"
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
 
-// dlqTopics are the dead-letter topics of every subscription, <topic>-<service>-dlq
-// (services/*/run.go, services/*/config.go, services/audit/subscribe.go).
-var dlqTopics = []string{"task-events-audit-dlq", "task-events-recurring-dlq", "reminders-audit-dlq",
-	"reminders-notification-dlq", "task-updates-audit-dlq", "task-updates-websocket-dlq"}
+// dlqTopics are the dead-letter topics of every subscription, <topic>-<service>-dlq.
+var dlqTopics = wire.DeadLetterTopics()
 
-// wireTopic is what the README's wire format says about a topic: its message type and its
-// partition key.
-type wireTopic struct {
-	newMsg func() daprsub.Message
-	key    func(daprsub.Message) string
-}
-
-var wireTopics = map[string]wireTopic{
-	"task-events": {func() daprsub.Message { return &eventsv1.TaskEvent{} },
-		func(m daprsub.Message) string { return m.(*eventsv1.TaskEvent).GetTask().GetId() }},
-	"reminders": {func() daprsub.Message { return &eventsv1.ReminderEvent{} },
-		func(m daprsub.Message) string { return m.(*eventsv1.ReminderEvent).GetTaskId() }},
-	"task-updates": {func() daprsub.Message { return &eventsv1.TaskUpdate{} },
-		func(m daprsub.Message) string { return m.(*eventsv1.TaskUpdate).GetUserId() }},
-}
+// wireTopics is what the wire contract says about each event topic: its message type and
+// its partition key.
+var wireTopics = func() map[string]wire.Topic {
+	m := make(map[string]wire.Topic, len(wire.EventTopics))
+	for _, t := range wire.EventTopics {
+		m[t.Name] = t
+	}
+	return m
+}()
 
 // splitDLQ returns the original topic and the service of a dead-letter topic name.
 func splitDLQ(dlq string) (topic, service string, err error) {
-	for t := range wireTopics {
-		if s, ok := strings.CutPrefix(dlq, t+"-"); ok {
-			if s, ok = strings.CutSuffix(s, "-dlq"); ok && s != "" {
-				return t, s, nil
-			}
-		}
+	if topic, service, ok := wire.SplitDeadLetter(dlq); ok {
+		return topic, service, nil
 	}
 	return "", "", fmt.Errorf("%w: %q is not a dead-letter topic: want <topic>-<service>-dlq, topic one of %s",
-		errUsage, dlq, strings.Join(slices.Sorted(maps.Keys(wireTopics)), ", "))
+		errUsage, dlq, strings.Join(slices.Sorted(slices.Values(wire.EventTopicNames())), ", "))
 }
 
 type dlqFlags struct {
@@ -216,8 +204,8 @@ type dlqEntry struct {
 	headers   map[string]string
 	ce        cloudEventJSON
 	payload   []byte
-	msg       daprsub.Message // nil when the payload is not a valid event of its type
-	err       error           // why msg is nil
+	msg       wire.Event // nil when the payload is not a valid event of its type
+	err       error      // why msg is nil
 }
 
 // cloudEventJSON is the structured CloudEvent daprd publishes and, unchanged, dead-letters.
@@ -239,7 +227,7 @@ type cloudEventJSON struct {
 // (the CloudEvent) and turns the consumer metadata into headers: __topic, __partition,
 // __offset, __key, __timestamp of the original record (components-contrib kafka
 // GetEventMetadata; dapr pkg/runtime/subscription sendToDeadLetter). Nothing says why.
-func parseEntry(r *kgo.Record, wt wireTopic) dlqEntry {
+func parseEntry(r *kgo.Record, wt wire.Topic) dlqEntry {
 	e := dlqEntry{partition: r.Partition, offset: r.Offset, key: string(r.Key), written: r.Timestamp, headers: map[string]string{}}
 	for _, h := range r.Headers {
 		e.headers[h.Key] = string(h.Value)
@@ -258,7 +246,7 @@ func parseEntry(r *kgo.Record, wt wireTopic) dlqEntry {
 	case string(e.ce.Data) != "null":
 		e.payload = e.ce.Data
 	}
-	msg := wt.newMsg()
+	msg := wt.New()
 	if e.err = daprsub.Decode(e.ce.DataContentType, e.payload, msg); e.err == nil {
 		e.msg = msg
 	}
@@ -468,7 +456,7 @@ func dlqReplay(ctx context.Context, f dlqFlags, info *devstack.Info, topic strin
 	}
 	defer client.Close()
 	for _, e := range uniq {
-		key := cmp.Or(wireTopics[topic].key(e.msg), e.key)
+		key := cmp.Or(wireTopics[topic].Key(e.msg), e.key)
 		pub := daprpub.New(sameCloudEventID{Client: client, id: e.ce.ID}, f.pubsub)
 		if err := pub.Publish(ctx, topic, e.ce.Type, key, e.msg); err != nil {
 			return fmt.Errorf("replay %d:%d: %w", e.partition, e.offset, err)
@@ -482,12 +470,12 @@ func dlqReplay(ctx context.Context, f dlqFlags, info *devstack.Info, topic strin
 // editedEvent reads the corrected event for --edit (protojson of the topic's type, unknown
 // fields refused so a typo is not silently dropped) and insists on the original event_id:
 // consumers deduplicate on it, so a new one would be a new event, not a replay.
-func editedEvent(path string, wt wireTopic, e dlqEntry) (daprsub.Message, error) {
+func editedEvent(path string, wt wire.Topic, e dlqEntry) (wire.Event, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	msg := wt.newMsg()
+	msg := wt.New()
 	if err := protojson.Unmarshal(b, msg); err != nil {
 		return nil, fmt.Errorf("--edit %s: parse as %s: %w", path, msg.ProtoReflect().Descriptor().FullName(), err)
 	}
@@ -496,7 +484,7 @@ func editedEvent(path string, wt wireTopic, e dlqEntry) (daprsub.Message, error)
 	}
 	bin, err := proto.Marshal(msg)
 	if err == nil {
-		err = daprsub.Decode(daprpub.ContentType, bin, wt.newMsg())
+		err = daprsub.Decode(wire.ContentType, bin, wt.New())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("--edit %s: %w", path, err)
@@ -514,7 +502,7 @@ type sameCloudEventID struct {
 
 func (c sameCloudEventID) PublishEvent(ctx context.Context, pubsub, topic string, data any, opts ...dapr.PublishEventOption) error {
 	if c.id != "" {
-		opts = append(opts, func(r *runtimev1.PublishEventRequest) { r.Metadata["cloudevent.id"] = c.id })
+		opts = append(opts, func(r *runtimev1.PublishEventRequest) { r.Metadata[wire.MetaID] = c.id })
 	}
 	return c.Client.PublishEvent(ctx, pubsub, topic, data, opts...)
 }

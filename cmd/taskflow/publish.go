@@ -11,18 +11,13 @@ import (
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
 	"github.com/taskflow/taskflow-events/internal/devstack"
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
-
-type event interface {
-	proto.Message
-	GetEventId() string
-}
 
 func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -63,7 +58,7 @@ func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		dueAt = t
 	}
-	var msg event
+	var msg wire.Event
 	var topic, ceType, key string
 	switch what {
 	case "task":
@@ -87,8 +82,7 @@ func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err := fill(*file, ev); err != nil {
 			return err
 		}
-		msg, topic, key = ev, "task-events", ev.GetTask().GetId()
-		ceType = "taskflow.task." + strings.ToLower(strings.TrimPrefix(ev.GetKind().String(), "TASK_EVENT_KIND_")) + ".v1"
+		msg, topic, ceType, key = ev, wire.TopicTaskEvents, wire.TaskEventType(ev.GetKind()), wire.TaskEventKey(ev)
 	case "reminder":
 		ev := &eventsv1.ReminderEvent{}
 		if *file == "" {
@@ -99,7 +93,7 @@ func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err := fill(*file, ev); err != nil {
 			return err
 		}
-		msg, topic, ceType, key = ev, "reminders", "taskflow.reminder.due.v1", ev.GetTaskId()
+		msg, topic, ceType, key = ev, wire.TopicReminders, wire.TypeReminderDue, wire.ReminderKey(ev)
 	case "update":
 		ev := &eventsv1.TaskUpdate{}
 		if *file == "" {
@@ -109,11 +103,7 @@ func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err := fill(*file, ev); err != nil {
 			return err
 		}
-		ceType = "taskflow.update.notification.v1"
-		if ev.GetTaskChange() != nil {
-			ceType = "taskflow.update.task.v1"
-		}
-		msg, topic, key = ev, "task-updates", ev.GetUserId()
+		msg, topic, ceType, key = ev, wire.TopicTaskUpdates, wire.UpdateType(ev), wire.UpdateKey(ev)
 	default:
 		return fmt.Errorf("%w: publish %q: want task, reminder or update", errUsage, what)
 	}
@@ -126,7 +116,7 @@ func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 // fill reads a protojson file into m (when file is set) and gives m an event_id if it has none.
-func fill(file string, m event) error {
+func fill(file string, m wire.Event) error {
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {

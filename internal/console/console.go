@@ -18,7 +18,7 @@ import (
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
 	notificationv1 "github.com/taskflow/taskflow-events/gen/taskflow/notification/v1"
 	recurrencev1 "github.com/taskflow/taskflow-events/gen/taskflow/recurrence/v1"
-	"github.com/taskflow/taskflow-events/internal/daprpub"
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
 
 //go:embed static
@@ -42,14 +42,14 @@ type Recurrence interface {
 
 // Publisher publishes an event in our wire format (devstack.Publish through a sidecar).
 type Publisher interface {
-	Publish(ctx context.Context, topic, ceType, key string, msg daprpub.Event) error
+	Publish(ctx context.Context, topic, ceType, key string, msg wire.Event) error
 }
 
 // PublishFunc adapts a function to Publisher.
-type PublishFunc func(ctx context.Context, topic, ceType, key string, msg daprpub.Event) error
+type PublishFunc func(ctx context.Context, topic, ceType, key string, msg wire.Event) error
 
 // Publish calls f.
-func (f PublishFunc) Publish(ctx context.Context, topic, ceType, key string, msg daprpub.Event) error {
+func (f PublishFunc) Publish(ctx context.Context, topic, ceType, key string, msg wire.Event) error {
 	return f(ctx, topic, ceType, key, msg)
 }
 

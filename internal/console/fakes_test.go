@@ -13,7 +13,7 @@ import (
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
 	notificationv1 "github.com/taskflow/taskflow-events/gen/taskflow/notification/v1"
 	recurrencev1 "github.com/taskflow/taskflow-events/gen/taskflow/recurrence/v1"
-	"github.com/taskflow/taskflow-events/internal/daprpub"
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
 
 type fakeAudit struct {
@@ -72,7 +72,7 @@ func (f fakeRecurrence) Preview(context.Context, *recurrencev1.PreviewRequest, .
 
 type sent struct {
 	topic, ceType, key string
-	msg                daprpub.Event
+	msg                wire.Event
 }
 
 type fakePublisher struct {
@@ -81,7 +81,7 @@ type fakePublisher struct {
 	err  error
 }
 
-func (f *fakePublisher) Publish(_ context.Context, topic, ceType, key string, msg daprpub.Event) error {
+func (f *fakePublisher) Publish(_ context.Context, topic, ceType, key string, msg wire.Event) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
@@ -109,7 +109,7 @@ func (f fakeDLQ) Replay(context.Context, string, int32, int64) (string, error) {
 
 // record is what daprd writes to the broker for msg: a structured CloudEvent with the
 // binary payload in data_base64.
-func record(topic string, partition int32, offset int64, key, ceType string, msg daprpub.Event) *kgo.Record {
+func record(topic string, partition int32, offset int64, key, ceType string, msg wire.Event) *kgo.Record {
 	data, _ := proto.Marshal(msg)
 	v, _ := json.Marshal(map[string]any{"id": msg.GetEventId(), "type": ceType, "specversion": "1.0", "source": "task-api",
 		"datacontenttype": "application/octet-stream", "data_base64": data, "topic": topic})

@@ -13,8 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
-	"github.com/taskflow/taskflow-events/internal/daprpub"
-	"github.com/taskflow/taskflow-events/internal/daprsub"
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
 
 // publishForm is the page's publish form: a task completion, a reminder or an update, with
@@ -45,7 +44,7 @@ type fieldError struct{ Field, Msg string }
 func (e *fieldError) Error() string { return e.Msg }
 
 // build turns the form into the event, its topic, CloudEvent type and partition key.
-func (f publishForm) build(now time.Time) (daprpub.Event, published, error) {
+func (f publishForm) build(now time.Time) (wire.Event, published, error) {
 	if strings.TrimSpace(f.User) == "" {
 		return nil, published{}, &fieldError{"user", "user: required"}
 	}
@@ -74,11 +73,11 @@ func (f publishForm) build(now time.Time) (daprpub.Event, published, error) {
 		if f.RRule != "" {
 			ev.Task.Recurrence = &eventsv1.Recurrence{Rrule: f.RRule, SeriesId: id, Dtstart: timestamppb.New(due)}
 		}
-		return ev, published{ev.EventId, "task-events", daprsub.TaskEventType(ev.Kind), id}, nil
+		return ev, published{ev.EventId, wire.TopicTaskEvents, wire.TaskEventType(ev.Kind), wire.TaskEventKey(ev)}, nil
 	case "reminder":
 		ev := &eventsv1.ReminderEvent{EventId: uuid.NewString(), ReminderId: uuid.NewString(), TaskId: id, UserId: f.User, Title: f.Title,
 			DueAt: timestamppb.New(due), RemindAt: ts, TimeZone: f.TZ, Targets: &eventsv1.DeliveryTargets{Email: f.Email, WebhookUrl: f.Webhook}}
-		return ev, published{ev.EventId, "reminders", "taskflow.reminder.due.v1", id}, nil
+		return ev, published{ev.EventId, wire.TopicReminders, wire.TypeReminderDue, wire.ReminderKey(ev)}, nil
 	case "update":
 		body := f.Body
 		if body == "" {
@@ -86,7 +85,7 @@ func (f publishForm) build(now time.Time) (daprpub.Event, published, error) {
 		}
 		ev := &eventsv1.TaskUpdate{EventId: uuid.NewString(), UserId: f.User, OccurredAt: ts, Update: &eventsv1.TaskUpdate_Notification{
 			Notification: &eventsv1.Notification{Id: uuid.NewString(), Title: f.Title, Body: body, CreatedAt: ts}}}
-		return ev, published{ev.EventId, "task-updates", "taskflow.update.notification.v1", f.User}, nil
+		return ev, published{ev.EventId, wire.TopicTaskUpdates, wire.UpdateType(ev), wire.UpdateKey(ev)}, nil
 	}
 	return nil, published{}, &fieldError{"what", fmt.Sprintf("what %q: want task, reminder or update", f.What)}
 }

@@ -12,30 +12,21 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
 	"github.com/taskflow/taskflow-events/internal/daprsub"
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
 
-// topicMessages are the topics the timeline shows with their message types (README: wire
-// format); <topic>-<service>-dlq topics carry the same.
-var topicMessages = map[string]func() daprsub.Message{
-	"task-events":  func() daprsub.Message { return &eventsv1.TaskEvent{} },
-	"reminders":    func() daprsub.Message { return &eventsv1.ReminderEvent{} },
-	"task-updates": func() daprsub.Message { return &eventsv1.TaskUpdate{} },
-}
-
-// topicPattern matches the timeline's topics and their dead-letter topics.
-const topicPattern = `^(task-events|reminders|task-updates)(-[a-z0-9-]+-dlq)?$`
+// topicPattern matches the topics the timeline shows, wire.EventTopics, and their
+// <topic>-<service>-dlq dead-letter topics, which carry the same messages.
+var topicPattern = `^(` + strings.Join(wire.EventTopicNames(), "|") + `)(-[a-z0-9-]+-dlq)?$`
 
 // originTopic returns the topic whose messages a (dead-letter) topic holds.
 func originTopic(topic string) (origin string, deadLetter bool) {
-	for t := range topicMessages {
-		if topic == t {
-			return t, false
-		}
-		if strings.HasPrefix(topic, t+"-") && strings.HasSuffix(topic, "-dlq") {
-			return t, true
-		}
+	if _, ok := wire.LookupTopic(topic); ok {
+		return topic, false
+	}
+	if t, _, ok := wire.SplitDeadLetter(topic); ok {
+		return t, true
 	}
 	return topic, false
 }
@@ -55,7 +46,7 @@ type Event struct {
 	Payload      json.RawMessage `json:"payload,omitempty"`
 	PayloadError string          `json:"payload_error,omitempty"`
 
-	msg daprsub.Message // nil when PayloadError is set
+	msg wire.Event // nil when PayloadError is set
 }
 
 // summary is the event without its payload, as the stream sends it.
@@ -97,12 +88,12 @@ func parseRecord(r *kgo.Record) *Event {
 	case string(ce.Data) != "null":
 		payload = ce.Data
 	}
-	newMsg, ok := topicMessages[origin]
+	wt, ok := wire.LookupTopic(origin)
 	if !ok {
 		e.PayloadError = "unknown topic " + r.Topic
 		return e
 	}
-	msg := newMsg()
+	msg := wt.New()
 	if err := daprsub.Decode(ce.DataContentType, payload, msg); err != nil {
 		e.PayloadError = err.Error()
 		return e

@@ -11,12 +11,14 @@ import (
 	dapr "github.com/dapr/go-sdk/client"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
 
 // BatchItem is one message of a PublishBatch with its partition key.
 type BatchItem struct {
 	Key string
-	Msg Event
+	Msg wire.Event
 }
 
 // BatchError is the error of a PublishBatch that did not publish every item.
@@ -57,7 +59,7 @@ func (p *Publisher) PublishBatch(ctx context.Context, topic, ceType string, item
 		// The go-sdk sends each PublishEventsEvent's ContentType and Metadata as the entry's
 		// own; the entry id (unique, non-empty, as daprd requires) is the item index.
 		events = append(events, dapr.PublishEventsEvent{
-			EntryID: strconv.Itoa(i), Data: data, ContentType: ContentType, Metadata: metadata(ceType, it.Key, it.Msg),
+			EntryID: strconv.Itoa(i), Data: data, ContentType: wire.ContentType, Metadata: metadata(ceType, it.Key, it.Msg),
 		})
 	}
 	if len(events) > 0 {

@@ -13,17 +13,9 @@ import (
 	dapr "github.com/dapr/go-sdk/client"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
-
-// ContentType is the only protobuf content type daprd delivers intact (1.14 to 1.17.5:
-// application/protobuf and application/x-protobuf arrive empty, TestDaprdRuntimeBehaviour).
-const ContentType = "application/octet-stream"
-
-// Event is a message with a producer-set idempotency key.
-type Event interface {
-	proto.Message
-	GetEventId() string
-}
 
 // Client is the part of the go-sdk client the publisher uses.
 type Client interface {
@@ -51,14 +43,14 @@ func New(client Client, pubsubName string) *Publisher {
 }
 
 // Publish sends msg to topic with CloudEvent type ceType, keyed by key (same key, same partition).
-func (p *Publisher) Publish(ctx context.Context, topic, ceType, key string, msg Event) error {
+func (p *Publisher) Publish(ctx context.Context, topic, ceType, key string, msg wire.Event) error {
 	data, err := marshal(msg)
 	if err != nil {
 		return err
 	}
 	md := metadata(ceType, key, msg)
 	if err := p.client.PublishEvent(ctx, p.pubsub, topic, data,
-		dapr.PublishEventWithContentType(ContentType), dapr.PublishEventWithMetadata(md)); err != nil {
+		dapr.PublishEventWithContentType(wire.ContentType), dapr.PublishEventWithMetadata(md)); err != nil {
 		return fmt.Errorf("publish %s to %s: %w", ceType, topic, err)
 	}
 	return nil
@@ -67,7 +59,7 @@ func (p *Publisher) Publish(ctx context.Context, topic, ceType, key string, msg 
 // ErrMarshal marks an event that could not be encoded; publishing it again cannot succeed.
 var ErrMarshal = errors.New("marshal")
 
-func marshal(msg Event) ([]byte, error) {
+func marshal(msg wire.Event) ([]byte, error) {
 	data, err := proto.Marshal(msg)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrMarshal, msg.ProtoReflect().Descriptor().FullName(), err)
@@ -77,13 +69,6 @@ func marshal(msg Event) ([]byte, error) {
 
 // metadata is the per-event metadata daprd turns into the CloudEvent type and id and the
 // Kafka record key.
-func metadata(ceType, key string, msg Event) map[string]string {
-	md := map[string]string{"cloudevent.type": ceType}
-	if id := msg.GetEventId(); id != "" {
-		md["cloudevent.id"] = id
-	}
-	if key != "" {
-		md["partitionKey"] = key
-	}
-	return md
+func metadata(ceType, key string, msg wire.Event) map[string]string {
+	return wire.Metadata(ceType, msg.GetEventId(), key)
 }

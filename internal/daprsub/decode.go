@@ -8,14 +8,13 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
 
 // Message is what an event payload must be: a protobuf message that carries the
-// producer-set idempotency key.
-type Message interface {
-	proto.Message
-	GetEventId() string
-}
+// producer-set idempotency key (the wire contract's event interface).
+type Message = wire.Event
 
 // ErrInvalidEvent is wrapped by every decoding failure; such events are dropped.
 var ErrInvalidEvent = errors.New("invalid event")
@@ -50,7 +49,7 @@ func Decode(contentType string, data []byte, msg Message) error {
 		return fmt.Errorf("%w: empty body (content type %q)", ErrInvalidEvent, contentType)
 	}
 	switch mt := mediaType(contentType); {
-	case mt == "application/octet-stream":
+	case mt == wire.ContentType:
 		if err := binaryOpts.Unmarshal(data, msg); err != nil {
 			return fmt.Errorf("%w: decode binary protobuf %s: %v", ErrInvalidEvent, msg.ProtoReflect().Descriptor().FullName(), err)
 		}

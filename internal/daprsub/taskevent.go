@@ -2,19 +2,10 @@ package daprsub
 
 import (
 	"fmt"
-	"strings"
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
-
-// taskTypePrefix starts the CloudEvent type of every TaskEvent: "taskflow.task.<kind>.v1".
-const taskTypePrefix = "taskflow.task."
-
-// TaskEventType returns the CloudEvent type a TaskEvent of kind is published with, e.g.
-// "taskflow.task.completed.v1" for TASK_EVENT_KIND_COMPLETED.
-func TaskEventType(kind eventsv1.TaskEventKind) string {
-	return taskTypePrefix + strings.ToLower(strings.TrimPrefix(kind.String(), "TASK_EVENT_KIND_")) + ".v1"
-}
 
 // CheckTaskEvent returns an error wrapping ErrInvalidEvent when msg is a TaskEvent whose
 // kind is unset, or whose kind disagrees with a "taskflow.task.<kind>.v1" CloudEvent type. Every
@@ -36,22 +27,9 @@ func CheckTaskEvent(ceType string, msg any) error {
 			"in JSON an unknown value such as \"completed\" reads as no kind)",
 			ErrInvalidEvent, ev.GetEventId(), eventsv1.TaskEventKind_TASK_EVENT_KIND_COMPLETED.String())
 	}
-	if typeKind(ceType) != "" && ceType != TaskEventType(kind) {
+	if wire.TaskEventTypeKind(ceType) != "" && ceType != wire.TaskEventType(kind) {
 		return fmt.Errorf("%w: task event %s has CloudEvent type %q but kind %s (want type %q)",
-			ErrInvalidEvent, ev.GetEventId(), ceType, kind, TaskEventType(kind))
+			ErrInvalidEvent, ev.GetEventId(), ceType, kind, wire.TaskEventType(kind))
 	}
 	return nil
-}
-
-// typeKind returns the <kind> of a "taskflow.task.<kind>.v1" type, or "".
-func typeKind(ceType string) string {
-	rest, ok := strings.CutPrefix(ceType, taskTypePrefix)
-	if !ok {
-		return ""
-	}
-	kind, ok := strings.CutSuffix(rest, ".v1")
-	if !ok || strings.Contains(kind, ".") {
-		return ""
-	}
-	return kind
 }

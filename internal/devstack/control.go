@@ -12,15 +12,12 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/taskflow/taskflow-events/internal/localrun"
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
 
 // This file holds the controls the fault tests and the load tool use on a running stack:
 // restart a service or a sidecar, stop and start PostgreSQL, run an extra app behind its
 // own daprd.
-
-// subscriptions lists the topics each service's sidecar must report before it is ready.
-var subscriptions = map[string][]string{"notification": {"reminders"}, "recurring-task": {"task-events"},
-	"audit": {"task-events", "reminders", "task-updates"}, "websocket": {"task-updates"}}
 
 func (s *Stack) dsns() map[string]string { return s.dbs }
 
@@ -68,7 +65,7 @@ func (s *Stack) StartDaprd(ctx context.Context, name string) error {
 	if err := d.WaitReady(ctx, proc); err != nil {
 		return err
 	}
-	for _, topic := range subscriptions[name] {
+	for _, topic := range wire.SubscribedTopics(name) {
 		for !d.Subscribed(ctx, topic) {
 			if ctx.Err() != nil || proc.Exited() {
 				return fmt.Errorf("daprd of %s did not subscribe to %s:\n%s", name, topic, proc.Tail(30))

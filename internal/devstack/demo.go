@@ -19,6 +19,7 @@ import (
 
 	auditv1 "github.com/taskflow/taskflow-events/gen/taskflow/audit/v1"
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
 
 // Step is one checked effect of the demo.
@@ -65,21 +66,17 @@ func (r Report) String() string {
 }
 
 // Publish sends msg as binary protobuf through a sidecar's HTTP API, as the Task API does.
-func Publish(ctx context.Context, daprHTTP, topic, ceType, key string, msg interface {
-	proto.Message
-	GetEventId() string
-}) error {
+func Publish(ctx context.Context, daprHTTP, topic, ceType, key string, msg wire.Event) error {
 	data, err := proto.Marshal(msg)
 	if err != nil {
 		return err
 	}
-	url := fmt.Sprintf("%s/v1.0/publish/taskflow-pubsub/%s?metadata.cloudevent.type=%s&metadata.cloudevent.id=%s&metadata.partitionKey=%s",
-		daprHTTP, topic, ceType, msg.GetEventId(), key)
+	url := fmt.Sprintf("%s/v1.0/publish/taskflow-pubsub/%s?%s", daprHTTP, topic, wire.MetadataQuery(wire.Metadata(ceType, msg.GetEventId(), key)))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(data)))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Content-Type", wire.ContentType)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", ceType, err)
@@ -183,10 +180,10 @@ func RunDemo(ctx context.Context, s *Stack, out io.Writer) Report {
 		up := &eventsv1.TaskUpdate{EventId: uuid.NewString(), UserId: t.GetUserId(), OccurredAt: ev.GetOccurredAt(),
 			Update: &eventsv1.TaskUpdate_TaskChange{TaskChange: &eventsv1.TaskChange{Kind: kind, Task: t}}}
 		eventIDs = append(eventIDs, ev.GetEventId(), up.GetEventId())
-		if err := Publish(ctx, publisher, "task-events", "taskflow.task."+name+".v1", t.GetId(), ev); err != nil {
+		if err := Publish(ctx, publisher, wire.TopicTaskEvents, wire.TaskEventType(kind), wire.TaskEventKey(ev), ev); err != nil {
 			return err
 		}
-		if err := Publish(ctx, publisher, "task-updates", "taskflow.update.task.v1", t.GetUserId(), up); err != nil {
+		if err := Publish(ctx, publisher, wire.TopicTaskUpdates, wire.UpdateType(up), wire.UpdateKey(up), up); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "published task %s (%s)\n", name, up.GetEventId())
@@ -237,7 +234,7 @@ func RunDemo(ctx context.Context, s *Stack, out io.Writer) Report {
 		Title: edited.GetTitle(), DueAt: timestamppb.New(remDue), RemindAt: timestamppb.Now(), TimeZone: "Europe/Berlin",
 		Targets: &eventsv1.DeliveryTargets{Email: "demo-user@example.com", WebhookUrl: s.Info.WebhookURL}}
 	eventIDs = append(eventIDs, rem.GetEventId())
-	if err := Publish(ctx, publisher, "reminders", "taskflow.reminder.due.v1", taskID, rem); err != nil {
+	if err := Publish(ctx, publisher, wire.TopicReminders, wire.TypeReminderDue, wire.ReminderKey(rem), rem); err != nil {
 		add("reminder published", false, "%v", err)
 		return rep
 	}

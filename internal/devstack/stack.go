@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/taskflow/taskflow-events/internal/localrun"
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
 
 // Dev credentials: for a laptop only, printed so a newcomer can connect at once.
@@ -35,13 +36,13 @@ const (
 	DevAuditSigningKey = "dGFza2Zsb3ctZGV2LWF1ZGl0LXNpZ25pbmctc2VlZCE="
 	// AuditCheckpointTopic is where the audit service publishes its signed checkpoints
 	// (AUDIT_CHECKPOINT_TOPIC; the service's default too).
-	AuditCheckpointTopic = "audit-checkpoints"
+	AuditCheckpointTopic = wire.TopicAuditCheckpoints
 )
 
 // Topics the broker starts with (8 partitions each); dead-letter topics are created on use.
 // Nothing in the stack subscribes to the checkpoint topic: it is seeded so that its
 // partitions are the same as the task topics' rather than whatever auto-creation picks.
-var Topics = []string{"task-events", "reminders", "task-updates", AuditCheckpointTopic}
+var Topics = append(wire.EventTopicNames(), AuditCheckpointTopic)
 
 // Config says where and how to run the stack. The zero value of a field means its default.
 type Config struct {
@@ -309,16 +310,13 @@ func (s *Stack) start(ctx context.Context) error {
 			return exitErr(err)
 		}
 	}
-	subs := map[string][]string{"notification": {"reminders"}, "recurring-task": {"task-events"},
-		"audit": {"task-events", "reminders", "task-updates"}, "websocket": {"task-updates"}}
-	for name, topics := range subs {
-		for _, topic := range topics {
-			for !s.Daprds[name].Subscribed(waitCtx, topic) {
-				if waitCtx.Err() != nil {
-					return exitErr(fmt.Errorf("daprd for %s did not subscribe to %s:\n%s", name, topic, s.Procs["daprd-"+name].Tail(30)))
-				}
-				time.Sleep(200 * time.Millisecond)
+	for _, sub := range wire.Subscriptions {
+		name, topic := sub.Service, sub.Topic
+		for !s.Daprds[name].Subscribed(waitCtx, topic) {
+			if waitCtx.Err() != nil {
+				return exitErr(fmt.Errorf("daprd for %s did not subscribe to %s:\n%s", name, topic, s.Procs["daprd-"+name].Tail(30)))
 			}
+			time.Sleep(200 * time.Millisecond)
 		}
 	}
 	secrets, err := s.webhookSecrets(waitCtx, DevUser)

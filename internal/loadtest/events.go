@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"sync"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
 
 // Kind is the kind of a published event.
@@ -42,7 +42,7 @@ func (k Kind) String() string {
 
 // Topic is the topic events of k are published to.
 func (k Kind) Topic() string {
-	return [...]string{"task-events", "reminders", "task-updates"}[k]
+	return [...]string{wire.TopicTaskEvents, wire.TopicReminders, wire.TopicTaskUpdates}[k]
 }
 
 // Event is one publish: its payload and what it is expected to cause.
@@ -96,19 +96,19 @@ func (g Gen) Next(k Kind) Event {
 			Recurrence: &eventsv1.Recurrence{Rrule: "FREQ=DAILY", SeriesId: series, Dtstart: timestamppb.New(due)}}
 		msg = &eventsv1.TaskEvent{EventId: id, Kind: eventsv1.TaskEventKind_TASK_EVENT_KIND_COMPLETED, OccurredAt: timestamppb.New(t),
 			ActorId: g.User, Task: task}
-		ev.CEType, ev.SeriesID = "taskflow.task.completed.v1", series
+		ev.CEType, ev.SeriesID = wire.TypeTaskCompleted, series
 	case Reminder:
 		ev.Title = "Reminder " + taskID
 		msg = &eventsv1.ReminderEvent{EventId: id, ReminderId: NewID(), TaskId: taskID, UserId: g.User, Title: ev.Title,
 			DueAt: timestamppb.New(t.Add(30 * time.Minute)), RemindAt: timestamppb.New(t), TimeZone: "Europe/Berlin",
 			Targets: &eventsv1.DeliveryTargets{Email: g.Email}}
-		ev.CEType = "taskflow.reminder.due.v1"
+		ev.CEType = wire.TypeReminderDue
 	case Update:
 		task := &eventsv1.Task{Id: taskID, UserId: g.User, Title: "update " + taskID, Status: eventsv1.TaskStatus_TASK_STATUS_OPEN,
 			Priority: eventsv1.TaskPriority_TASK_PRIORITY_LOW, CreatedAt: timestamppb.New(t), UpdatedAt: timestamppb.New(t)}
 		msg = &eventsv1.TaskUpdate{EventId: id, UserId: g.User, OccurredAt: timestamppb.New(t),
 			Update: &eventsv1.TaskUpdate_TaskChange{TaskChange: &eventsv1.TaskChange{Kind: eventsv1.TaskEventKind_TASK_EVENT_KIND_UPDATED, Task: task}}}
-		ev.CEType, ev.Key = "taskflow.update.task.v1", g.User
+		ev.CEType, ev.Key = wire.TypeUpdateTask, g.User
 	}
 	data, err := proto.Marshal(msg)
 	if err != nil {
@@ -186,13 +186,12 @@ func (p *Publisher) Publish(ctx context.Context, ev Event) error {
 	if p.grpc != nil {
 		return p.grpc.publish(ctx, ev)
 	}
-	q := url.Values{"metadata.cloudevent.type": {ev.CEType}, "metadata.cloudevent.id": {ev.ID}, "metadata.partitionKey": {ev.Key}}
-	u := fmt.Sprintf("%s/v1.0/publish/taskflow-pubsub/%s?%s", p.DaprHTTP, ev.Kind.Topic(), q.Encode())
+	u := fmt.Sprintf("%s/v1.0/publish/taskflow-pubsub/%s?%s", p.DaprHTTP, ev.Kind.Topic(), wire.MetadataQuery(ev.metadata()))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(ev.Data))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Content-Type", wire.ContentType)
 	resp, err := p.Client.Do(req)
 	if err != nil {
 		return fmt.Errorf("publish %s %s: %w", ev.Kind, ev.ID, err)

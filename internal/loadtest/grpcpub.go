@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/taskflow/taskflow-events/internal/daprpub"
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
 
 // PubsubName is the stack's pub/sub component.
@@ -59,13 +60,11 @@ func (g *grpcPub) client() dapr.Client {
 }
 
 // metadata is the per-event publish metadata: CloudEvent type and id, partition key.
-func (ev Event) metadata() map[string]string {
-	return map[string]string{"cloudevent.type": ev.CEType, "cloudevent.id": ev.ID, "partitionKey": ev.Key}
-}
+func (ev Event) metadata() map[string]string { return wire.Metadata(ev.CEType, ev.ID, ev.Key) }
 
 func (g *grpcPub) publish(ctx context.Context, ev Event) error {
 	if err := g.client().PublishEvent(ctx, PubsubName, ev.Kind.Topic(), ev.Data,
-		dapr.PublishEventWithContentType(daprpub.ContentType), dapr.PublishEventWithMetadata(ev.metadata())); err != nil {
+		dapr.PublishEventWithContentType(wire.ContentType), dapr.PublishEventWithMetadata(ev.metadata())); err != nil {
 		return fmt.Errorf("publish %s %s: %w", ev.Kind, ev.ID, err)
 	}
 	return nil
@@ -77,7 +76,7 @@ func (g *grpcPub) publish(ctx context.Context, ev Event) error {
 func (g *grpcPub) publishBatch(ctx context.Context, topic string, evs []Event) error {
 	entries := make([]any, len(evs))
 	for i, ev := range evs {
-		entries[i] = dapr.PublishEventsEvent{EntryID: strconv.Itoa(i), Data: ev.Data, ContentType: daprpub.ContentType, Metadata: ev.metadata()}
+		entries[i] = dapr.PublishEventsEvent{EntryID: strconv.Itoa(i), Data: ev.Data, ContentType: wire.ContentType, Metadata: ev.metadata()}
 	}
 	resp := g.pubs[(g.next.Add(1)-1)%uint64(len(g.pubs))].PublishEvents(ctx, topic, entries)
 	if resp.Error != nil {

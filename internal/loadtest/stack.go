@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/taskflow/taskflow-events/internal/devstack"
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
 
 // Noop is the running no-op subscriber.
@@ -34,7 +35,7 @@ func StartNoop(ctx context.Context, s *devstack.Stack, root string, base int) (*
 	cmd := exec.Command(bin)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "GRPC_ADDR=127.0.0.1:" + strconv.Itoa(p.GRPC),
 		"METRICS_ADDR=127.0.0.1:" + strconv.Itoa(p.Metrics), "SEEN_ADDR=" + seen, "LOG_LEVEL=warn", "SHUTDOWN_TIMEOUT=5s"}
-	app, err := s.StartExtraApp(ctx, "noop-subscriber", cmd, p, "task-events", "reminders", "task-updates")
+	app, err := s.StartExtraApp(ctx, "noop-subscriber", cmd, p, wire.EventTopicNames()...)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/taskflow/taskflow-events/internal/localrun"
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
 
 // PubsubName is the pub/sub component every service and test uses.
@@ -77,6 +78,7 @@ func ResiliencyPolicy(retries int, interval time.Duration) string {
 // it has connected to the app). Start the app first: daprd waits for its port.
 func StartDaprd(t testing.TB, cfg DaprdConfig) *Daprd {
 	t.Helper()
+	SkipShort(t, "daprd")
 	if cfg.AppProtocol == "" {
 		cfg.AppProtocol = "grpc"
 	}
@@ -216,35 +218,21 @@ func (d *Daprd) TryPublishRaw(topic, contentType string, data []byte, md map[str
 	return nil
 }
 
-// Meta builds the publish metadata our producers set.
-func Meta(ceType, eventID, key string) map[string]string {
-	md := map[string]string{"cloudevent.type": ceType}
-	if eventID != "" {
-		md["cloudevent.id"] = eventID
-	}
-	if key != "" {
-		md["partitionKey"] = key
-	}
-	return md
-}
-
-type eventMessage interface {
-	proto.Message
-	GetEventId() string
-}
+// Meta builds the publish metadata our producers set (wire.Metadata).
+func Meta(ceType, eventID, key string) map[string]string { return wire.Metadata(ceType, eventID, key) }
 
 // Publish publishes msg as binary protobuf (application/octet-stream).
-func (d *Daprd) Publish(t testing.TB, topic, ceType, key string, msg eventMessage) {
+func (d *Daprd) Publish(t testing.TB, topic, ceType, key string, msg wire.Event) {
 	t.Helper()
 	data, err := proto.Marshal(msg)
 	if err != nil {
 		t.Fatalf("testenv: marshal: %v", err)
 	}
-	d.PublishRaw(t, topic, "application/octet-stream", data, Meta(ceType, msg.GetEventId(), key))
+	d.PublishRaw(t, topic, wire.ContentType, data, Meta(ceType, msg.GetEventId(), key))
 }
 
 // PublishJSON publishes msg as protojson (application/json), as a Python producer would.
-func (d *Daprd) PublishJSON(t testing.TB, topic, ceType, key string, msg eventMessage) {
+func (d *Daprd) PublishJSON(t testing.TB, topic, ceType, key string, msg wire.Event) {
 	t.Helper()
 	data, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(msg)
 	if err != nil {

@@ -27,6 +27,7 @@ type Mailpit struct {
 // directory and waits until it is ready; t.Cleanup stops it.
 func StartMailpit(t testing.TB) *Mailpit {
 	t.Helper()
+	SkipShort(t, "mailpit")
 	m := &Mailpit{
 		SMTPAddr: "127.0.0.1:" + strconv.Itoa(FreePort(t)),
 		HTTPAddr: "127.0.0.1:" + strconv.Itoa(FreePort(t)),

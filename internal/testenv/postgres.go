@@ -31,6 +31,7 @@ type Postgres struct {
 // root, since PostgreSQL refuses root) on a free loopback port, removed with the test.
 func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
+	SkipShort(t, "PostgreSQL")
 	if base := os.Getenv("DATABASE_URL"); base != "" {
 		return externalDatabase(t, base)
 	}

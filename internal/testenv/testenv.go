@@ -48,10 +48,24 @@ func RepoRoot(t testing.TB) string {
 	return rootDir
 }
 
+// SkipShort skips t under -short. `make test-unit` runs `go test -short ./...` and promises
+// tests that need no external process on a machine with only Go, so every helper here that
+// starts or needs one (PostgreSQL, mailpit, daprd, a tool from .cache/bin, any child
+// process) calls it first: the test is skipped whether or not the program is installed.
+// Without -short (`make test`) a missing program still fails the test loudly.
+func SkipShort(t testing.TB, needs string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("needs %s: skipped with -short (make test-unit)", needs)
+	}
+}
+
 // Bin returns the path of a tool installed into .cache/bin by the Makefile. For "daprd",
 // TASKFLOW_DAPRD (set by `make test-compat`) names another runtime to test against.
+// Under -short the test is skipped (SkipShort).
 func Bin(t testing.TB, name string) string {
 	t.Helper()
+	SkipShort(t, name)
 	p := filepath.Join(RepoRoot(t), ".cache", "bin", name)
 	if d := os.Getenv("TASKFLOW_DAPRD"); name == "daprd" && d != "" {
 		p = d
@@ -104,6 +118,7 @@ type Process = localrun.Process
 // also dies if the test process dies.
 func StartProcess(t testing.TB, name string, cmd *exec.Cmd) *Process {
 	t.Helper()
+	SkipShort(t, "the external process "+name)
 	logf, err := os.CreateTemp("", "testenv-"+name+"-*.log")
 	if err != nil {
 		t.Fatalf("testenv: create log for %s: %v", name, err)

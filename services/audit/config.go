@@ -8,6 +8,7 @@ import (
 	"github.com/taskflow/taskflow-events/internal/daprconn"
 	"github.com/taskflow/taskflow-events/internal/envconfig"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
+	"github.com/taskflow/taskflow-events/internal/wire"
 	"github.com/taskflow/taskflow-events/services/audit/auditsig"
 )
 
@@ -64,7 +65,7 @@ func readConfig(getenv func(string) string) (Config, error) {
 		MigrationDatabaseURL: r.String("AUDIT_MIGRATION_DATABASE_URL", ""),
 		SchemaWait:           r.Duration("AUDIT_SCHEMA_WAIT", 2*time.Minute),
 		CheckpointInterval:   r.Duration("AUDIT_CHECKPOINT_INTERVAL", time.Minute),
-		CheckpointTopic:      r.String("AUDIT_CHECKPOINT_TOPIC", "audit-checkpoints"),
+		CheckpointTopic:      r.String("AUDIT_CHECKPOINT_TOPIC", wire.TopicAuditCheckpoints),
 		DBMaxConns:           r.Int("DB_MAX_CONNS", 10, 2, 1000),
 		Retention:            r.Duration("AUDIT_RETENTION", 0),
 		PartitionsAhead:      r.Int("AUDIT_PARTITIONS_AHEAD", 3, 0, 120),

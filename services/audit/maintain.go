@@ -11,6 +11,7 @@ import (
 
 	auditv1 "github.com/taskflow/taskflow-events/gen/taskflow/audit/v1"
 	"github.com/taskflow/taskflow-events/internal/daprpub"
+	"github.com/taskflow/taskflow-events/internal/wire"
 	"github.com/taskflow/taskflow-events/services/audit/auditsig"
 	"github.com/taskflow/taskflow-events/services/audit/internal/auditlog"
 )
@@ -91,16 +92,13 @@ func (c *checkpointer) once(ctx context.Context) {
 	}
 	for len(c.pending) > 0 {
 		p := c.pending[0]
-		if err := c.pub.Publish(ctx, c.topic, checkpointCEType, "audit-checkpoints", checkpointEvent{p}); err != nil {
+		if err := c.pub.Publish(ctx, c.topic, wire.TypeAuditCheckpoint, wire.CheckpointKey, checkpointEvent{p}); err != nil {
 			c.logger.WarnContext(ctx, "checkpoint_publish_failed", "seq", p.GetSeq(), "topic", c.topic, "error", err.Error())
 			return
 		}
 		c.pending = c.pending[1:]
 	}
 }
-
-// checkpointCEType is the CloudEvent type of published checkpoints.
-const checkpointCEType = "taskflow.audit.checkpoint.v1"
 
 // checkpointEvent gives a checkpoint the event id daprpub publishes it under.
 type checkpointEvent struct{ *auditv1.Checkpoint }

@@ -5,14 +5,15 @@ import (
 	"time"
 
 	"github.com/taskflow/taskflow-events/internal/daprsub"
+	"github.com/taskflow/taskflow-events/internal/wire"
 	"github.com/taskflow/taskflow-events/services/audit/internal/auditlog"
 )
 
 // Topics the audit service subscribes to, each with its own dead-letter topic.
 const (
-	topicTaskEvents  = "task-events"
-	topicReminders   = "reminders"
-	topicTaskUpdates = "task-updates"
+	topicTaskEvents  = wire.TopicTaskEvents
+	topicReminders   = wire.TopicReminders
+	topicTaskUpdates = wire.TopicTaskUpdates
 )
 
 // appender is what the subscription needs of the log.
@@ -57,7 +58,7 @@ func subscription(cfg Config, topic string) daprsub.Subscription {
 	return daprsub.Subscription{
 		PubsubName:      cfg.App.PubsubName,
 		Topic:           topic,
-		DeadLetterTopic: topic + "-audit-dlq",
+		DeadLetterTopic: wire.DeadLetter(topic, wire.SubscriberAudit),
 		Bulk:            &daprsub.Bulk{MaxMessages: int32(cfg.BulkMaxMessages), MaxAwait: cfg.BulkMaxAwait},
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/taskflow/taskflow-events/internal/daprsub"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
 	"github.com/taskflow/taskflow-events/internal/telemetry"
+	"github.com/taskflow/taskflow-events/internal/wire"
 	"github.com/taskflow/taskflow-events/services/notification/internal/deliveryapi"
 	"github.com/taskflow/taskflow-events/services/notification/internal/email"
 	"github.com/taskflow/taskflow-events/services/notification/internal/inapp"
@@ -27,8 +28,8 @@ import (
 // Names of the subscription.
 const (
 	AppID           = "notification-service"
-	Topic           = "reminders"
-	DeadLetterTopic = "reminders-notification-dlq"
+	Topic           = wire.TopicReminders
+	DeadLetterTopic = wire.DeadLetterRemindersNotification
 )
 
 // run reads the configuration, wires the service and serves until ctx ends or SIGTERM.

@@ -7,6 +7,7 @@ import (
 	"github.com/taskflow/taskflow-events/internal/daprconn"
 	"github.com/taskflow/taskflow-events/internal/envconfig"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
 
 // Config is the recurring-task service's configuration, read from the environment once.
@@ -28,14 +29,14 @@ type Config struct {
 
 // CompletedType is the CloudEvent type of completion events; the subscription's routing
 // rule delivers only these.
-const CompletedType = "taskflow.task.completed.v1"
+const CompletedType = wire.TypeTaskCompleted
 
 func readConfig(getenv func(string) string) (Config, error) {
 	r := envconfig.New(getenv)
 	c := Config{
 		App:                 grpcapp.ReadConfig(r),
-		Topic:               r.String("TOPIC", "task-events"),
-		DeadLetterTopic:     r.String("DEAD_LETTER_TOPIC", "task-events-recurring-dlq"),
+		Topic:               r.String("TOPIC", wire.TopicTaskEvents),
+		DeadLetterTopic:     r.String("DEAD_LETTER_TOPIC", wire.DeadLetterTaskEventsRecurring),
 		EventTimeout:        r.Duration("EVENT_TIMEOUT", 30*time.Second),
 		TaskAPIAppID:        r.String("TASK_API_APP_ID", "task-api"),
 		TaskAPICreateMethod: strings.TrimPrefix(r.String("TASK_API_CREATE_METHOD", "api/tasks"), "/"),

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/taskflow/taskflow-events/internal/testenv"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -55,6 +57,7 @@ ws.onerror = () => { out.textContent = "ERROR"; done = true; };
 // then delays the page's next WebSocket until that fetch completes.)
 func dumpDOM(t *testing.T, lis net.Listener, page string, mux *http.ServeMux) string {
 	t.Helper()
+	testenv.SkipShort(t, "chromium")
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("%s is missing: install the Debian package `chromium` (apt-get install -y chromium)", chromiumPath)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/taskflow/taskflow-events/internal/envconfig"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
+	"github.com/taskflow/taskflow-events/internal/wire"
 	"github.com/taskflow/taskflow-events/services/websocket/internal/auth"
 	"github.com/taskflow/taskflow-events/services/websocket/internal/gateway"
 	"github.com/taskflow/taskflow-events/services/websocket/internal/hub"
@@ -29,8 +30,8 @@ func readConfig(getenv func(string) string) (Config, error) {
 	c := Config{
 		App:             grpcapp.ReadConfig(r),
 		HTTPAddr:        r.String("HTTP_ADDR", ":8080"),
-		Topic:           r.String("TOPIC", "task-updates"),
-		DeadLetterTopic: r.String("DEAD_LETTER_TOPIC", "task-updates-websocket-dlq"),
+		Topic:           r.String("TOPIC", wire.TopicTaskUpdates),
+		DeadLetterTopic: r.String("DEAD_LETTER_TOPIC", wire.DeadLetterTaskUpdatesWebsocket),
 		Auth: auth.Config{
 			HS256Secret: []byte(r.String("JWT_HS256_SECRET", "")),
 			Issuer:      r.String("JWT_ISSUER", ""),

@@ -26,6 +26,7 @@ import (
 	"github.com/taskflow/taskflow-events/internal/envconfig"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
 	"github.com/taskflow/taskflow-events/internal/telemetry"
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
 
 func main() {
@@ -67,12 +68,7 @@ func (s *seen) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-type idMessage interface {
-	daprsub.Message
-	GetEventId() string
-}
-
-func handler[PT idMessage](s *seen) daprsub.Handler[PT] {
+func handler[PT wire.Event](s *seen) daprsub.Handler[PT] {
 	return func(_ context.Context, _ daprsub.Meta, msg PT) error {
 		s.add(msg.GetEventId())
 		return nil
@@ -95,11 +91,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	s := &seen{}
 	app := grpcapp.New(cfg, logger)
 	sub := func(topic string) daprsub.Subscription {
-		return daprsub.Subscription{PubsubName: cfg.PubsubName, Topic: topic, DeadLetterTopic: topic + "-noop-dlq"}
+		return daprsub.Subscription{PubsubName: cfg.PubsubName, Topic: topic, DeadLetterTopic: wire.DeadLetter(topic, "noop")}
 	}
-	daprsub.Handle(app.Events, sub("task-events"), handler[*eventsv1.TaskEvent](s))
-	daprsub.Handle(app.Events, sub("reminders"), handler[*eventsv1.ReminderEvent](s))
-	daprsub.Handle(app.Events, sub("task-updates"), handler[*eventsv1.TaskUpdate](s))
+	daprsub.Handle(app.Events, sub(wire.TopicTaskEvents), handler[*eventsv1.TaskEvent](s))
+	daprsub.Handle(app.Events, sub(wire.TopicReminders), handler[*eventsv1.ReminderEvent](s))
+	daprsub.Handle(app.Events, sub(wire.TopicTaskUpdates), handler[*eventsv1.TaskUpdate](s))
 
 	l, err := net.Listen("tcp", seenAddr)
 	if err != nil {

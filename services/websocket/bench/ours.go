@@ -22,6 +22,7 @@ import (
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
 	"github.com/taskflow/taskflow-events/internal/localrun"
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
 
 func update(n, u int) *eventsv1.TaskUpdate {
@@ -100,8 +101,8 @@ func (s *service) publish(ctx context.Context, n, u int) error {
 		return err
 	}
 	resp, err := s.cb.OnTopicEvent(ctx, &runtimev1.TopicEventRequest{
-		Id: up.GetEventId(), Source: "bench", Type: "taskflow.update.notification.v1", SpecVersion: "1.0",
-		DataContentType: "application/octet-stream", Data: data, Topic: "task-updates", PubsubName: localrun.PubsubName,
+		Id: up.GetEventId(), Source: "bench", Type: wire.TypeUpdateNotification, SpecVersion: "1.0",
+		DataContentType: wire.ContentType, Data: data, Topic: wire.TopicTaskUpdates, PubsubName: localrun.PubsubName,
 	})
 	if err != nil {
 		return err
@@ -123,7 +124,7 @@ type pipeline struct {
 
 func startPipeline(ctx context.Context, o options, dir string) (*pipeline, error) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(),
-		kfake.DefaultNumPartitions(8), kfake.SeedTopics(8, "task-updates"))
+		kfake.DefaultNumPartitions(8), kfake.SeedTopics(8, wire.TopicTaskUpdates))
 	if err != nil {
 		return nil, fmt.Errorf("start kafka broker: %w", err)
 	}
@@ -166,7 +167,7 @@ func startPipeline(ctx context.Context, o options, dir string) (*pipeline, error
 		}
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for !sidecars[0].Subscribed(ctx, "task-updates") {
+	for !sidecars[0].Subscribed(ctx, wire.TopicTaskUpdates) {
 		if time.Now().After(deadline) {
 			p.stop()
 			return nil, fmt.Errorf("daprd did not subscribe to task-updates:\n%s", p.procs[0].Tail(20))
@@ -205,7 +206,7 @@ func (p *pipeline) publish(ctx context.Context, n, u int) error {
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Content-Type", wire.ContentType)
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return err

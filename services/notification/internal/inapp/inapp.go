@@ -11,13 +11,14 @@ import (
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
 	"github.com/taskflow/taskflow-events/internal/daprpub"
+	"github.com/taskflow/taskflow-events/internal/wire"
 	"github.com/taskflow/taskflow-events/services/notification/internal/notify"
 )
 
 // Topic and CloudEventType of in-app notifications.
 const (
-	Topic          = "task-updates"
-	CloudEventType = "taskflow.update.notification.v1"
+	Topic          = wire.TopicTaskUpdates
+	CloudEventType = wire.TypeUpdateNotification
 )
 
 // Sender publishes in-app notifications.

@@ -209,7 +209,9 @@ func mustNY(t *testing.T) *time.Location {
 
 func TestOccurrenceID(t *testing.T) {
 	t.Parallel()
-	// Expected values from Python's uuid.uuid5 with the same namespace.
+	// Expected values from Python's uuid.uuid5 with the same namespace (the first two) and
+	// from the hand-rolled UUIDv5 this package had before it used google/uuid (the rest):
+	// ids already stored by the Task API must not change.
 	tests := []struct {
 		series string
 		index  uint32
@@ -217,6 +219,14 @@ func TestOccurrenceID(t *testing.T) {
 	}{
 		{"0b6a4bd2-3f0e-4f1b-9a39-5f4b0f0d3c11", 4, "dc0ab51b-e7f0-5dbc-9d79-49e950a32f7b"},
 		{"series-x", 1, "94dfb29a-4309-56bc-98d3-85ff8ad63698"},
+		{"series-x", 0, "5fa9c3c7-fae9-5e7d-991c-a5b5b316ce34"},
+		{"0f8fad5b-d9cb-469f-a165-70867728950e", 4294967295, "cac0e624-510a-5ef1-b633-729f86e94a1c"},
+		{"", 0, "93b6a914-f6ae-569e-a673-6242d98c8f50"},
+		{"Wäsche/β", 42, "1caabfa4-4f01-5496-b1c8-7795b9dc5a8e"},
+		{"a/b", 7, "f27d08cd-3ac8-5abb-a3aa-91dd574ceb93"},
+	}
+	if got, want := namespace.String(), "5bb750dc-f23d-52a2-860a-7bdde4dce779"; got != want {
+		t.Errorf("namespace = %s, want %s", got, want)
 	}
 	for _, tt := range tests {
 		if got := OccurrenceID(tt.series, tt.index); got != tt.want {
