@@ -48,6 +48,9 @@ func TestAppToken(t *testing.T) {
 				Event: &runtimev1.TopicEventBulkRequestEntry_Bytes{Bytes: data}}}})
 		_, calls["ListDeliveries"] = s.deliver.ListDeliveries(ctx, &notificationv1.ListDeliveriesRequest{EventId: "tok-delivered"})
 		_, calls["GetWebhookSecret"] = s.deliver.GetWebhookSecret(ctx, &notificationv1.GetWebhookSecretRequest{UserId: "user-tok-delivered"})
+		_, calls["GetPreferences"] = s.deliver.GetPreferences(ctx, &notificationv1.GetPreferencesRequest{UserId: "user-tok-delivered"})
+		_, calls["SetPreferences"] = s.deliver.SetPreferences(ctx, &notificationv1.SetPreferencesRequest{Preferences: &notificationv1.Preferences{
+			UserId: "user-tok-delivered", DisabledChannels: []notificationv1.Channel{notificationv1.Channel_CHANNEL_EMAIL}}})
 		for method, err := range calls {
 			if status.Code(err) != codes.Unauthenticated {
 				t.Errorf("%s with %s = %v, want Unauthenticated", method, tc.name, err)
@@ -60,6 +63,10 @@ func TestAppToken(t *testing.T) {
 	}
 	if resp, err := s.deliver.ListDeliveries(authed, &notificationv1.ListDeliveriesRequest{EventId: "tok-injected"}); err != nil || len(resp.GetDeliveries()) != 0 {
 		t.Errorf("ListDeliveries(tok-injected) with the token = %v, %v, want no ledger entries", resp, err)
+	}
+	if resp, err := s.deliver.GetPreferences(authed, &notificationv1.GetPreferencesRequest{UserId: "user-tok-delivered"}); err != nil ||
+		len(resp.GetPreferences().GetDisabledChannels()) != 0 || resp.GetPreferences().GetUpdatedAt() != nil {
+		t.Errorf("GetPreferences after the refused SetPreferences = %v, %v, want the defaults (nothing stored)", resp, err)
 	}
 	if strings.Contains(s.svc.Logs(), token) {
 		t.Errorf("the service log contains the app token")
