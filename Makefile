@@ -66,8 +66,13 @@ check-generate: generate ## Fail when gen/ is not what proto/ generates.
 	@git add -N gen >/dev/null 2>&1 || true
 	@if ! git diff --quiet -- gen; then echo "gen/ is stale: run 'make generate' and commit"; git diff --stat -- gen; exit 1; fi
 
-lint: $(BIN)/buf ## buf lint, gofmt and go vet.
+# What `buf breaking` compares proto/ with: the main branch (on main itself that is HEAD, so the
+# check bites on branches and in pull requests). Override for a release: BUF_AGAINST='.git#tag=v1.2.0'.
+BUF_AGAINST ?= .git\#branch=main
+
+lint: $(BIN)/buf ## buf lint, buf breaking against main, gofmt and go vet.
 	buf lint
+	buf breaking --against '$(BUF_AGAINST)'
 	@out=$$(gofmt -l cmd internal services chart); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
 
