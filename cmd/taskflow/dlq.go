@@ -202,25 +202,10 @@ type dlqEntry struct {
 	key       string
 	written   time.Time
 	headers   map[string]string
-	ce        cloudEventJSON
+	ce        daprsub.CloudEvent
 	payload   []byte
 	msg       wire.Event // nil when the payload is not a valid event of its type
 	err       error      // why msg is nil
-}
-
-// cloudEventJSON is the structured CloudEvent daprd publishes and, unchanged, dead-letters.
-type cloudEventJSON struct {
-	ID              string          `json:"id"`
-	Type            string          `json:"type"`
-	Source          string          `json:"source"`
-	SpecVersion     string          `json:"specversion"`
-	DataContentType string          `json:"datacontenttype"`
-	Time            string          `json:"time"`
-	TraceParent     string          `json:"traceparent"`
-	Topic           string          `json:"topic"`
-	PubsubName      string          `json:"pubsubname"`
-	Data            json.RawMessage `json:"data"`
-	DataBase64      []byte          `json:"data_base64"`
 }
 
 // parseEntry unwraps a dead-letter record. daprd dead-letters the record value it consumed
@@ -232,19 +217,14 @@ func parseEntry(r *kgo.Record, wt wire.Topic) dlqEntry {
 	for _, h := range r.Headers {
 		e.headers[h.Key] = string(h.Value)
 	}
-	if err := json.Unmarshal(r.Value, &e.ce); err != nil || e.ce.SpecVersion == "" {
+	ce, err := daprsub.ParseCloudEvent(r.Value)
+	if err != nil {
 		e.payload, e.err = r.Value, fmt.Errorf("%w: the record is not a CloudEvent", daprsub.ErrInvalidEvent)
 		return e
 	}
-	switch {
-	case e.ce.DataBase64 != nil:
-		e.payload = e.ce.DataBase64
-	case len(e.ce.Data) > 0 && e.ce.Data[0] == '"' && !strings.Contains(e.ce.DataContentType, "json"):
-		var s string
-		_ = json.Unmarshal(e.ce.Data, &s)
-		e.payload = []byte(s)
-	case string(e.ce.Data) != "null":
-		e.payload = e.ce.Data
+	e.ce = ce
+	if e.payload, e.err = ce.Payload(); e.err != nil {
+		return e
 	}
 	msg := wt.New()
 	if e.err = daprsub.Decode(e.ce.DataContentType, e.payload, msg); e.err == nil {

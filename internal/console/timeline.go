@@ -56,37 +56,20 @@ func (e *Event) summary() Event {
 	return c
 }
 
-// cloudEvent is the structured CloudEvent daprd writes to the broker (and dead-letters
-// unchanged).
-type cloudEvent struct {
-	ID              string          `json:"id"`
-	Type            string          `json:"type"`
-	SpecVersion     string          `json:"specversion"`
-	DataContentType string          `json:"datacontenttype"`
-	Data            json.RawMessage `json:"data"`
-	DataBase64      []byte          `json:"data_base64"`
-}
-
 // parseRecord decodes a broker record into a timeline event.
 func parseRecord(r *kgo.Record) *Event {
 	origin, dlq := originTopic(r.Topic)
 	e := &Event{Topic: r.Topic, DeadLetter: dlq, Partition: r.Partition, Offset: r.Offset, Key: string(r.Key), Time: r.Timestamp}
-	var ce cloudEvent
-	if err := json.Unmarshal(r.Value, &ce); err != nil || ce.SpecVersion == "" {
+	ce, err := daprsub.ParseCloudEvent(r.Value)
+	if err != nil {
 		e.PayloadError = "the record is not a CloudEvent"
 		return e
 	}
 	e.Type, e.CloudEventID, e.EventID = ce.Type, ce.ID, ce.ID
-	var payload []byte
-	switch {
-	case ce.DataBase64 != nil:
-		payload = ce.DataBase64
-	case len(ce.Data) > 0 && ce.Data[0] == '"' && !strings.Contains(ce.DataContentType, "json"):
-		var s string
-		_ = json.Unmarshal(ce.Data, &s)
-		payload = []byte(s)
-	case string(ce.Data) != "null":
-		payload = ce.Data
+	payload, err := ce.Payload()
+	if err != nil {
+		e.PayloadError = err.Error()
+		return e
 	}
 	wt, ok := wire.LookupTopic(origin)
 	if !ok {

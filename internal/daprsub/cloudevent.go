@@ -8,11 +8,12 @@ import (
 	"time"
 )
 
-// cloudEvent is the JSON envelope daprd wraps every published event in. Bulk subscriptions
-// ask daprd for the raw Kafka record (rawPayload) and unwrap it here, because daprd's bulk
-// gRPC delivery drops `data_base64`, i.e. every binary protobuf payload (1.14 to 1.17.5:
-// TestDaprdRuntimeBehaviour).
-type cloudEvent struct {
+// CloudEvent is the JSON envelope daprd wraps every published event in, as it lies on the
+// broker and, unchanged, on a dead-letter topic. Bulk subscriptions ask daprd for the raw
+// Kafka record (rawPayload) and unwrap it here, because daprd's bulk gRPC delivery drops
+// `data_base64`, i.e. every binary protobuf payload (1.14 to 1.17.5:
+// TestDaprdRuntimeBehaviour); the CLI's dlq commands and the console read records with it.
+type CloudEvent struct {
 	ID              string          `json:"id"`
 	Type            string          `json:"type"`
 	Source          string          `json:"source"`
@@ -21,35 +22,28 @@ type cloudEvent struct {
 	Time            string          `json:"time"`
 	TraceParent     string          `json:"traceparent"`
 	TraceID         string          `json:"traceid"`
+	Topic           string          `json:"topic"`
+	PubsubName      string          `json:"pubsubname"`
 	Data            json.RawMessage `json:"data"`
 	DataBase64      []byte          `json:"data_base64"`
 }
 
-// looksLikeCloudEvent reports whether a raw record is a structured CloudEvent.
-func looksLikeCloudEvent(contentType string, raw []byte) bool {
-	if mediaType(contentType) == "application/cloudevents+json" {
-		return true
+// ParseCloudEvent decodes a structured CloudEvent record; an error wrapping
+// ErrInvalidEvent when raw is not one (not JSON, or no specversion).
+func ParseCloudEvent(raw []byte) (CloudEvent, error) {
+	var ce CloudEvent
+	if err := json.Unmarshal(raw, &ce); err != nil {
+		return ce, fmt.Errorf("%w: decode CloudEvent envelope: %v", ErrInvalidEvent, err)
 	}
-	trimmed := bytes.TrimLeft(raw, " \t\r\n")
-	return len(trimmed) > 0 && trimmed[0] == '{' && bytes.Contains(raw, []byte(`"specversion"`))
+	if ce.SpecVersion == "" {
+		return ce, fmt.Errorf("%w: not a CloudEvent (no specversion)", ErrInvalidEvent)
+	}
+	return ce, nil
 }
 
-// unwrapCloudEvent fills m from the envelope and returns the event data.
-func unwrapCloudEvent(m *Meta, raw []byte) ([]byte, error) {
-	var ce cloudEvent
-	if err := json.Unmarshal(raw, &ce); err != nil {
-		return nil, fmt.Errorf("%w: decode CloudEvent envelope: %v", ErrInvalidEvent, err)
-	}
-	m.ID, m.Type, m.Source, m.SpecVersion, m.ContentType = ce.ID, ce.Type, ce.Source, ce.SpecVersion, ce.DataContentType
-	if ce.TraceParent != "" {
-		m.TraceParent = ce.TraceParent
-	} else if ce.TraceID != "" {
-		m.TraceParent = ce.TraceID
-	}
-	m.TraceID = traceIDOf(m.TraceParent)
-	if t, err := time.Parse(time.RFC3339Nano, ce.Time); err == nil {
-		m.Time = t
-	}
+// Payload returns the event data the envelope carries: data_base64 as is, a JSON string
+// of a non-JSON content type unquoted, any other data as its JSON text; nil for none.
+func (ce CloudEvent) Payload() ([]byte, error) {
 	switch {
 	case ce.DataBase64 != nil:
 		return ce.DataBase64, nil
@@ -68,4 +62,32 @@ func unwrapCloudEvent(m *Meta, raw []byte) ([]byte, error) {
 	default:
 		return ce.Data, nil
 	}
+}
+
+// looksLikeCloudEvent reports whether a raw record is a structured CloudEvent.
+func looksLikeCloudEvent(contentType string, raw []byte) bool {
+	if mediaType(contentType) == "application/cloudevents+json" {
+		return true
+	}
+	trimmed := bytes.TrimLeft(raw, " \t\r\n")
+	return len(trimmed) > 0 && trimmed[0] == '{' && bytes.Contains(raw, []byte(`"specversion"`))
+}
+
+// unwrapCloudEvent fills m from the envelope and returns the event data.
+func unwrapCloudEvent(m *Meta, raw []byte) ([]byte, error) {
+	var ce CloudEvent
+	if err := json.Unmarshal(raw, &ce); err != nil {
+		return nil, fmt.Errorf("%w: decode CloudEvent envelope: %v", ErrInvalidEvent, err)
+	}
+	m.ID, m.Type, m.Source, m.SpecVersion, m.ContentType = ce.ID, ce.Type, ce.Source, ce.SpecVersion, ce.DataContentType
+	if ce.TraceParent != "" {
+		m.TraceParent = ce.TraceParent
+	} else if ce.TraceID != "" {
+		m.TraceParent = ce.TraceID
+	}
+	m.TraceID = traceIDOf(m.TraceParent)
+	if t, err := time.Parse(time.RFC3339Nano, ce.Time); err == nil {
+		m.Time = t
+	}
+	return ce.Payload()
 }
