@@ -15,6 +15,7 @@ import (
 	"github.com/taskflow/taskflow-events/internal/daprsub"
 	"github.com/taskflow/taskflow-events/internal/envconfig"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
+	"github.com/taskflow/taskflow-events/internal/pgpool"
 	"github.com/taskflow/taskflow-events/internal/telemetry"
 	"github.com/taskflow/taskflow-events/services/audit/auditsig"
 	"github.com/taskflow/taskflow-events/services/audit/internal/auditapi"
@@ -39,9 +40,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		}
 		logger.InfoContext(ctx, "migrations_applied", "names", applied)
 	}
-	pool, err := openPool(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+	pool, err := pgpool.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
 	if err != nil {
-		return err
+		return fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	if err := waitMigrated(ctx, pool, cfg.SchemaWait); err != nil {
 		pool.Close()
@@ -91,74 +92,44 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	return app.Run(ctx)
 }
 
-func openPool(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, error) {
-	pc, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("database URL: %w", err)
-	}
-	pc.MaxConns = int32(maxConns)
-	if pc.ConnConfig.ConnectTimeout == 0 {
-		pc.ConnConfig.ConnectTimeout = 5 * time.Second
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, pc)
-	if err != nil {
-		return nil, fmt.Errorf("open PostgreSQL pool: %w", err)
-	}
-	return pool, nil
-}
-
 // migrateAsOwner applies the schema as the owner (waiting for PostgreSQL for a while when
 // it is not up yet) and grants the runtime privileges to role, or to runtimeDSN's user.
 func migrateAsOwner(ctx context.Context, ownerDSN, role, runtimeDSN string, maxConns int) ([]string, error) {
 	if role == "" {
-		pc, err := pgxpool.ParseConfig(runtimeDSN)
-		if err != nil {
-			return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		if role = pgpool.User(runtimeDSN); role == "" {
+			return nil, fmt.Errorf("DATABASE_URL: cannot parse")
 		}
-		role = pc.ConnConfig.User
 	}
-	owner, err := openPool(ctx, ownerDSN, min(maxConns, 2))
+	owner, err := pgpool.Open(ctx, ownerDSN, min(maxConns, 2))
 	if err != nil {
 		return nil, fmt.Errorf("AUDIT_MIGRATION_DATABASE_URL: %w", err)
 	}
 	defer owner.Close()
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	for {
-		applied, err := auditlog.Migrate(ctx, owner)
-		if err == nil {
-			if err := auditlog.Grant(ctx, owner, role); err != nil {
-				return nil, err
-			}
-			return applied, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("migrate audit schema: %w", err)
-		case <-time.After(time.Second):
-		}
+	var applied []string
+	err = pgpool.Retry(ctx, time.Minute, "migrate audit schema", func(ctx context.Context) error {
+		var err error
+		applied, err = auditlog.Migrate(ctx, owner)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	if err := auditlog.Grant(ctx, owner, role); err != nil {
+		return nil, err
+	}
+	return applied, nil
 }
 
 // waitMigrated waits up to wait for every embedded migration to be applied (by the
 // migration job, or by the owner step above).
 func waitMigrated(ctx context.Context, pool *pgxpool.Pool, wait time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	for {
+	return pgpool.Retry(ctx, wait, "audit schema not ready", func(ctx context.Context) error {
 		pending, err := auditlog.Pending(ctx, pool)
-		if err == nil && len(pending) == 0 {
-			return nil
-		}
-		if err == nil {
+		if err == nil && len(pending) > 0 {
 			err = fmt.Errorf("migrations %v are not applied: run `audit migrate` with AUDIT_MIGRATION_DATABASE_URL (the chart's migration job does), or set AUDIT_MIGRATION_DATABASE_URL for the service", pending)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("audit schema not ready after %s: %w", wait, err)
-		case <-time.After(time.Second):
-		}
-	}
+		return err
+	})
 }
 
 // runMigrate is `audit migrate`: apply the schema as the owner, grant the runtime role,

@@ -6,13 +6,17 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 // version is stamped by the Dockerfile with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
-	if err := run(context.Background(), os.Getenv, os.Stdout); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "notification:", err)
 		os.Exit(1)
 	}

@@ -4,17 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os/signal"
-	"syscall"
+	"log/slog"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
 	notificationv1 "github.com/taskflow/taskflow-events/gen/taskflow/notification/v1"
 	"github.com/taskflow/taskflow-events/internal/daprconn"
+	"github.com/taskflow/taskflow-events/internal/daprpub"
 	"github.com/taskflow/taskflow-events/internal/daprsub"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
+	"github.com/taskflow/taskflow-events/internal/pgpool"
 	"github.com/taskflow/taskflow-events/internal/telemetry"
 	"github.com/taskflow/taskflow-events/internal/wire"
 	"github.com/taskflow/taskflow-events/services/notification/internal/deliveryapi"
@@ -32,10 +31,8 @@ const (
 	DeadLetterTopic = wire.DeadLetterRemindersNotification
 )
 
-// run reads the configuration, wires the service and serves until ctx ends or SIGTERM.
+// run reads the configuration, wires the service and serves until ctx ends.
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	cfg, err := readConfig(getenv)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -46,17 +43,15 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	now := time.Now
 
-	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	pool, err := pgpool.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
 	if err != nil {
-		return fmt.Errorf("DATABASE_URL: cannot parse")
-	}
-	pcfg.MaxConns = int32(cfg.DBMaxConns)
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		return fmt.Errorf("open PostgreSQL pool: %w", err)
+		return fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	defer pool.Close()
-	if err := migrate(ctx, pool, cfg.DBStartupTimeout); err != nil {
+	// PostgreSQL may start after us: wait for it as long as DB_STARTUP_TIMEOUT says.
+	if err := pgpool.Retry(ctx, cfg.DBStartupTimeout, "migrate the ledger", func(ctx context.Context) error {
+		return ledger.Migrate(ctx, pool)
+	}); err != nil {
 		return err
 	}
 	// A channel marked sending belongs to its attempt for twice the handler timeout.
@@ -67,33 +62,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	senders := map[notify.Channel]notify.Sender{
-		notify.InApp: inapp.NewSender(dc, cfg.App.PubsubName),
+	senders, secrets, closeSenders, err := newSenders(cfg, dc, now, logger)
+	if err != nil {
+		return err
 	}
-	// Every webhook is signed with its user's key, derived from the master key; the same
-	// Keyring answers GetWebhookSecret. A nil interface (not a nil *Keyring) tells the API
-	// that the channel is off.
-	var secrets deliveryapi.WebhookSecrets
-	if cfg.WebhookKey != nil {
-		keys := webhook.NewKeyring(cfg.WebhookKey, cfg.WebhookPreviousKey)
-		secrets = keys
-		senders[notify.Webhook] = webhook.NewSender(keys, cfg.WebhookTimeout, cfg.WebhookAllowPrivate, now)
-		if cfg.WebhookPreviousKey != nil {
-			logger.Info("webhook_key_rotation", "reason", "WEBHOOK_SECRET_PREVIOUS is set: webhooks carry a signature under each master key")
-		}
-	} else {
-		logger.Warn("webhook_channel_disabled", "reason", "WEBHOOK_SECRET is not set")
-	}
-	if cfg.SMTP != nil {
-		s, err := email.NewSender(*cfg.SMTP)
-		if err != nil {
-			return fmt.Errorf("SMTP: %w", err)
-		}
-		senders[notify.Email] = s
-		defer s.Close() // after app.Run: no batch is in flight any more
-	} else {
-		logger.Warn("email_channel_disabled", "reason", "SMTP_ADDR is not set")
-	}
+	defer closeSenders() // after app.Run: no batch is in flight any more
 	h := notify.NewHandler(store, senders, cfg.MaxLateness, now, logger)
 	h.Schedule(cfg.Retry, nil)
 	h.UsePreferences(store)
@@ -101,25 +74,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	app := grpcapp.New(cfg.App, logger)
 	h.UseMetrics(notify.NewMetrics(app.Metrics.Registry))
 	app.Health.Register("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
-	sub := daprsub.Subscription{
-		PubsubName: cfg.App.PubsubName, Topic: Topic, DeadLetterTopic: DeadLetterTopic, Timeout: cfg.HandlerTimeout,
-	}
-	if cfg.BulkMaxMessages > 1 {
-		// Bulk delivery: one ledger round trip before and after a whole batch and one bulk
-		// publish for its in-app notifications, with a status per reminder.
-		sub.Bulk = &daprsub.Bulk{MaxMessages: int32(cfg.BulkMaxMessages), MaxAwait: cfg.BulkMaxAwait}
-		daprsub.HandleBatch(app.Events, sub, func(ctx context.Context, evs []daprsub.Event[*eventsv1.ReminderEvent]) []error {
-			msgs := make([]*eventsv1.ReminderEvent, len(evs))
-			for i, e := range evs {
-				msgs[i] = e.Msg
-			}
-			return h.HandleBatch(ctx, msgs, "topic", Topic)
-		})
-	} else {
-		daprsub.Handle(app.Events, sub, func(ctx context.Context, m daprsub.Meta, ev *eventsv1.ReminderEvent) error {
-			return h.Handle(ctx, ev, "topic", m.Topic, "trace_id", m.TraceID)
-		})
-	}
+	subscribe(app, cfg, h)
 	notificationv1.RegisterNotificationServiceServer(app.GRPC, deliveryapi.New(store, secrets, store, now))
 	// Each takes an id or two and a page token, or one user's preferences.
 	app.LimitRequests("/taskflow.notification.v1.NotificationService/", 16<<10)
@@ -141,19 +96,62 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	return app.Run(ctx)
 }
 
-// migrate applies the ledger migrations, waiting up to timeout for PostgreSQL.
-func migrate(ctx context.Context, pool *pgxpool.Pool, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		err := ledger.Migrate(ctx, pool)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("PostgreSQL not ready within %s: %w", timeout, err)
-		case <-time.After(time.Second):
-		}
+// newSenders builds a sender per configured channel: in-app always, webhook when
+// WEBHOOK_SECRET is set, e-mail when SMTP_ADDR is. closeSenders ends the pooled SMTP
+// sessions.
+func newSenders(cfg Config, dc daprpub.Client, now func() time.Time, logger *slog.Logger) (
+	senders map[notify.Channel]notify.Sender, secrets deliveryapi.WebhookSecrets, closeSenders func(), err error,
+) {
+	senders = map[notify.Channel]notify.Sender{
+		notify.InApp: inapp.NewSender(dc, cfg.App.PubsubName),
 	}
+	closeSenders = func() {}
+	// Every webhook is signed with its user's key, derived from the master key; the same
+	// Keyring answers GetWebhookSecret. A nil interface (not a nil *Keyring) tells the API
+	// that the channel is off.
+	if cfg.WebhookKey != nil {
+		keys := webhook.NewKeyring(cfg.WebhookKey, cfg.WebhookPreviousKey)
+		secrets = keys
+		senders[notify.Webhook] = webhook.NewSender(keys, cfg.WebhookTimeout, cfg.WebhookAllowPrivate, now)
+		if cfg.WebhookPreviousKey != nil {
+			logger.Info("webhook_key_rotation", "reason", "WEBHOOK_SECRET_PREVIOUS is set: webhooks carry a signature under each master key")
+		}
+	} else {
+		logger.Warn("webhook_channel_disabled", "reason", "WEBHOOK_SECRET is not set")
+	}
+	if cfg.SMTP != nil {
+		s, err := email.NewSender(*cfg.SMTP)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("SMTP: %w", err)
+		}
+		senders[notify.Email] = s
+		closeSenders = s.Close
+	} else {
+		logger.Warn("email_channel_disabled", "reason", "SMTP_ADDR is not set")
+	}
+	return senders, secrets, closeSenders, nil
+}
+
+// subscribe wires the reminders subscription: bulk when BULK_MAX_MESSAGES > 1, one
+// event per call otherwise.
+func subscribe(app *grpcapp.App, cfg Config, h *notify.Handler) {
+	sub := daprsub.Subscription{
+		PubsubName: cfg.App.PubsubName, Topic: Topic, DeadLetterTopic: DeadLetterTopic, Timeout: cfg.HandlerTimeout,
+	}
+	if cfg.BulkMaxMessages <= 1 {
+		daprsub.Handle(app.Events, sub, func(ctx context.Context, m daprsub.Meta, ev *eventsv1.ReminderEvent) error {
+			return h.Handle(ctx, ev, "topic", m.Topic, "trace_id", m.TraceID)
+		})
+		return
+	}
+	// Bulk delivery: one ledger round trip before and after a whole batch and one bulk
+	// publish for its in-app notifications, with a status per reminder.
+	sub.Bulk = &daprsub.Bulk{MaxMessages: int32(cfg.BulkMaxMessages), MaxAwait: cfg.BulkMaxAwait}
+	daprsub.HandleBatch(app.Events, sub, func(ctx context.Context, evs []daprsub.Event[*eventsv1.ReminderEvent]) []error {
+		msgs := make([]*eventsv1.ReminderEvent, len(evs))
+		for i, e := range evs {
+			msgs[i] = e.Msg
+		}
+		return h.HandleBatch(ctx, msgs, "topic", Topic)
+	})
 }
