@@ -124,26 +124,54 @@ func Listen(addr string) (net.Listener, error) {
 // second, a quarter of ShutdownTimeout at most), graceful stop with a
 // forced stop at ShutdownTimeout, in-flight events drained, shutdown hooks run.
 func (a *App) Run(ctx context.Context) error {
-	lis, err := Listen(a.cfg.GRPCAddr)
+	lis, metrics, err := a.listen()
 	if err != nil {
 		return err
-	}
-	var metricsSrv *http.Server
-	var metricsLis net.Listener
-	if a.cfg.MetricsAddr != "" && a.cfg.MetricsAddr != "off" {
-		if metricsLis, err = Listen(a.cfg.MetricsAddr); err != nil {
-			lis.Close()
-			return err
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", a.Metrics.Handler())
-		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	}
 	a.Logger.InfoContext(ctx, "service_started", "grpc_addr", lis.Addr().String(), "metrics_addr", a.cfg.MetricsAddr)
 
 	a.Health.CheckNow(ctx)
 	runCtx, stopTasks := context.WithCancel(context.WithoutCancel(ctx))
 	g, gctx := errgroup.WithContext(runCtx)
+	a.serve(gctx, g, lis, metrics)
+
+	select {
+	case <-ctx.Done():
+	case <-gctx.Done():
+		// A task failed: shut down. Its error comes from g.Wait in drain, once the gRPC and
+		// metrics servers (which do not watch gctx) have been stopped.
+	}
+	return a.stop(stopTasks, g, metrics.srv)
+}
+
+// metricsServer serves /metrics; srv is nil when METRICS_ADDR is "off" or empty.
+type metricsServer struct {
+	srv *http.Server
+	lis net.Listener
+}
+
+// listen binds the gRPC address and, unless disabled, the metrics address.
+func (a *App) listen() (net.Listener, metricsServer, error) {
+	lis, err := Listen(a.cfg.GRPCAddr)
+	if err != nil {
+		return nil, metricsServer{}, err
+	}
+	var m metricsServer
+	if a.cfg.MetricsAddr != "" && a.cfg.MetricsAddr != "off" {
+		if m.lis, err = Listen(a.cfg.MetricsAddr); err != nil {
+			lis.Close()
+			return nil, metricsServer{}, err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", a.Metrics.Handler())
+		m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	}
+	return lis, m, nil
+}
+
+// serve starts the health checks, the gRPC and metrics servers and the background tasks
+// in g.
+func (a *App) serve(gctx context.Context, g *errgroup.Group, lis net.Listener, metrics metricsServer) {
 	g.Go(func() error { a.Health.Run(gctx); return nil })
 	g.Go(func() error {
 		if err := a.GRPC.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -151,9 +179,9 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		return nil
 	})
-	if metricsSrv != nil {
+	if metrics.srv != nil {
 		g.Go(func() error {
-			if err := metricsSrv.Serve(metricsLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := metrics.srv.Serve(metrics.lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("serve metrics: %w", err)
 			}
 			return nil
@@ -162,62 +190,4 @@ func (a *App) Run(ctx context.Context) error {
 	for _, task := range a.tasks {
 		g.Go(func() error { return task(gctx) })
 	}
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case <-gctx.Done():
-		// A task failed: shut down. Its error comes from g.Wait below, once the gRPC and
-		// metrics servers (which do not watch gctx) have been stopped.
-	}
-	a.Logger.Info("service_stopping")
-	deadline, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
-	defer cancel()
-	a.Health.Shutdown()
-	// Background tasks (HTTP servers, sweepers, maintenance) stop alongside the gRPC drain,
-	// within the same deadline, so the whole shutdown stays inside SHUTDOWN_TIMEOUT.
-	stopTasks()
-	// Keep serving for a moment with health NOT_SERVING before the listener closes, so
-	// that probes and clients polling health see the pod going away instead of a refused
-	// connection (GracefulStop closes the listener and sends GOAWAY at once).
-	select {
-	case <-time.After(min(time.Second, a.cfg.ShutdownTimeout/4)):
-	case <-deadline.Done():
-	}
-
-	stopped := make(chan struct{})
-	go func() { a.GRPC.GracefulStop(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-deadline.Done():
-		a.Logger.Warn("shutdown_forced", "timeout", a.cfg.ShutdownTimeout.String())
-		a.GRPC.Stop()
-	}
-	if err := a.Events.Wait(deadline); err != nil {
-		runErr = errors.Join(runErr, err)
-	}
-	if metricsSrv != nil {
-		_ = metricsSrv.Shutdown(deadline)
-	}
-	tasksDone := make(chan error, 1)
-	go func() { tasksDone <- g.Wait() }()
-	select {
-	case err := <-tasksDone:
-		if err != nil && runErr == nil {
-			runErr = err
-		}
-	case <-deadline.Done():
-		runErr = errors.Join(runErr, fmt.Errorf("background tasks still running after SHUTDOWN_TIMEOUT %v", a.cfg.ShutdownTimeout))
-	}
-	// Hooks close pools and clients; they get a short budget of their own even when the
-	// drain used up the deadline.
-	hookCtx, hookCancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer hookCancel()
-	for _, fn := range a.shutdown {
-		if err := fn(hookCtx); err != nil {
-			runErr = errors.Join(runErr, err)
-		}
-	}
-	a.Logger.Info("service_stopped")
-	return runErr
 }
