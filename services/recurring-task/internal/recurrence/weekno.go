@@ -1,6 +1,9 @@
 package recurrence
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // weekNoMask returns, for each day of year y (index 0 is January 1), whether it lies in
 // one of the BYWEEKNO weeks. Week 1 is the first week (starting on wkst) with at least
@@ -10,91 +13,107 @@ import "time"
 // (_iterinfo.rebuild) step by step, so that the two agree on every year; weekdays here
 // are 0 for Monday as in Python.
 func weekNoMask(y int, weekNos []int, wkst time.Weekday) []bool {
-	pyWeekday := func(day int) int { return (int(weekdayOf(day)) + 6) % 7 }
-	ws := (int(wkst) + 6) % 7
-	first := daysFromCivil(y, 1, 1)
-	yearLen := 365
-	if isLeap(y) {
-		yearLen = 366
-	}
-	yearWeekday := pyWeekday(first)
-	mask := make([]bool, yearLen+14)
-	markWeek := func(i int) {
-		for range 7 {
-			mask[i] = true
-			i++
-			if pyWeekday(first+i) == ws {
-				break
-			}
-		}
-	}
-	no1wkst := (7 - yearWeekday + ws) % 7
-	firstwkst := no1wkst
-	var wyearLen int
-	if no1wkst >= 4 {
-		no1wkst = 0
-		wyearLen = yearLen + (yearWeekday-ws+7)%7
-	} else {
-		wyearLen = yearLen - no1wkst
-	}
-	numWeeks := wyearLen/7 + (wyearLen%7)/4
-	weekIndex := func(n int) int {
-		i := no1wkst + (n-1)*7
-		if no1wkst != firstwkst {
-			i -= 7 - firstwkst
-		}
-		return i
-	}
-	has := func(n int) bool {
-		for _, v := range weekNos {
-			if v == n {
-				return true
-			}
-		}
-		return false
-	}
+	wy := newWeekYear(y, wkst)
+	mask := make([]bool, wy.yearLen+14)
 	for _, n := range weekNos {
 		if n < 0 {
-			n += numWeeks + 1
+			n += wy.numWeeks + 1
 		}
-		if n <= 0 || n > numWeeks {
+		if n <= 0 || n > wy.numWeeks {
 			continue
 		}
-		i := no1wkst
+		i := wy.no1wkst
 		if n > 1 {
-			i = weekIndex(n)
+			i = wy.weekIndex(n)
 		}
-		markWeek(i)
+		wy.markWeek(mask, i)
 	}
-	if has(1) {
+	if slices.Contains(weekNos, 1) {
 		// Week 1 of the next year may begin in this one.
-		if i := weekIndex(numWeeks + 1); i < yearLen {
-			markWeek(i)
+		if i := wy.weekIndex(wy.numWeeks + 1); i < wy.yearLen {
+			wy.markWeek(mask, i)
 		}
 	}
-	if no1wkst > 0 {
+	if wy.no1wkst > 0 {
 		// The days before this year's week 1 belong to the last week of the previous year.
 		lastWeeks := -1
-		if !has(-1) {
-			prevFirst := daysFromCivil(y-1, 1, 1)
-			lYearWeekday := pyWeekday(prevFirst)
-			lno1wkst := (7 - lYearWeekday + ws) % 7
-			lYearLen := 365
-			if isLeap(y - 1) {
-				lYearLen = 366
-			}
-			if lno1wkst >= 4 {
-				lastWeeks = 52 + (lYearLen+(lYearWeekday-ws+7)%7)%7/4
-			} else {
-				// dateutil uses this year's length here; kept for agreement.
-				lastWeeks = 52 + (yearLen-no1wkst)%7/4
-			}
+		if !slices.Contains(weekNos, -1) {
+			lastWeeks = wy.prevYearLastWeek()
 		}
-		if has(lastWeeks) {
-			for i := 0; i < no1wkst; i++ {
+		if slices.Contains(weekNos, lastWeeks) {
+			for i := 0; i < wy.no1wkst; i++ {
 				mask[i] = true
 			}
 		}
 	}
-	return mask[:yearLen]
+	return mask[:wy.yearLen]
+}
+
+// weekYear is the week layout of one year, named as in dateutil's _iterinfo.rebuild.
+type weekYear struct {
+	y           int
+	ws          int // wkst, 0 for Monday
+	first       int // day number of January 1
+	yearLen     int
+	yearWeekday int // weekday of January 1, 0 for Monday
+	no1wkst     int // day of year where week 1 begins (0 when on or before January 1)
+	firstwkst   int // day of year of the first wkst
+	numWeeks    int
+}
+
+func newWeekYear(y int, wkst time.Weekday) weekYear {
+	wy := weekYear{y: y, ws: mondayFirst(wkst), first: daysFromCivil(y, 1, 1), yearLen: 365}
+	if isLeap(y) {
+		wy.yearLen = 366
+	}
+	wy.yearWeekday = pyWeekday(wy.first)
+	wy.no1wkst = (7 - wy.yearWeekday + wy.ws) % 7
+	wy.firstwkst = wy.no1wkst
+	var wyearLen int
+	if wy.no1wkst >= 4 {
+		wy.no1wkst = 0
+		wyearLen = wy.yearLen + (wy.yearWeekday-wy.ws+7)%7
+	} else {
+		wyearLen = wy.yearLen - wy.no1wkst
+	}
+	wy.numWeeks = wyearLen/7 + (wyearLen%7)/4
+	return wy
+}
+
+// pyWeekday is the weekday of a day number, 0 for Monday as in Python.
+func pyWeekday(day int) int { return mondayFirst(weekdayOf(day)) }
+
+// weekIndex is the day of year where week n (> 1) starts.
+func (wy weekYear) weekIndex(n int) int {
+	i := wy.no1wkst + (n-1)*7
+	if wy.no1wkst != wy.firstwkst {
+		i -= 7 - wy.firstwkst
+	}
+	return i
+}
+
+// markWeek marks the days from day of year i up to the next week start, seven at most.
+func (wy weekYear) markWeek(mask []bool, i int) {
+	for range 7 {
+		mask[i] = true
+		i++
+		if pyWeekday(wy.first+i) == wy.ws {
+			break
+		}
+	}
+}
+
+// prevYearLastWeek is the number of the previous year's last week.
+func (wy weekYear) prevYearLastWeek() int {
+	lYearWeekday := pyWeekday(daysFromCivil(wy.y-1, 1, 1))
+	lno1wkst := (7 - lYearWeekday + wy.ws) % 7
+	lYearLen := 365
+	if isLeap(wy.y - 1) {
+		lYearLen = 366
+	}
+	if lno1wkst >= 4 {
+		return 52 + (lYearLen+(lYearWeekday-wy.ws+7)%7)%7/4
+	}
+	// dateutil uses this year's length here; kept for agreement.
+	return 52 + (wy.yearLen-wy.no1wkst)%7/4
 }
