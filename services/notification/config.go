@@ -67,20 +67,14 @@ type Config struct {
 func readConfig(getenv func(string) string) (Config, error) {
 	r := envconfig.New(getenv)
 	c := Config{
-		App:              grpcapp.ReadConfig(r),
-		DatabaseURL:      r.Required("DATABASE_URL"),
-		DBMaxConns:       r.Int("DB_MAX_CONNS", 16, 1, 1000),
-		DBStartupTimeout: r.Duration("DB_STARTUP_TIMEOUT", 60*time.Second),
-		Dapr:             daprconn.ReadConfig(r),
-		MaxLateness:      r.Duration("NOTIFY_MAX_LATENESS", 6*time.Hour),
-		HandlerTimeout:   r.Duration("HANDLER_TIMEOUT", 30*time.Second),
-		Retry: notify.Backoff{
-			Initial:    r.Duration("NOTIFY_RETRY_INITIAL", notify.DefaultBackoff.Initial),
-			Multiplier: float64(r.Int("NOTIFY_RETRY_MULTIPLIER", int(notify.DefaultBackoff.Multiplier), 1, 100)),
-			Max:        r.Duration("NOTIFY_RETRY_MAX_INTERVAL", notify.DefaultBackoff.Max),
-			Jitter:     notify.DefaultBackoff.Jitter,
-			RetryFor:   r.Duration("NOTIFY_RETRY_FOR", notify.DefaultBackoff.RetryFor),
-		},
+		App:                 grpcapp.ReadConfig(r),
+		DatabaseURL:         r.Required("DATABASE_URL"),
+		DBMaxConns:          r.Int("DB_MAX_CONNS", 16, 1, 1000),
+		DBStartupTimeout:    r.Duration("DB_STARTUP_TIMEOUT", 60*time.Second),
+		Dapr:                daprconn.ReadConfig(r),
+		MaxLateness:         r.Duration("NOTIFY_MAX_LATENESS", 6*time.Hour),
+		HandlerTimeout:      r.Duration("HANDLER_TIMEOUT", 30*time.Second),
+		Retry:               readRetry(r),
 		SchedulerInterval:   r.Duration("NOTIFY_SCHEDULER_INTERVAL", time.Second),
 		SchedulerBatch:      r.Int("NOTIFY_SCHEDULER_BATCH", 100, 1, 1000),
 		WebhookTimeout:      r.Duration("WEBHOOK_TIMEOUT", 10*time.Second),
@@ -88,6 +82,26 @@ func readConfig(getenv func(string) string) (Config, error) {
 		BulkMaxMessages:     r.Int("BULK_MAX_MESSAGES", 100, 1, 1000),
 		BulkMaxAwait:        r.Duration("BULK_MAX_AWAIT", 20*time.Millisecond),
 	}
+	checkTimings(r, c)
+	c.WebhookKey, c.WebhookPreviousKey = readWebhookKeys(r)
+	c.SMTP = readSMTP(r)
+	return c, r.Err()
+}
+
+// readRetry reads the retry schedule of transiently failing channels; checkRetry
+// validates it.
+func readRetry(r *envconfig.Reader) notify.Backoff {
+	return notify.Backoff{
+		Initial:    r.Duration("NOTIFY_RETRY_INITIAL", notify.DefaultBackoff.Initial),
+		Multiplier: float64(r.Int("NOTIFY_RETRY_MULTIPLIER", int(notify.DefaultBackoff.Multiplier), 1, 100)),
+		Max:        r.Duration("NOTIFY_RETRY_MAX_INTERVAL", notify.DefaultBackoff.Max),
+		Jitter:     notify.DefaultBackoff.Jitter,
+		RetryFor:   r.Duration("NOTIFY_RETRY_FOR", notify.DefaultBackoff.RetryFor),
+	}
+}
+
+// checkTimings records the timeouts, intervals and waits of c that parse but cannot work.
+func checkTimings(r *envconfig.Reader, c Config) {
 	// A zero timeout would not mean "no time": daprsub replaces a zero HANDLER_TIMEOUT by 30s
 	// and http.Client waits forever with a zero WEBHOOK_TIMEOUT.
 	if c.HandlerTimeout == 0 {
@@ -99,7 +113,18 @@ func readConfig(getenv func(string) string) (Config, error) {
 	if c.SchedulerInterval <= 0 {
 		r.Fail("NOTIFY_SCHEDULER_INTERVAL=%s: must be positive", c.SchedulerInterval)
 	}
-	switch b := c.Retry; {
+	checkRetry(r, c.Retry)
+	// daprd (1.14 to 1.17.5) receives maxAwaitDurationMs in whole milliseconds and treats 0
+	// as unset: it waits its default instead (pkg/runtime/pubsub/default_bulksub.go: 1s;
+	// pubsub.kafka: 10s), the opposite of "do not wait".
+	if c.BulkMaxAwait < time.Millisecond {
+		r.Fail("BULK_MAX_AWAIT=%s: want at least 1ms (daprd treats 0 as its default wait of 1s, 10s with Kafka)", c.BulkMaxAwait)
+	}
+}
+
+// checkRetry records the first problem of the retry schedule b, if any.
+func checkRetry(r *envconfig.Reader, b notify.Backoff) {
+	switch {
 	case b.Initial <= 0:
 		r.Fail("NOTIFY_RETRY_INITIAL=%s: must be positive", b.Initial)
 	case b.Max < b.Initial:
@@ -107,50 +132,56 @@ func readConfig(getenv func(string) string) (Config, error) {
 	case b.RetryFor < 0 || (b.RetryFor > 0 && b.RetryFor < b.Initial):
 		r.Fail("NOTIFY_RETRY_FOR=%s is shorter than NOTIFY_RETRY_INITIAL=%s: no retry would ever happen (0 retries forever)", b.RetryFor, b.Initial)
 	}
-	// daprd (1.14 to 1.17.5) receives maxAwaitDurationMs in whole milliseconds and treats 0
-	// as unset: it waits its default instead (pkg/runtime/pubsub/default_bulksub.go: 1s;
-	// pubsub.kafka: 10s), the opposite of "do not wait".
-	if c.BulkMaxAwait < time.Millisecond {
-		r.Fail("BULK_MAX_AWAIT=%s: want at least 1ms (daprd treats 0 as its default wait of 1s, 10s with Kafka)", c.BulkMaxAwait)
-	}
-	c.WebhookKey = webhookKey(r, "WEBHOOK_SECRET")
-	c.WebhookPreviousKey = webhookKey(r, "WEBHOOK_SECRET_PREVIOUS")
+}
+
+// readWebhookKeys reads the webhook master key and the one being rotated out; both nil
+// when unset.
+func readWebhookKeys(r *envconfig.Reader) (key, previous []byte) {
+	key = webhookKey(r, "WEBHOOK_SECRET")
+	previous = webhookKey(r, "WEBHOOK_SECRET_PREVIOUS")
 	switch {
-	case c.WebhookPreviousKey == nil:
+	case previous == nil:
 	case r.String("WEBHOOK_SECRET", "") == "":
 		r.Fail("WEBHOOK_SECRET_PREVIOUS is set but WEBHOOK_SECRET is not: a rotation needs the new master key")
-	case bytes.Equal(c.WebhookKey, c.WebhookPreviousKey):
+	case bytes.Equal(key, previous):
 		r.Fail("WEBHOOK_SECRET_PREVIOUS equals WEBHOOK_SECRET: set the new master key in WEBHOOK_SECRET")
 	}
-	if addr := r.String("SMTP_ADDR", ""); addr != "" {
-		sc := &email.Config{
-			Addr:     addr,
-			TLS:      r.String("SMTP_TLS", email.TLSStartTLS),
-			Username: r.String("SMTP_USERNAME", ""),
-			Password: r.String("SMTP_PASSWORD", ""),
-			Timeout:  r.Duration("SMTP_TIMEOUT", 15*time.Second),
-			HeloName: r.String("SMTP_HELO_NAME", ""),
-		}
-		// email.NewSender replaces a zero timeout by 15s.
-		if sc.Timeout == 0 {
-			r.Fail("SMTP_TIMEOUT=0: must be positive")
-		}
-		switch sc.TLS {
-		case email.TLSNone, email.TLSStartTLS, email.TLSImplicit:
-		default:
-			r.Fail("SMTP_TLS=%q: want none, starttls or tls", sc.TLS)
-		}
-		from := r.Required("SMTP_FROM")
-		if from != "" {
-			a, err := mail.ParseAddress(from)
-			if err != nil {
-				r.Fail("SMTP_FROM=%q: not an e-mail address", from)
-			}
-			sc.From = a
-		}
-		c.SMTP = sc
+	return key, previous
+}
+
+// readSMTP reads the e-mail channel's settings; nil when SMTP_ADDR is unset (the channel
+// is disabled).
+func readSMTP(r *envconfig.Reader) *email.Config {
+	addr := r.String("SMTP_ADDR", "")
+	if addr == "" {
+		return nil
 	}
-	return c, r.Err()
+	sc := &email.Config{
+		Addr:     addr,
+		TLS:      r.String("SMTP_TLS", email.TLSStartTLS),
+		Username: r.String("SMTP_USERNAME", ""),
+		Password: r.String("SMTP_PASSWORD", ""),
+		Timeout:  r.Duration("SMTP_TIMEOUT", 15*time.Second),
+		HeloName: r.String("SMTP_HELO_NAME", ""),
+	}
+	// email.NewSender replaces a zero timeout by 15s.
+	if sc.Timeout == 0 {
+		r.Fail("SMTP_TIMEOUT=0: must be positive")
+	}
+	switch sc.TLS {
+	case email.TLSNone, email.TLSStartTLS, email.TLSImplicit:
+	default:
+		r.Fail("SMTP_TLS=%q: want none, starttls or tls", sc.TLS)
+	}
+	from := r.Required("SMTP_FROM")
+	if from != "" {
+		a, err := mail.ParseAddress(from)
+		if err != nil {
+			r.Fail("SMTP_FROM=%q: not an e-mail address", from)
+		}
+		sc.From = a
+	}
+	return sc
 }
 
 // webhookKey reads a master key variable; nil when unset.
