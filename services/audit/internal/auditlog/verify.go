@@ -153,8 +153,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (Verification, e
 		return v, err
 	}
 	from := max(opts.FromSeq, 1)
-	expect := from // the next seq the walk should meet
-	last := map[time.Time][]byte{}
+	w := rowWalk{tx: tx, retained: retained, v: &v, expect: from, last: map[time.Time][]byte{}}
 	after := from - 1
 	for {
 		limit := int64(verifyChunk)
@@ -171,37 +170,10 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (Verification, e
 			return v, fmt.Errorf("read audit rows after seq %d: %w", after, err)
 		}
 		for _, r := range chunk {
-			if v.FirstSeq == 0 {
-				v.FirstSeq = r.Seq
+			after = r.Seq
+			if err := w.check(ctx, r); err != nil {
+				return v, err
 			}
-			v.LastSeq, after = r.Seq, r.Seq
-			v.RowsChecked++
-			m := monthOf(r.ReceivedAt)
-			switch {
-			case r.Seq < expect:
-				v.add(Break{Seq: r.Seq, EventID: r.EventID, Month: m, Reason: SeqGap, Detail: fmt.Sprintf("seq %d appears twice", r.Seq)})
-			case r.Seq > expect:
-				if lo, hi, ok := uncovered(expect, r.Seq-1, retained); !ok {
-					v.add(Break{Seq: r.Seq, EventID: r.EventID, Reason: SeqGap,
-						Detail: fmt.Sprintf("seqs %d to %d before this row are missing and no retention record accounts for them", lo, hi)})
-				}
-			}
-			expect = r.Seq + 1
-			if brk := checkContent(r); brk != nil {
-				brk.Month = m
-				v.add(*brk)
-			}
-			want, ok := last[m]
-			if !ok {
-				if want, err = predecessorHash(ctx, tx, m, r.Seq); err != nil {
-					return v, err
-				}
-			}
-			if !bytes.Equal(r.PrevHash, want) {
-				v.add(Break{Seq: r.Seq, EventID: r.EventID, Month: m, Reason: PrevMismatch,
-					Detail: fmt.Sprintf("prev_hash %x, want %x (hash of the previous row of %s)", r.PrevHash, want, m.Format("2006-01"))})
-			}
-			last[m] = r.Hash
 		}
 		if int64(len(chunk)) < limit {
 			break
@@ -214,8 +186,59 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (Verification, e
 	if opts.ToSeq != 0 {
 		return v, nil
 	}
-	w := logCheck{tx: tx, keys: keys, retained: retained, v: &v}
-	return v, w.run(ctx, expect-1, opts.Checkpoints)
+	c := logCheck{tx: tx, keys: keys, retained: retained, v: &v}
+	// c.run adds the whole-log breaks to v: call it before v is read.
+	err = c.run(ctx, w.expect-1, opts.Checkpoints)
+	return v, err
+}
+
+// rowWalk checks the rows of a walk, one after the other in seq order.
+type rowWalk struct {
+	tx       pgx.Tx
+	retained map[time.Time]auditsig.Retention
+	v        *Verification
+	expect   int64                // the next seq the walk should meet
+	last     map[time.Time][]byte // per month, the hash of the last row walked
+}
+
+// check counts r in the verification and checks that no seq before it is missing
+// unaccounted, that its content hashes to its hash and that its prev_hash is the hash of
+// the previous row of its month (read from the database for a month's first row walked).
+func (w *rowWalk) check(ctx context.Context, r *row) error {
+	v := w.v
+	if v.FirstSeq == 0 {
+		v.FirstSeq = r.Seq
+	}
+	v.LastSeq = r.Seq
+	v.RowsChecked++
+	m := monthOf(r.ReceivedAt)
+	switch {
+	case r.Seq < w.expect:
+		v.add(Break{Seq: r.Seq, EventID: r.EventID, Month: m, Reason: SeqGap, Detail: fmt.Sprintf("seq %d appears twice", r.Seq)})
+	case r.Seq > w.expect:
+		if lo, hi, ok := uncovered(w.expect, r.Seq-1, w.retained); !ok {
+			v.add(Break{Seq: r.Seq, EventID: r.EventID, Reason: SeqGap,
+				Detail: fmt.Sprintf("seqs %d to %d before this row are missing and no retention record accounts for them", lo, hi)})
+		}
+	}
+	w.expect = r.Seq + 1
+	if brk := checkContent(r); brk != nil {
+		brk.Month = m
+		v.add(*brk)
+	}
+	want, ok := w.last[m]
+	if !ok {
+		var err error
+		if want, err = predecessorHash(ctx, w.tx, m, r.Seq); err != nil {
+			return err
+		}
+	}
+	if !bytes.Equal(r.PrevHash, want) {
+		v.add(Break{Seq: r.Seq, EventID: r.EventID, Month: m, Reason: PrevMismatch,
+			Detail: fmt.Sprintf("prev_hash %x, want %x (hash of the previous row of %s)", r.PrevHash, want, m.Format("2006-01"))})
+	}
+	w.last[m] = r.Hash
+	return nil
 }
 
 // checkContent parses the stored payload back and recomputes the row's hash.
