@@ -56,8 +56,10 @@ func (a *App) drain(deadline context.Context, g *errgroup.Group, metricsSrv *htt
 	go func() { tasksDone <- g.Wait() }()
 	select {
 	case err := <-tasksDone:
-		if err != nil && runErr == nil {
-			runErr = err
+		if err != nil {
+			// The failure that ended serving comes first; in-flight events that did not
+			// finish are reported with it, not instead of it.
+			runErr = errors.Join(err, runErr)
 		}
 	case <-deadline.Done():
 		runErr = errors.Join(runErr, fmt.Errorf("background tasks still running after SHUTDOWN_TIMEOUT %v", a.cfg.ShutdownTimeout))
