@@ -17,12 +17,16 @@ func dlqOverview(ctx context.Context, cl *kgo.Client, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	names := slices.Clone(dlqTopics)
+	// The known topics in their order, then any other dead-letter topic by name: the same
+	// listing on every run.
+	var others []string
 	for t := range onBroker {
-		if strings.HasSuffix(t, "-dlq") && !slices.Contains(names, t) {
-			names = append(names, t)
+		if strings.HasSuffix(t, "-dlq") && !slices.Contains(dlqTopics, t) {
+			others = append(others, t)
 		}
 	}
+	slices.Sort(others)
+	names := append(slices.Clone(dlqTopics), others...)
 	for _, t := range names {
 		if !onBroker[t] {
 			fmt.Fprintf(stdout, "%-30s %6d  (no such topic yet: nothing dead-lettered)\n", t, 0)
