@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/taskflow/taskflow-events/internal/devstack"
@@ -123,78 +121,42 @@ func Bench(ctx context.Context, c BenchConfig) error {
 	if c.Batch == 0 {
 		c.Batch = 50
 	}
+	fp, rp, rate, err := c.runPhases(ctx)
+	if err != nil {
+		return err
+	}
+	return c.report(fp, rp, rate)
+}
+
+// runPhases runs the warm-up, the flat-out phase and the fixed-rate phase at rate (c.Rate,
+// or half the no-op ceiling flat out when 0).
+func (c BenchConfig) runPhases(ctx context.Context) (fp, rp *phase, rate float64, err error) {
 	base := Options{Concurrency: c.Concurrency, Mix: c.Mix, DuplicateRatio: c.Duplicate, MalformedRatio: c.Malformed}
 	fmt.Fprintln(c.Out, "warm-up: 150 events")
 	warm := base
 	warm.MaxEvents, warm.Rate = 150, 100
 	if _, err := c.runPhase(ctx, warm); err != nil {
-		return fmt.Errorf("warm-up: %w", err)
+		return nil, nil, 0, fmt.Errorf("warm-up: %w", err)
 	}
 
 	fmt.Fprintf(c.Out, "flat out: %d events, %d publishers\n", c.Events, c.Concurrency)
 	flat := base
 	flat.MaxEvents, flat.Batch = c.Events, c.Batch
-	fp, err := c.runPhase(ctx, flat)
+	fp, err = c.runPhase(ctx, flat)
 	if err != nil {
-		return fmt.Errorf("flat-out phase: %w", err)
+		return nil, nil, 0, fmt.Errorf("flat-out phase: %w", err)
 	}
 	_, ceilingAll := Measure(fp.pub, Kinds, noopAt(fp.noop))
-	rate := c.Rate
+	rate = c.Rate
 	if rate <= 0 {
 		rate = ceilingAll.PerSecond() / 2
 	}
 	fmt.Fprintf(c.Out, "fixed rate: %.0f events/s for %v\n", rate, c.Duration)
 	fixed := base
 	fixed.Rate, fixed.Duration = rate, c.Duration
-	rp, err := c.runPhase(ctx, fixed)
+	rp, err = c.runPhase(ctx, fixed)
 	if err != nil {
-		return fmt.Errorf("fixed-rate phase: %w", err)
+		return nil, nil, 0, fmt.Errorf("fixed-rate phase: %w", err)
 	}
-
-	var b strings.Builder
-	fmt.Fprintf(&b, "Machine: %s\n\n", Machine())
-	fmt.Fprintf(&b, "Flat out: %d publishes (%d distinct events, mix completion:reminder:update %d:%d:%d, %.0f%% duplicates, %.0f%% malformed) by %d publishers, %d events per bulk publish call, over one daprd's gRPC API in %v (%.0f publishes/s). Fixed rate: %.0f events/s for %v (%d distinct events, one PublishEvent each; latency counts from the scheduled start, which calls missed by p99 %s, max %s).\n\n",
-		fp.pub.Sends, len(fp.pub.Events), c.Mix[0], c.Mix[1], c.Mix[2], 100*c.Duplicate, 100*c.Malformed, c.Concurrency, c.Batch,
-		fp.pub.End.Sub(fp.pub.Start).Round(time.Millisecond), float64(fp.pub.Sends)/fp.pub.End.Sub(fp.pub.Start).Seconds(),
-		rate, c.Duration, len(rp.pub.Events), ms(rp.pub.Lag.Percentile(99)), ms(rp.pub.Lag.Percentile(100)))
-	b.WriteString("| service | effects (flat out) | events/s | ceiling events/s | ratio to ceiling | p50 @ fixed rate | p99 @ fixed rate | CPU % service / sidecar (flat out) | RSS service / sidecar |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
-	var series []Series
-	for _, name := range append(benchServices, "noop-subscriber") {
-		kinds, at, atRate := ServiceKinds[name], EffectTime(name, fp.eff), EffectTime(name, rp.eff)
-		if name == "noop-subscriber" {
-			kinds, at, atRate = Kinds, noopAt(fp.noop), noopAt(rp.noop)
-		}
-		_, thr := Measure(fp.pub, kinds, at)
-		_, ceil := Measure(fp.pub, kinds, noopAt(fp.noop))
-		lat, _ := Measure(rp.pub, kinds, atRate)
-		series = append(series, Series{Name: name, Lat: lat})
-		ratio := 0.0
-		if ceil.PerSecond() > 0 {
-			ratio = thr.PerSecond() / ceil.PerSecond()
-		}
-		fmt.Fprintf(&b, "| %s | %d | %.0f | %.0f | %.2f | %s | %s | %.0f / %.0f | %s / %s |\n", name, thr.Effects, thr.PerSecond(), ceil.PerSecond(), ratio,
-			ms(lat.Percentile(50)), ms(lat.Percentile(99)), fp.cpu[name], fp.cpu["daprd-"+name], mib(rp.rss[name]), mib(rp.rss["daprd-"+name]))
-	}
-	fmt.Fprintf(&b, "\nEffects checked (flat out): %s. Fixed rate: %s.\n", fp.tally, rp.tally)
-	for _, p := range append(fp.tally.Problems, rp.tally.Problems...) {
-		fmt.Fprintf(&b, "- %s\n", p)
-	}
-	chart := filepath.Join(c.Dir, "latency.png")
-	if err := LatencyChart(chart, fmt.Sprintf("publish → effect latency at %.0f events/s", rate), series); err != nil {
-		return err
-	}
-	fmt.Fprintf(&b, "\nChart: %s\n", chart)
-	if err := os.WriteFile(filepath.Join(c.Dir, "bench.md"), []byte(b.String()), 0o644); err != nil {
-		return err
-	}
-	fmt.Fprint(c.Out, "\n"+b.String())
-	if !fp.tally.OK() || !rp.tally.OK() {
-		return fmt.Errorf("effects lost or duplicated under load (see the table)")
-	}
-	return nil
+	return fp, rp, rate, nil
 }
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
-
-func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }

@@ -1,15 +1,10 @@
 package loadtest
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"math"
 	"math/rand/v2"
-	"net/http"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,312 +64,123 @@ func Run(ctx context.Context, pub *Publisher, gen Gen, o Options) (*Published, e
 		ctx, cancel = context.WithTimeout(ctx, o.Duration)
 		defer cancel()
 	}
-	total := o.Mix[0] + o.Mix[1] + o.Mix[2]
-	res := &Published{At: map[string]time.Time{}, Start: time.Now()}
-	var mu sync.Mutex
-	var sent atomic.Int64
-	var firstErr error
-	next := func(rng *rand.Rand) Event {
-		mu.Lock()
-		defer mu.Unlock()
-		if o.Batch <= 1 && len(res.Events) > 0 && rng.Float64() < o.DuplicateRatio {
-			recent := res.Events[max(0, len(res.Events)-20):]
-			return recent[rng.IntN(len(recent))]
-		}
-		r, k := rng.IntN(total), Completion
-		switch {
-		case r >= o.Mix[0]+o.Mix[1]:
-			k = Update
-		case r >= o.Mix[0]:
-			k = Reminder
-		}
-		if rng.Float64() < o.MalformedRatio {
-			return gen.Malformed(k)
-		}
-		return gen.Next(k)
-	}
-	failed := make(chan struct{})
-	// reserve claims up to n of the MaxEvents publishes and returns how many it got.
-	reserve := func(n int) int {
-		if o.MaxEvents <= 0 {
-			sent.Add(int64(n))
-			return n
-		}
-		after := sent.Add(int64(n))
-		return max(0, min(n, o.MaxEvents-int(after-int64(n))))
-	}
-	// record notes a publish call of evs that latency counts from at.
-	record := func(evs []Event, at time.Time, err error) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			if pubCtx.Err() == nil && firstErr == nil {
-				firstErr = err
-				close(failed)
-			}
-			return false
-		}
-		for _, ev := range evs {
-			if _, ok := res.At[ev.ID]; !ok {
-				res.At[ev.ID] = at
-				res.Events = append(res.Events, ev)
-			}
-			res.Sends++
-		}
-		return true
-	}
-	// publish sends one event; its latency counts from at (the scheduled start of the call
-	// at a fixed rate, the call's start flat out).
-	publish := func(rng *rand.Rand, at time.Time) bool {
-		if reserve(1) == 0 {
-			return false
-		}
-		ev := next(rng)
-		if at.IsZero() {
-			at = time.Now()
-		}
-		return record([]Event{ev}, at, pub.Publish(pubCtx, ev))
-	}
-	publishBatch := func(rng *rand.Rand) bool {
-		n := reserve(o.Batch)
-		if n == 0 {
-			return false
-		}
-		// A duplicate re-publishes an earlier event of the same call: it stays next to its
-		// original in the stream, as a producer's prompt retry does, however many calls
-		// run at once (the websocket service dedupes within its per-user history).
-		evs := make([]Event, n)
-		for i := range evs {
-			if i > 0 && rng.Float64() < o.DuplicateRatio {
-				evs[i] = evs[rng.IntN(i)]
-				continue
-			}
-			evs[i] = next(rng)
-		}
-		at := time.Now()
-		return record(evs, at, pub.PublishBatch(pubCtx, evs))
-	}
+	r := &publishRun{o: o, pub: pub, gen: gen, total: o.Mix[0] + o.Mix[1] + o.Mix[2],
+		res: &Published{At: map[string]time.Time{}, Start: time.Now()}, failed: make(chan struct{})}
 	tickDone := make(chan struct{})
 	defer close(tickDone)
 	if o.Tick != nil {
-		go func() {
-			t := time.NewTicker(time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-tickDone:
-					return
-				case <-t.C:
-					mu.Lock()
-					n := res.Sends
-					mu.Unlock()
-					o.Tick(n)
-				}
-			}
-		}()
+		go r.tick(tickDone)
 	}
-	var wg sync.WaitGroup
 	if o.Rate > 0 {
-		// A fixed schedule (a token bucket of rate Rate that catches up after a stall): the
-		// i-th publish is due at start + i/Rate. The scheduler never waits for a publish to
-		// finish (coordinated omission): due times queue for a pool of workers sized for
-		// 200 ms publishes at the rate, and latency counts from the due time, so a publisher
-		// that falls behind adds its own delay to the figures instead of hiding it. Lag
-		// records how late each call actually started.
-		workers := max(o.Concurrency, int(math.Ceil(o.Rate*0.2)))
-		due := make(chan time.Time, 1<<14)
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
-				for at := range due {
-					lag := time.Since(at)
-					mu.Lock()
-					res.Lag = append(res.Lag, lag)
-					mu.Unlock()
-					if !publish(rng, at) {
-						return
-					}
-				}
-			}()
-		}
-		every := time.Duration(float64(time.Second) / o.Rate)
-		start := time.Now()
-	loop:
-		for i := 0; ; i++ {
-			if o.MaxEvents > 0 && i >= o.MaxEvents {
-				break
-			}
-			at := start.Add(time.Duration(i) * every)
-			if d := time.Until(at); d > 0 {
-				select {
-				case <-ctx.Done():
-					break loop
-				case <-failed:
-					break loop
-				case <-time.After(d):
-				}
-			}
-			select {
-			case due <- at:
-			case <-ctx.Done():
-				break loop
-			case <-failed:
-				break loop
-			}
-		}
-		close(due)
+		r.atRate(ctx, pubCtx)
 	} else {
-		for w := range o.Concurrency {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
-				if o.Batch > 1 {
-					for ctx.Err() == nil && publishBatch(rng) {
-					}
-					return
-				}
-				for ctx.Err() == nil && publish(rng, time.Time{}) {
-				}
-			}()
-		}
+		r.flatOut(ctx, pubCtx)
 	}
-	wg.Wait()
-	res.End = time.Now()
-	sort.Slice(res.Lag, func(i, j int) bool { return res.Lag[i] < res.Lag[j] })
-	return res, firstErr
+	r.res.End = time.Now()
+	sort.Slice(r.res.Lag, func(i, j int) bool { return r.res.Lag[i] < r.res.Lag[j] })
+	return r.res, r.firstErr
 }
 
-// WaitAll polls obs until every effect of events happened or timeout passes, then returns
-// the effects and their tally.
-func WaitAll(ctx context.Context, obs *Observer, events []Event, timeout time.Duration) (Effects, Tally, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		eff, err := obs.Effects(ctx)
-		if err != nil && time.Now().After(deadline) {
-			return eff, Tally{}, err
-		}
-		if err == nil {
-			t := Check(events, eff, 20)
-			if t.Missing == 0 || time.Now().After(deadline) {
-				return eff, t, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return eff, Tally{}, ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
+// publishRun is what the publishers of one Run share. The scheduling (schedule.go) decides
+// when they publish; the methods here decide what each publish sends and record it.
+type publishRun struct {
+	o     Options
+	pub   *Publisher
+	gen   Gen
+	total int // o.Mix summed
+	// sent counts the publishes claimed against MaxEvents.
+	sent atomic.Int64
+	// failed is closed by the first publish error while the caller's ctx is live.
+	failed chan struct{}
+
+	mu       sync.Mutex // guards res and firstErr
+	res      *Published
+	firstErr error
 }
 
-// Arrivals reads the no-op subscriber's arrival times (first arrival per event_id).
-func Arrivals(ctx context.Context, seenURL string) (map[string]time.Time, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, seenURL+"/seen?from=0", nil)
-	resp, err := http.DefaultClient.Do(req)
+// next picks the event of the next single publish: a recent event again (a duplicate), a
+// malformed one or a new one, of a kind drawn from the mix.
+func (r *publishRun) next(rng *rand.Rand) Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.o.Batch <= 1 && len(r.res.Events) > 0 && rng.Float64() < r.o.DuplicateRatio {
+		recent := r.res.Events[max(0, len(r.res.Events)-20):]
+		return recent[rng.IntN(len(recent))]
+	}
+	n, k := rng.IntN(r.total), Completion
+	switch {
+	case n >= r.o.Mix[0]+r.o.Mix[1]:
+		k = Update
+	case n >= r.o.Mix[0]:
+		k = Reminder
+	}
+	if rng.Float64() < r.o.MalformedRatio {
+		return r.gen.Malformed(k)
+	}
+	return r.gen.Next(k)
+}
+
+// reserve claims up to n of the MaxEvents publishes and returns how many it got.
+func (r *publishRun) reserve(n int) int {
+	if r.o.MaxEvents <= 0 {
+		r.sent.Add(int64(n))
+		return n
+	}
+	after := r.sent.Add(int64(n))
+	return max(0, min(n, r.o.MaxEvents-int(after-int64(n))))
+}
+
+// record notes a publish call of evs that latency counts from at.
+func (r *publishRun) record(pubCtx context.Context, evs []Event, at time.Time, err error) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if err != nil {
-		return nil, fmt.Errorf("read the no-op subscriber's arrivals: %w", err)
+		if pubCtx.Err() == nil && r.firstErr == nil {
+			r.firstErr = err
+			close(r.failed)
+		}
+		return false
 	}
-	defer resp.Body.Close()
-	out := map[string]time.Time{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		id, ns, ok := strings.Cut(sc.Text(), " ")
-		n, err := strconv.ParseInt(ns, 10, 64)
-		if !ok || err != nil {
+	for _, ev := range evs {
+		if _, ok := r.res.At[ev.ID]; !ok {
+			r.res.At[ev.ID] = at
+			r.res.Events = append(r.res.Events, ev)
+		}
+		r.res.Sends++
+	}
+	return true
+}
+
+// publish sends one event; its latency counts from at (the scheduled start of the call
+// at a fixed rate, the call's start flat out).
+func (r *publishRun) publish(pubCtx context.Context, rng *rand.Rand, at time.Time) bool {
+	if r.reserve(1) == 0 {
+		return false
+	}
+	ev := r.next(rng)
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return r.record(pubCtx, []Event{ev}, at, r.pub.Publish(pubCtx, ev))
+}
+
+// publishBatch sends up to Batch events in one call; their latency counts from its start.
+func (r *publishRun) publishBatch(pubCtx context.Context, rng *rand.Rand) bool {
+	n := r.reserve(r.o.Batch)
+	if n == 0 {
+		return false
+	}
+	// A duplicate re-publishes an earlier event of the same call: it stays next to its
+	// original in the stream, as a producer's prompt retry does, however many calls
+	// run at once (the websocket service dedupes within its per-user history).
+	evs := make([]Event, n)
+	for i := range evs {
+		if i > 0 && rng.Float64() < r.o.DuplicateRatio {
+			evs[i] = evs[rng.IntN(i)]
 			continue
 		}
-		if _, seen := out[id]; !seen {
-			out[id] = time.Unix(0, n)
-		}
+		evs[i] = r.next(rng)
 	}
-	return out, sc.Err()
-}
-
-// Latencies are publish→effect durations of one service, sorted.
-type Latencies []time.Duration
-
-// Percentile returns the p-th percentile (0 < p ≤ 100).
-func (l Latencies) Percentile(p float64) time.Duration {
-	if len(l) == 0 {
-		return 0
-	}
-	i := int(float64(len(l))*p/100+0.5) - 1
-	i = max(0, min(i, len(l)-1))
-	return l[i]
-}
-
-// Throughput is effects per second from the first publish to the last effect.
-type Throughput struct {
-	Effects int
-	Span    time.Duration
-}
-
-// PerSecond is the rate.
-func (t Throughput) PerSecond() float64 {
-	if t.Span <= 0 {
-		return 0
-	}
-	return float64(t.Effects) / t.Span.Seconds()
-}
-
-// Measure computes latencies and throughput of the effects in at for the events of kinds
-// (malformed events excluded), relative to their publish times.
-func Measure(p *Published, kinds []Kind, at func(Event) (time.Time, bool)) (Latencies, Throughput) {
-	var lat Latencies
-	var first, last time.Time
-	for _, ev := range p.Events {
-		if ev.Malformed || !hasKind(kinds, ev.Kind) {
-			continue
-		}
-		t, ok := at(ev)
-		if !ok {
-			continue
-		}
-		pub := p.At[ev.ID]
-		lat = append(lat, max(0, t.Sub(pub)))
-		if first.IsZero() || pub.Before(first) {
-			first = pub
-		}
-		if t.After(last) {
-			last = t
-		}
-	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return lat, Throughput{Effects: len(lat), Span: last.Sub(first)}
-}
-
-func hasKind(kinds []Kind, k Kind) bool {
-	for _, x := range kinds {
-		if x == k {
-			return true
-		}
-	}
-	return false
-}
-
-// EffectTime returns, for a service, when an event's effect in that service happened.
-func EffectTime(service string, e Effects) func(Event) (time.Time, bool) {
-	return func(ev Event) (time.Time, bool) {
-		var t time.Time
-		var ok bool
-		switch service {
-		case "audit":
-			t, ok = e.AuditAt[ev.ID]
-		case "recurring-task":
-			t, ok = e.SeriesAt[ev.SeriesID]
-		case "notification":
-			t, ok = e.LedgerAt[ev.ID]
-		case "websocket":
-			t, ok = e.WSUpdateAt[ev.ID]
-		}
-		return t, ok
-	}
-}
-
-// ServiceKinds are the kinds whose effect each service produces.
-var ServiceKinds = map[string][]Kind{
-	"audit": {Completion, Reminder, Update}, "recurring-task": {Completion}, "notification": {Reminder}, "websocket": {Update},
+	at := time.Now()
+	return r.record(pubCtx, evs, at, r.pub.PublishBatch(pubCtx, evs))
 }

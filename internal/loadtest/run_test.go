@@ -1,0 +1,77 @@
+package loadtest
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync/atomic"
+	"testing"
+)
+
+// fakeDaprd counts publishes over daprd's HTTP API and answers each with status.
+func fakeDaprd(t *testing.T, status int) (*Publisher, *atomic.Int64) {
+	t.Helper()
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		n.Add(1)
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(srv.Close)
+	return NewPublisher(srv.URL), &n
+}
+
+func TestRunPublishesWhatItRecords(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		o    Options
+		// lagged: at a fixed rate every publish notes how late it started.
+		lagged bool
+	}{
+		{"flat out", Options{MaxEvents: 100, Concurrency: 4}, false},
+		{"flat out in batches, last one cut to MaxEvents", Options{MaxEvents: 95, Concurrency: 3, Batch: 10}, false},
+		{"flat out with duplicates and malformed events", Options{MaxEvents: 200, DuplicateRatio: 0.5, MalformedRatio: 0.1}, false},
+		{"fixed rate", Options{MaxEvents: 50, Rate: 2000}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			pub, calls := fakeDaprd(t, http.StatusNoContent)
+			got, err := Run(context.Background(), pub, Gen{User: "u1", Email: "u1@example.com"}, tt.o)
+			if err != nil {
+				t.Fatalf("Run(%s) error = %v, want nil", tt.name, err)
+			}
+			if got.Sends != tt.o.MaxEvents || int(calls.Load()) != tt.o.MaxEvents {
+				t.Errorf("Run(%s) = %d sends, daprd got %d, want %d", tt.name, got.Sends, calls.Load(), tt.o.MaxEvents)
+			}
+			if len(got.At) != len(got.Events) {
+				t.Errorf("Run(%s) = %d publish times for %d distinct events, want one each", tt.name, len(got.At), len(got.Events))
+			}
+			if tt.o.DuplicateRatio > 0 && len(got.Events) >= got.Sends {
+				t.Errorf("Run(%s) = %d distinct events in %d sends, want duplicates", tt.name, len(got.Events), got.Sends)
+			}
+			wantLag := 0
+			if tt.lagged {
+				wantLag = tt.o.MaxEvents
+			}
+			if len(got.Lag) != wantLag || !slices.IsSorted(got.Lag) {
+				t.Errorf("Run(%s) = %d lags (sorted: %v), want %d sorted", tt.name, len(got.Lag), slices.IsSorted(got.Lag), wantLag)
+			}
+			if got.End.Before(got.Start) {
+				t.Errorf("Run(%s) ended at %v, before its start %v", tt.name, got.End, got.Start)
+			}
+		})
+	}
+}
+
+func TestRunStopsAtTheFirstFailedPublish(t *testing.T) {
+	t.Parallel()
+	for _, o := range []Options{{MaxEvents: 1000}, {MaxEvents: 1000, Rate: 5000}} {
+		pub, _ := fakeDaprd(t, http.StatusInternalServerError)
+		got, err := Run(context.Background(), pub, Gen{User: "u1"}, o)
+		if err == nil || got.Sends != 0 {
+			t.Errorf("Run(rate %v) = %d sends, error %v; want 0 sends and the publish error", o.Rate, got.Sends, err)
+		}
+	}
+}
