@@ -151,6 +151,10 @@ func (c BenchConfig) runPhases(ctx context.Context) (fp, rp *phase, rate float64
 	if rate <= 0 {
 		rate = ceilingAll.PerSecond() / 2
 	}
+	if rate <= 0 {
+		// Run with Rate 0 publishes flat out: the fixed-rate latencies would be a lie.
+		return nil, nil, 0, fmt.Errorf("flat-out phase: the no-op subscriber received nothing, so there is no ceiling to derive the fixed rate from (pass --rate)")
+	}
 	fmt.Fprintf(c.Out, "fixed rate: %.0f events/s for %v\n", rate, c.Duration)
 	fixed := base
 	fixed.Rate, fixed.Duration = rate, c.Duration

@@ -55,10 +55,14 @@ func Soak(ctx context.Context, c SoakConfig) error {
 	}
 	start := time.Now()
 	var samples soakSamples
-	done := make(chan struct{})
-	go c.sampleEvery(ctx, start, &samples, done)
+	done, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		c.sampleEvery(ctx, start, &samples, done)
+	}()
 	pub, err := Run(ctx, c.Pub, c.Gen, Options{Rate: c.Rate, Duration: c.Duration, Mix: c.Mix, Concurrency: 8})
 	close(done)
+	<-sampled // a sample in progress is in the list before the report reads it
 	if err != nil {
 		return err
 	}
