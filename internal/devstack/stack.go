@@ -6,12 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -166,62 +163,41 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	return s, nil
 }
 
-// daprdBin is the sidecar binary: .cache/bin/daprd, or TASKFLOW_DAPRD (`make test-compat`).
-func (s *Stack) daprdBin() string {
-	if d := os.Getenv("TASKFLOW_DAPRD"); d != "" {
-		return d
-	}
-	return filepath.Join(s.cfg.Root, ".cache", "bin", "daprd")
-}
-
 func (s *Stack) start(ctx context.Context) error {
-	daprd := s.daprdBin()
-	mailpit := filepath.Join(s.cfg.Root, ".cache", "bin", "mailpit")
-	for _, bin := range []string{daprd, mailpit} {
-		if _, err := os.Stat(bin); err != nil {
-			return fmt.Errorf("%s is missing: run `make daprd tools` (make run does it for you)", bin)
-		}
-	}
-	for port, purpose := range s.Ports.all() {
-		if err := localrun.CheckPortFree(port, purpose); err != nil {
-			return fmt.Errorf("%w (choose other ports with --port-base)", err)
-		}
-	}
-	for _, d := range []string{"logs", "bin", "resources"} {
-		if err := os.RemoveAll(filepath.Join(s.cfg.RunDir, d)); err != nil {
-			return err
-		}
-		if err := os.MkdirAll(filepath.Join(s.cfg.RunDir, d), 0o755); err != nil {
-			return err
-		}
-	}
-
-	s.logf("building the services into %s", filepath.Join(s.cfg.RunDir, "bin"))
-	if err := s.build(ctx); err != nil {
+	daprd, mailpit := s.daprdBin(), filepath.Join(s.cfg.Root, ".cache", "bin", "mailpit")
+	if err := s.preflight(daprd, mailpit); err != nil {
 		return err
 	}
-	if err := s.startBroker(); err != nil {
-		return err
-	}
-	dsns, err := s.startPostgres(ctx)
+	dsns, err := s.startDependencies(ctx, mailpit)
 	if err != nil {
 		return err
 	}
-	s.dbs = dsns
-	if err := s.startMailpit(ctx, mailpit); err != nil {
+	s.Info = s.newInfo(dsns)
+	// Apps first (daprd waits for its app's port), then every sidecar.
+	if err := s.startServices(dsns); err != nil {
 		return err
 	}
-	if err := s.serve(s.Ports.TaskAPI.GRPC, s.TaskAPI); err != nil {
-		return fmt.Errorf("start the Task API double: %w", err)
-	}
-	if err := s.serve(s.Ports.Webhook, s.Webhook); err != nil {
-		return fmt.Errorf("start the demo webhook receiver: %w", err)
-	}
-	if err := s.writeResources(); err != nil {
+	sidecars, err := s.startSidecars(daprd)
+	if err != nil {
 		return err
 	}
+	if err := s.awaitSubscribed(ctx, sidecars); err != nil {
+		return err
+	}
+	if err := s.startConsole(); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(s.Info, "", "  ")
+	if err := os.WriteFile(filepath.Join(s.cfg.RunDir, "stack.json"), b, 0o644); err != nil {
+		return err
+	}
+	return nil
+}
 
-	s.Info = Info{
+// newInfo is what the stack knows about itself before its services start; startServices,
+// startSidecars, awaitSubscribed and startConsole fill in the rest.
+func (s *Stack) newInfo(dsns map[string]string) Info {
+	info := Info{
 		WebSocketURL: fmt.Sprintf("ws://127.0.0.1:%d/ws", s.Ports.Apps["websocket"].HTTP),
 		DevUser:      DevUser,
 		DevToken:     DevToken(DevJWTSecret, DevUser, DevJWTIssuer, DevJWTAudience, 24*time.Hour, time.Now()),
@@ -236,102 +212,9 @@ func (s *Stack) start(ctx context.Context) error {
 	}
 	// A key that does not parse is left to the audit service to report, with its log tail.
 	if pub, err := auditPublicKey(cmp.Or(s.cfg.ServiceEnv["AUDIT_SIGNING_KEY"], DevAuditSigningKey)); err == nil {
-		s.Info.AuditPublicKey = pub
+		info.AuditPublicKey = pub
 	}
-
-	// Apps first (daprd waits for its app's port), then every sidecar.
-	for _, svc := range Services {
-		p := s.Ports.Apps[svc.Name]
-		env := s.serviceEnv(svc.Name, p, dsns)
-		cmd := exec.Command(filepath.Join(s.cfg.RunDir, "bin", svc.Name))
-		cmd.Env = env
-		logPath := filepath.Join(s.cfg.RunDir, "logs", svc.Name+".log")
-		proc, err := localrun.Start(svc.Name, cmd, logPath)
-		if err != nil {
-			return err
-		}
-		s.track(svc.Name, proc)
-		info := ServiceInfo{AppID: svc.AppID, GRPC: addr(p.GRPC), Metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", p.Metrics),
-			DaprHTTP: fmt.Sprintf("http://127.0.0.1:%d", p.DaprHTTP), DaprGRPC: addr(p.DaprGRPC), Log: logPath}
-		if p.HTTP != 0 {
-			info.HTTP = fmt.Sprintf("http://127.0.0.1:%d", p.HTTP)
-		}
-		s.Info.Services[svc.Name] = info
-	}
-	sidecars := map[string]localrun.Daprd{}
-	for _, svc := range Services {
-		p := s.Ports.Apps[svc.Name]
-		sidecars[svc.Name] = s.daprd(daprd, svc.AppID, p, "grpc")
-	}
-	t := s.Ports.TaskAPI
-	sidecars["task-api"] = s.daprd(daprd, s.cfg.TaskAPIAppID, t, "http")
-	s.Info.TaskAPI = ServiceInfo{AppID: s.cfg.TaskAPIAppID, GRPC: "", HTTP: fmt.Sprintf("http://127.0.0.1:%d", t.GRPC),
-		DaprHTTP: fmt.Sprintf("http://127.0.0.1:%d", t.DaprHTTP), DaprGRPC: addr(t.DaprGRPC),
-		Log: filepath.Join(s.cfg.RunDir, "logs", "daprd-task-api.log")}
-	for name, d := range sidecars {
-		proc, err := localrun.Start("daprd-"+name, d.Command(), filepath.Join(s.cfg.RunDir, "logs", "daprd-"+name+".log"))
-		if err != nil {
-			return err
-		}
-		s.track("daprd-"+name, proc)
-		s.Daprds[name] = d
-	}
-	s.logf("waiting for the sidecars")
-	waitCtx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-	// A service that dies while we wait fails the start at once, with its log tail.
-	var died *localrun.Process
-	var diedMu sync.Mutex
-	for _, svc := range Services {
-		p := s.Procs[svc.Name]
-		go func() {
-			select {
-			case <-p.Done():
-				diedMu.Lock()
-				if died == nil {
-					died = p
-				}
-				diedMu.Unlock()
-				cancel()
-			case <-waitCtx.Done():
-			}
-		}()
-	}
-	exitErr := func(err error) error {
-		diedMu.Lock()
-		defer diedMu.Unlock()
-		if died != nil {
-			return fmt.Errorf("service %s exited during start (%v):\n%s", died.Name, died.Err(), died.Tail(30))
-		}
-		return err
-	}
-	for name, d := range sidecars {
-		if err := d.WaitReady(waitCtx, s.Procs["daprd-"+name]); err != nil {
-			return exitErr(err)
-		}
-	}
-	for _, sub := range wire.Subscriptions {
-		name, topic := sub.Service, sub.Topic
-		for !s.Daprds[name].Subscribed(waitCtx, topic) {
-			if waitCtx.Err() != nil {
-				return exitErr(fmt.Errorf("daprd for %s did not subscribe to %s:\n%s", name, topic, s.Procs["daprd-"+name].Tail(30)))
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-	secrets, err := s.webhookSecrets(waitCtx, DevUser)
-	if err != nil {
-		return exitErr(fmt.Errorf("ask the notification service for the dev user's webhook secret: %w", err))
-	}
-	s.Info.WebhookSecret = secrets[0]
-	if err := s.startConsole(); err != nil {
-		return err
-	}
-	b, _ := json.MarshalIndent(s.Info, "", "  ")
-	if err := os.WriteFile(filepath.Join(s.cfg.RunDir, "stack.json"), b, 0o644); err != nil {
-		return err
-	}
-	return nil
+	return info
 }
 
 func (s *Stack) track(name string, p *localrun.Process) {
@@ -339,99 +222,6 @@ func (s *Stack) track(name string, p *localrun.Process) {
 	defer s.mu.Unlock()
 	s.procs = append(s.procs, p)
 	s.Procs[name] = p
-}
-
-// daprd is the sidecar of one app. No app health check: on daprd 1.16+ an unhealthy→healthy
-// flap while an event is in flight can leave the Kafka subscription dead (README "Supported
-// Dapr": components-contrib issue 4349); unbounded inbound retries (dev/resources) hold
-// events while an app or its dependency is down instead. TASKFLOW_APP_HEALTH_CHECK=1 turns
-// it on for the apps' sidecars, to show that loss again (README "Supported Dapr").
-func (s *Stack) daprd(bin, appID string, p AppPorts, protocol string) localrun.Daprd {
-	return localrun.Daprd{Bin: bin, AppID: appID, AppPort: p.GRPC, AppProtocol: protocol,
-		AppHealthCheck: protocol == "grpc" && os.Getenv("TASKFLOW_APP_HEALTH_CHECK") == "1",
-		ResourcesDir:   filepath.Join(s.cfg.RunDir, "resources"), HTTPPort: p.DaprHTTP, GRPCPort: p.DaprGRPC,
-		InternalGRPCPort: p.DaprInternal, MetricsPort: p.DaprMetrics, LogLevel: cmp.Or(s.cfg.DaprdLogLevel, "warn")}
-}
-
-func (s *Stack) build(ctx context.Context) error {
-	args := []string{"build", "-o", filepath.Join(s.cfg.RunDir, "bin") + "/"}
-	for _, svc := range Services {
-		args = append(args, "./services/"+svc.Name)
-	}
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = s.cfg.Root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build the services: %w\n%s", err, out)
-	}
-	return nil
-}
-
-func (s *Stack) startBroker() error {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(s.Ports.Broker), kfake.AllowAutoTopicCreation(),
-		kfake.DefaultNumPartitions(8), kfake.SeedTopics(8, Topics...))
-	if err != nil {
-		return fmt.Errorf("start the Kafka broker on %s: %w", addr(s.Ports.Broker), err)
-	}
-	s.broker = c
-	s.logf("kafka broker      %s (topics %s, 8 partitions)", addr(s.Ports.Broker), strings.Join(Topics, ", "))
-	return nil
-}
-
-func (s *Stack) startMailpit(ctx context.Context, bin string) error {
-	cmd := exec.Command(bin, "--smtp", addr(s.Ports.SMTP), "--listen", addr(s.Ports.MailUI),
-		"--database", filepath.Join(s.cfg.RunDir, "logs", "mailpit.db"), "--disable-version-check", "--smtp-disable-rdns", "--quiet", "--max", "100000")
-	p, err := localrun.Start("mailpit", cmd, filepath.Join(s.cfg.RunDir, "logs", "mailpit.log"))
-	if err != nil {
-		return err
-	}
-	s.track("mailpit", p)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(fmt.Sprintf("http://%s/livez", addr(s.Ports.MailUI)))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if p.Exited() || time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("mailpit did not start:\n%s", p.Tail(20))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	s.logf("smtp catcher      %s (web UI http://%s)", addr(s.Ports.SMTP), addr(s.Ports.MailUI))
-	return nil
-}
-
-func (s *Stack) serve(port int, h http.Handler) error {
-	l, err := net.Listen("tcp", addr(port))
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	s.servers = append(s.servers, srv)
-	go func() { _ = srv.Serve(l) }()
-	return nil
-}
-
-// writeResources copies dev/resources, pointing the pub/sub component at our broker.
-func (s *Stack) writeResources() error {
-	src := filepath.Join(s.cfg.Root, "dev", "resources")
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", src, err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			return err
-		}
-		body := strings.ReplaceAll(string(b), "127.0.0.1:"+strconv.Itoa(DefaultPortBase), addr(s.Ports.Broker))
-		if err := os.WriteFile(filepath.Join(s.cfg.RunDir, "resources", e.Name()), []byte(body), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Wait blocks until ctx ends or a process of the stack exits on its own (then it returns
