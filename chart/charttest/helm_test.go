@@ -71,10 +71,9 @@ func helm(t *testing.T, args ...string) (string, string, error) {
 
 // renderCase is one set of values the chart must render.
 type renderCase struct {
-	name   string
-	files  []string // values files, relative to chart/
-	set    []string // --set arguments
-	values map[string]any
+	name  string
+	files []string // values files, relative to chart/
+	set   []string // --set arguments
 }
 
 func (c renderCase) args() []string {

@@ -169,9 +169,7 @@ func TestPubsubScopesFollowValues(t *testing.T) {
 			entry := func(appID string, v any) {
 				want[appID] = map[string][]string{}
 				for field, key := range map[string]string{scopes.PublishingScopes: "publish", scopes.SubscriptionScopes: "subscribe"} {
-					for _, topic := range asList(lookup(v, key)) {
-						want[appID][field] = append(want[appID][field], topic)
-					}
+					want[appID][field] = append(want[appID][field], asList(lookup(v, key))...)
 				}
 			}
 			for key, v := range lookup(vals, "dapr", "pubsub", "topicScopes", "services").(map[string]any) {

@@ -54,7 +54,7 @@ func TestConsoleDeadLetters(t *testing.T) {
 	srv := console.New(console.Config{DeadLetters: d})
 	rec := httptest.NewRecorder()
 	body := fmt.Sprintf(`{"topic":"reminders-notification-dlq","partition":%d,"offset":%d}`, got[1].Partition, got[1].Offset)
-	srv.ServeHTTP(rec, httptest.NewRequest("POST", "/api/dlq/replay", strings.NewReader(body)))
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/dlq/replay", strings.NewReader(body)))
 	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "not a valid event") {
 		t.Errorf("POST /api/dlq/replay %s = %d %s, want 400 naming the entry as not a valid event", body, rec.Code, rec.Body)
 	}

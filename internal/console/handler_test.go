@@ -241,7 +241,7 @@ func TestStaticPage(t *testing.T) {
 	srv := New(Config{})
 	for _, path := range []string{"/", "/app.js", "/style.css"} {
 		rec := httptest.NewRecorder()
-		srv.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 		body, _ := io.ReadAll(rec.Body)
 		if rec.Code != http.StatusOK || len(body) == 0 {
 			t.Errorf("GET %s = %d (%d bytes), want 200 with the embedded file", path, rec.Code, len(body))

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -98,7 +99,11 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	}
 	msg, pub, err := f.build(s.cfg.Now())
 	if err != nil {
-		fe := err.(*fieldError)
+		var fe *fieldError
+		if !errors.As(err, &fe) {
+			writeError(w, http.StatusBadRequest, "", err.Error())
+			return
+		}
 		writeError(w, http.StatusBadRequest, fe.Field, fe.Msg)
 		return
 	}

@@ -102,8 +102,8 @@ type timeline struct {
 	subs   map[chan streamMsg]struct{}
 }
 
-func newTimeline(max int) *timeline {
-	return &timeline{max: max, status: "connecting", subs: map[chan streamMsg]struct{}{}}
+func newTimeline(capacity int) *timeline {
+	return &timeline{max: capacity, status: "connecting", subs: map[chan streamMsg]struct{}{}}
 }
 
 func (t *timeline) add(e *Event) {

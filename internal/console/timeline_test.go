@@ -84,7 +84,7 @@ func TestEventDetail(t *testing.T) {
 			srv := New(tc.cfg)
 			srv.timeline.add(parseRecord(tc.rec))
 			rec := httptest.NewRecorder()
-			srv.ServeHTTP(rec, httptest.NewRequest("GET", "/api/events/1", nil))
+			srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/events/1", nil))
 			var d struct {
 				Event          Event
 				Audit          effect
@@ -133,7 +133,7 @@ func TestStream(t *testing.T) {
 	defer ts.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", ts.URL+"/api/stream", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/api/stream", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package daprsub
 import (
 	"context"
 	"encoding/base64"
-	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -44,7 +43,7 @@ func BenchmarkDecodeDispatch(b *testing.B) {
 		{"json", "application/json", mustJSON(b, ev)},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			s := NewServer(slog.New(slog.NewJSONHandler(io.Discard, nil)), Options{})
+			s := NewServer(slog.New(slog.DiscardHandler), Options{})
 			Handle(s, Subscription{PubsubName: "ps", Topic: "task-events"}, func(context.Context, Meta, *eventsv1.TaskEvent) error { return nil })
 			req := &runtimev1.TopicEventRequest{PubsubName: "ps", Topic: "task-events", Id: "ce", Type: "taskflow.task.completed.v1",
 				DataContentType: tc.contentType, Data: tc.data}

@@ -33,7 +33,7 @@ type CloudEvent struct {
 func ParseCloudEvent(raw []byte) (CloudEvent, error) {
 	var ce CloudEvent
 	if err := json.Unmarshal(raw, &ce); err != nil {
-		return ce, fmt.Errorf("%w: decode CloudEvent envelope: %v", ErrInvalidEvent, err)
+		return ce, fmt.Errorf("%w: decode CloudEvent envelope: %w", ErrInvalidEvent, err)
 	}
 	if ce.SpecVersion == "" {
 		return ce, fmt.Errorf("%w: not a CloudEvent (no specversion)", ErrInvalidEvent)
@@ -54,7 +54,7 @@ func (ce CloudEvent) Payload() ([]byte, error) {
 		if err != nil {
 			var str string
 			if jerr := json.Unmarshal(ce.Data, &str); jerr != nil {
-				return nil, fmt.Errorf("%w: decode CloudEvent data string: %v", ErrInvalidEvent, jerr)
+				return nil, fmt.Errorf("%w: decode CloudEvent data string: %w", ErrInvalidEvent, jerr)
 			}
 			s = str
 		}
@@ -77,7 +77,7 @@ func looksLikeCloudEvent(contentType string, raw []byte) bool {
 func unwrapCloudEvent(m *Meta, raw []byte) ([]byte, error) {
 	var ce CloudEvent
 	if err := json.Unmarshal(raw, &ce); err != nil {
-		return nil, fmt.Errorf("%w: decode CloudEvent envelope: %v", ErrInvalidEvent, err)
+		return nil, fmt.Errorf("%w: decode CloudEvent envelope: %w", ErrInvalidEvent, err)
 	}
 	m.ID, m.Type, m.Source, m.SpecVersion, m.ContentType = ce.ID, ce.Type, ce.Source, ce.SpecVersion, ce.DataContentType
 	if ce.TraceParent != "" {

@@ -30,7 +30,7 @@ func mediaType(ct string) string {
 		ct = ct[:i]
 	}
 	ct = strings.TrimSpace(ct)
-	for i := 0; i < len(ct); i++ {
+	for i := range len(ct) {
 		if c := ct[i]; c >= 'A' && c <= 'Z' {
 			return strings.ToLower(ct)
 		}
@@ -51,11 +51,11 @@ func Decode(contentType string, data []byte, msg Message) error {
 	switch mt := mediaType(contentType); {
 	case mt == wire.ContentType:
 		if err := binaryOpts.Unmarshal(data, msg); err != nil {
-			return fmt.Errorf("%w: decode binary protobuf %s: %v", ErrInvalidEvent, msg.ProtoReflect().Descriptor().FullName(), err)
+			return fmt.Errorf("%w: decode binary protobuf %s: %w", ErrInvalidEvent, msg.ProtoReflect().Descriptor().FullName(), err)
 		}
 	case isJSON(mt):
 		if err := jsonOpts.Unmarshal(data, msg); err != nil {
-			return fmt.Errorf("%w: decode JSON %s: %v", ErrInvalidEvent, msg.ProtoReflect().Descriptor().FullName(), err)
+			return fmt.Errorf("%w: decode JSON %s: %w", ErrInvalidEvent, msg.ProtoReflect().Descriptor().FullName(), err)
 		}
 	default:
 		if _, _, err := mime.ParseMediaType(contentType); err != nil || mt == "" {

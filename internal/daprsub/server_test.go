@@ -3,7 +3,6 @@ package daprsub
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"testing"
@@ -36,7 +35,7 @@ type harness struct {
 
 func newHarness(t *testing.T, register func(s *Server)) *harness {
 	t.Helper()
-	s := NewServer(slog.New(slog.NewJSONHandler(io.Discard, nil)), Options{})
+	s := NewServer(slog.New(slog.DiscardHandler), Options{})
 	register(s)
 	lis := bufconn.Listen(1 << 20)
 	g := grpc.NewServer()
@@ -219,7 +218,7 @@ func TestBulkPerEntryStatuses(t *testing.T) {
 		call func(context.Context, *runtimev1.TopicEventBulkRequest, ...grpc.CallOption) (*runtimev1.TopicEventBulkResponse, error)
 	}{
 		{"OnBulkTopicEvent", h.client.OnBulkTopicEvent},
-		{"OnBulkTopicEventAlpha1", h.alpha.OnBulkTopicEventAlpha1},
+		{"OnBulkTopicEventAlpha1", h.alpha.OnBulkTopicEventAlpha1}, //nolint:staticcheck // daprd up to 1.17 still calls the Alpha1 method: both must work
 	}
 	for _, c := range calls {
 		batchSizes = nil
@@ -272,7 +271,7 @@ func TestListTopicSubscriptions(t *testing.T) {
 func TestHealthCheckAndUnimplemented(t *testing.T) {
 	t.Parallel()
 	healthy := true
-	s := NewServer(slog.New(slog.NewJSONHandler(io.Discard, nil)), Options{Health: func(context.Context) error {
+	s := NewServer(slog.New(slog.DiscardHandler), Options{Health: func(context.Context) error {
 		if healthy {
 			return nil
 		}

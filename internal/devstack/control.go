@@ -166,11 +166,11 @@ func WaitServing(ctx context.Context, addr string, proc *localrun.Process) error
 			return nil
 		}
 		if proc != nil && proc.Exited() {
-			return fmt.Errorf("%s exited (%v):\n%s", proc.Name, proc.Err(), proc.Tail(30))
+			return fmt.Errorf("%s exited (%v):\n%s", proc.Name, proc.Err(), proc.Tail(30)) //nolint:errorlint // the error may be nil (a clean exit): %v prints <nil> where %w would print %!w
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s not SERVING: %w (last: %v %v)", addr, ctx.Err(), resp.GetStatus(), err)
+			return fmt.Errorf("%s not SERVING: %w (last: %v %v)", addr, ctx.Err(), resp.GetStatus(), err) //nolint:errorlint // the error may be nil (the last check answered): %v prints <nil> where %w would print %!w
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -127,7 +127,7 @@ func (w *serviceWatch) exitErr(err error) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.died != nil {
-		return fmt.Errorf("service %s exited during start (%v):\n%s", w.died.Name, w.died.Err(), w.died.Tail(30))
+		return fmt.Errorf("service %s exited during start (%v):\n%s", w.died.Name, w.died.Err(), w.died.Tail(30)) //nolint:errorlint // the error may be nil (a clean exit): %v prints <nil> where %w would print %!w
 	}
 	return err
 }

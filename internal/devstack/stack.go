@@ -244,7 +244,7 @@ func (s *Stack) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return nil
 	case p := <-exited:
-		return fmt.Errorf("%s exited unexpectedly (%v):\n%s", p.Name, p.Err(), p.Tail(30))
+		return fmt.Errorf("%s exited unexpectedly (%v):\n%s", p.Name, p.Err(), p.Tail(30)) //nolint:errorlint // the error may be nil (a clean exit): %v prints <nil> where %w would print %!w
 	}
 }
 

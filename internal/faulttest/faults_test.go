@@ -197,9 +197,9 @@ func TestFaults(t *testing.T) {
 			}
 			return true
 		}
-		got := deadLetters(t, e.s.Info.Broker, topics, complete, 60*time.Second)
+		deadLetters(t, e.s.Info.Broker, topics, complete, 60*time.Second)
 		time.Sleep(settle)
-		got = deadLetters(t, e.s.Info.Broker, topics, func(map[string]map[string]int) bool { return false }, 3*time.Second)
+		got := deadLetters(t, e.s.Info.Broker, topics, func(map[string]map[string]int) bool { return false }, 3*time.Second)
 		malformed := 0
 		for tp, ids := range want {
 			malformed += len(ids)

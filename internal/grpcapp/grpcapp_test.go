@@ -3,7 +3,6 @@ package grpcapp
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -31,7 +30,7 @@ func newTestApp(t *testing.T, shutdown, healthInterval time.Duration) (*App, Con
 	}
 	cfg := Config{GRPCAddr: "127.0.0.1:" + strconv.Itoa(port), MetricsAddr: "off", ShutdownTimeout: shutdown,
 		HealthInterval: healthInterval, PubsubName: "ps"}
-	return New(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil))), cfg
+	return New(cfg, slog.New(slog.DiscardHandler)), cfg
 }
 
 func TestReadConfigReportsEveryError(t *testing.T) {

@@ -33,20 +33,20 @@ type limits struct {
 }
 
 // LimitRequests bounds the requests of the methods whose full name starts with prefix
-// (e.g. "/taskflow.audit.v1.AuditService/ListEvents") to max bytes of encoded protobuf.
-func (a *App) LimitRequests(prefix string, max int) {
+// (e.g. "/taskflow.audit.v1.AuditService/ListEvents") to limit bytes of encoded protobuf.
+func (a *App) LimitRequests(prefix string, limit int) {
 	a.limits.mu.Lock()
 	defer a.limits.mu.Unlock()
-	a.limits.prefixes[prefix] = max
+	a.limits.prefixes[prefix] = limit
 }
 
 func (l *limits) of(method string) int {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	best, limit := -1, 0
-	for p, max := range l.prefixes {
+	for p, n := range l.prefixes {
 		if strings.HasPrefix(method, p) && len(p) > best {
-			best, limit = len(p), max
+			best, limit = len(p), n
 		}
 	}
 	switch {
@@ -61,9 +61,9 @@ func (l *limits) of(method string) int {
 func sizeUnary(l *limits, logger *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		if m, ok := req.(proto.Message); ok {
-			if n, max := proto.Size(m), l.of(info.FullMethod); n > max {
-				logger.WarnContext(ctx, "request_too_large", "method", info.FullMethod, "bytes", n, "limit", max)
-				return nil, status.Errorf(codes.ResourceExhausted, "request is %d bytes; %s takes at most %d", n, info.FullMethod, max)
+			if n, limit := proto.Size(m), l.of(info.FullMethod); n > limit {
+				logger.WarnContext(ctx, "request_too_large", "method", info.FullMethod, "bytes", n, "limit", limit)
+				return nil, status.Errorf(codes.ResourceExhausted, "request is %d bytes; %s takes at most %d", n, info.FullMethod, limit)
 			}
 		}
 		return h(ctx, req)

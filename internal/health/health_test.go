@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"sync"
 	"testing"
@@ -22,7 +21,7 @@ func status(t *testing.T, c *Checker, service string) healthpb.HealthCheckRespon
 
 func TestCheckerFollowsDependencies(t *testing.T) {
 	t.Parallel()
-	c := NewChecker(0, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	c := NewChecker(0, slog.New(slog.DiscardHandler))
 	var mu sync.Mutex
 	var dbErr error
 	c.Register("postgres", func(context.Context) error { mu.Lock(); defer mu.Unlock(); return dbErr })

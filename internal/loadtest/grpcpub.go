@@ -80,7 +80,7 @@ func (g *grpcPub) publishBatch(ctx context.Context, topic string, evs []Event) e
 	}
 	resp := g.pubs[(g.next.Add(1)-1)%uint64(len(g.pubs))].PublishEvents(ctx, topic, entries)
 	if resp.Error != nil {
-		return fmt.Errorf("bulk publish %d events to %s: %d failed: %v", len(evs), topic, len(resp.FailedEvents), resp.Error)
+		return fmt.Errorf("bulk publish %d events to %s: %d failed: %w", len(evs), topic, len(resp.FailedEvents), resp.Error)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -29,7 +30,7 @@ func SampleProc(pid int) (ProcSample, error) {
 		return s, err
 	}
 	// Fields after the command name (which may hold spaces) start at state (field 3).
-	rest := string(b[strings.LastIndexByte(string(b), ')')+2:])
+	rest := string(b[bytes.LastIndexByte(b, ')')+2:])
 	f := strings.Fields(rest)
 	if len(f) < 13 {
 		return s, fmt.Errorf("short /proc/%d/stat", pid)

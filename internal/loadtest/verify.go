@@ -59,11 +59,11 @@ func (t Tally) String() string {
 }
 
 // Check counts every expected effect of events: missing, exactly once or duplicated.
-// At most max problems are listed.
-func Check(events []Event, e Effects, max int) Tally {
+// At most maxProblems problems are listed.
+func Check(events []Event, e Effects, maxProblems int) Tally {
 	var t Tally
 	note := func(format string, args ...any) {
-		if len(t.Problems) < max {
+		if len(t.Problems) < maxProblems {
 			t.Problems = append(t.Problems, fmt.Sprintf(format, args...))
 		}
 	}

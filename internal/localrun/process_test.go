@@ -1,6 +1,7 @@
 package localrun
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -220,7 +221,7 @@ func alive(pid int) bool {
 		return false
 	}
 	// The state follows the parenthesised command name: "pid (comm) S ...".
-	rest := string(stat[strings.LastIndexByte(string(stat), ')')+1:])
+	rest := string(stat[bytes.LastIndexByte(stat, ')')+1:])
 	return !strings.HasPrefix(strings.TrimSpace(rest), "Z")
 }
 

@@ -58,7 +58,7 @@ func RunService(t testing.TB, run RunFunc, env map[string]string) *Service {
 	for k, v := range env {
 		e[k] = v
 	}
-	port := 0
+	var port int
 	if addr, ok := e["GRPC_ADDR"]; ok {
 		port, _ = strconv.Atoi(addr[strings.LastIndexByte(addr, ':')+1:])
 	} else {

@@ -16,12 +16,13 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	cmd := run
 	if len(os.Args) > 1 && os.Args[1] == "migrate" {
 		cmd = runMigrate
 	}
-	if err := cmd(ctx, os.Getenv, os.Stdout); err != nil {
+	err := cmd(ctx, os.Getenv, os.Stdout)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "audit:", err)
 		os.Exit(1)
 	}

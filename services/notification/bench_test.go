@@ -100,7 +100,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	// The no-op subscriber: same runtime, same daprd build and broker, handler does nothing.
 	var noop atomic.Int64
 	noopSvc := testenv.RunService(b, func(ctx context.Context, getenv func(string) string, _ io.Writer) error {
-		app := grpcapp.New(grpcapp.ReadConfig(envconfig.New(getenv)), slog.New(slog.NewJSONHandler(io.Discard, nil)))
+		app := grpcapp.New(grpcapp.ReadConfig(envconfig.New(getenv)), slog.New(slog.DiscardHandler))
 		daprsub.Handle(app.Events, daprsub.Subscription{PubsubName: testenv.PubsubName, Topic: "reminders-noop", DeadLetterTopic: "reminders-noop-dlq"},
 			func(context.Context, daprsub.Meta, *eventsv1.ReminderEvent) error { noop.Add(1); return nil })
 		return app.Run(ctx)

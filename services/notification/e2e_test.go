@@ -221,7 +221,7 @@ func TestEndToEnd(t *testing.T) {
 		ctx := context.Background()
 		var got []string
 		token := ""
-		for page := 0; page < 5; page++ {
+		for range 5 {
 			resp, err := s.deliver.ListDeliveries(ctx, &notificationv1.ListDeliveriesRequest{UserId: "user-evt-all", PageSize: 2, PageToken: token})
 			if err != nil {
 				t.Fatalf("ListDeliveries: %v", err)

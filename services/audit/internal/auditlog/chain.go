@@ -23,9 +23,6 @@ import (
 // encoding; verification parses the stored jsonb back into the message type, so the
 // hash does not depend on how PostgreSQL normalises JSON text.
 
-// hashSize is the length of every hash in the chain.
-const hashSize = sha256.Size
-
 // genesis is the prev_hash of the first row of a month's chain.
 func genesis(month time.Time) []byte {
 	h := sha256.Sum256([]byte("taskflow.audit.v2 genesis " + month.Format("2006-01")))

@@ -47,7 +47,7 @@ func TestConcurrentAppends(t *testing.T) {
 				msgs[i] = taskEvent(fmt.Sprintf("c%05d", i), fmt.Sprintf("u%d", i%3), "t1", base.Add(time.Duration(i)*time.Second))
 			}
 			var batches [][]Record
-			for pass := 0; pass < tc.passes; pass++ {
+			for range tc.passes {
 				for off := 0; off < tc.ids; off += tc.stride {
 					batches = append(batches, records(t, msgs[off:min(off+tc.batch, tc.ids)]...))
 				}

@@ -29,7 +29,7 @@ func (s *Store) ensureMonths(ctx context.Context, months map[time.Time]bool) err
 		// advisory lock does not refresh the catalog the function checks.
 		var pgErr *pgconn.PgError
 		if _, err := s.pool.Exec(ctx, "SELECT audit_ensure_partition($1::date)", m); err != nil &&
-			!(errors.As(err, &pgErr) && pgErr.Code == "42P07") {
+			(!errors.As(err, &pgErr) || pgErr.Code != "42P07") {
 			return fmt.Errorf("create partition for %s: %w", m.Format("2006-01"), err)
 		}
 		s.mu.Lock()

@@ -85,7 +85,7 @@ func NewRecord(topic, ceType, traceID string, ceTime, receivedAt time.Time, msg 
 	switch {
 	case occurred != nil:
 		if err := occurred.CheckValid(); err != nil {
-			return Record{}, fmt.Errorf("%w: event %s: occurred_at: %v", ErrInvalidRecord, r.EventID, err)
+			return Record{}, fmt.Errorf("%w: event %s: occurred_at: %w", ErrInvalidRecord, r.EventID, err)
 		}
 		r.OccurredAt = occurred.AsTime()
 	case !ceTime.IsZero():

@@ -97,12 +97,12 @@ func lockChain(ctx context.Context, tx pgx.Tx, months map[time.Time]bool) (int64
 	b.Queue("SELECT month, last_hash FROM audit_chain_heads WHERE month = ANY($1::date[])", monthList)
 	br := tx.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
-		br.Close()
+		_ = br.Close() // the error that matters is the one returned below
 		return 0, nil, fmt.Errorf("take chain lock: %w", err)
 	}
 	var lastSeq int64
 	if err := br.QueryRow().Scan(&lastSeq); err != nil {
-		br.Close()
+		_ = br.Close() // the error that matters is the one returned below
 		return 0, nil, fmt.Errorf("read the newest seq: %w", err)
 	}
 	heads := map[time.Time][]byte{}
@@ -113,7 +113,7 @@ func lockChain(ctx context.Context, tx pgx.Tx, months map[time.Time]bool) (int64
 		heads[monthOf(month)] = last
 		return nil
 	}); err != nil {
-		br.Close()
+		_ = br.Close() // the error that matters is the one returned below
 		return 0, nil, fmt.Errorf("read chain heads: %w", err)
 	}
 	if err := br.Close(); err != nil {

@@ -3,7 +3,6 @@ package notify
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -76,7 +75,7 @@ type fixture struct {
 func newFixture(t0 time.Time, prefs memPrefs) *fixture {
 	f := &fixture{l: newMemLedger(), clock: &clock{t: t0}, inApp: &fakeSender{}, hook: &fakeSender{}, mail: &fakeSender{}}
 	f.h = NewHandler(f.l, map[Channel]Sender{InApp: f.inApp, Webhook: f.hook, Email: f.mail}, 6*time.Hour,
-		f.clock.now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		f.clock.now, slog.New(slog.DiscardHandler))
 	f.h.Schedule(DefaultBackoff, func() float64 { return 0.5 })
 	f.metrics = NewMetrics(prometheus.NewRegistry())
 	f.h.UseMetrics(f.metrics)
@@ -192,7 +191,6 @@ func TestSchedulerRetriesOnBackoffThenGivesUp(t *testing.T) {
 		t.Fatalf("Handle() = %v, want nil (retry scheduled)", err)
 	}
 	var attemptsAt []time.Duration
-	at := t0
 	for range 20 {
 		row := f.l.row("e1", Webhook)
 		if row.Status != Retrying {
@@ -201,7 +199,7 @@ func TestSchedulerRetriesOnBackoffThenGivesUp(t *testing.T) {
 		if n := f.due(t, row.next.Add(-time.Second)); n != 0 {
 			t.Fatalf("scheduler attempted %d channels a second before the next attempt time", n)
 		}
-		at = row.next
+		at := row.next
 		f.due(t, at)
 		attemptsAt = append(attemptsAt, at.Sub(t0))
 	}
@@ -343,7 +341,9 @@ func TestDatabaseOutageAfterSendNeverSendsTwice(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	cancel()
-	<-done
+	if err := <-done; err != nil {
+		t.Errorf("RunPending = %v after cancel, want nil", err)
+	}
 	if f.h.Pending() != 0 {
 		t.Fatalf("Pending() = %d after the ledger came back, want 0", f.h.Pending())
 	}

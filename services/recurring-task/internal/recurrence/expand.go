@@ -178,7 +178,7 @@ func (s *Series) expandYear(y int, buf []int) []int {
 			mask = weekNoMask(y, s.weekNos, s.rule.Wkst)
 		}
 		first := daysFromCivil(y, 1, 1)
-		for i := 0; i < diy; i++ {
+		for i := range diy {
 			if mask != nil && !mask[i] {
 				continue
 			}

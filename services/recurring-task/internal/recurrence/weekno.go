@@ -41,7 +41,7 @@ func weekNoMask(y int, weekNos []int, wkst time.Weekday) []bool {
 			lastWeeks = wy.prevYearLastWeek()
 		}
 		if slices.Contains(weekNos, lastWeeks) {
-			for i := 0; i < wy.no1wkst; i++ {
+			for i := range wy.no1wkst {
 				mask[i] = true
 			}
 		}

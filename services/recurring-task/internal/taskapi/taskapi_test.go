@@ -80,7 +80,7 @@ func TestCreate(t *testing.T) {
 // compactJSON removes the spaces protojson may randomly add.
 func compactJSON(s string) string {
 	out := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		if s[i] != ' ' {
 			out = append(out, s[i])
 		}

@@ -69,14 +69,15 @@ func (k jwk) publicKey() (crypto.PublicKey, error) {
 		if k.Crv != "P-256" {
 			return nil, fmt.Errorf("unsupported curve %q", k.Crv)
 		}
-		x, err1 := b64int(k.X)
-		y, err2 := b64int(k.Y)
-		if err := errors.Join(err1, err2); err != nil {
-			return nil, err
+		// RFC 7518 §6.2.1: x and y are the full 32-byte big-endian coordinates.
+		x, err1 := base64.RawURLEncoding.DecodeString(k.X)
+		y, err2 := base64.RawURLEncoding.DecodeString(k.Y)
+		if errors.Join(err1, err2) != nil || len(x) != 32 || len(y) != 32 {
+			return nil, errors.New("bad EC coordinates: want 32-byte base64url x and y")
 		}
-		pk := &ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y}
-		// Reject points that are not on the curve through the ECDH conversion check.
-		if _, err := pk.ECDH(); err != nil {
+		// ParseUncompressedPublicKey rejects points that are not on the curve.
+		pk, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+		if err != nil {
 			return nil, fmt.Errorf("EC point: %w", err)
 		}
 		return pk, nil
