@@ -67,7 +67,7 @@ func dumpDOM(t *testing.T, lis net.Listener, page string, mux *http.ServeMux) st
 		fmt.Fprint(w, page)
 	})
 	srv := &http.Server{Handler: mux}
-	go srv.Serve(lis)
+	go func() { _ = srv.Serve(lis) }() // ends with ErrServerClosed at srv.Close
 	defer srv.Close()
 
 	cmd := exec.Command(chromiumPath, "--headless", "--no-sandbox", "--disable-gpu",
