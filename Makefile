@@ -12,6 +12,7 @@ GRPCURL_VERSION       := v1.9.4
 HELM_VERSION          := v3.22.0
 MAILPIT_VERSION       := v1.33.1
 CENTRIFUGO_VERSION    := v6.9.1
+GOLANGCI_LINT_VERSION := v2.15.0
 # The default runtime: the newest daprd that builds here from module source with nothing left
 # out (v1.18.3 builds only without its Pulsar component: README "Supported Dapr"). The oldest
 # and newest supported minors are checked with `make test-compat DAPR_VERSION=v1.16.5` and
@@ -41,6 +42,8 @@ $(BIN)/helm:
 	GOBIN=$(BIN) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 $(BIN)/mailpit:
 	GOBIN=$(BIN) go install github.com/axllent/mailpit@$(MAILPIT_VERSION)
+$(BIN)/golangci-lint:
+	GOBIN=$(BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 $(BIN)/centrifugo:
 	GOBIN=$(BIN) go install github.com/centrifugal/centrifugo/v6@$(CENTRIFUGO_VERSION)
 # Always asks the script: it returns at once when .cache/bin/daprd already is DAPR_VERSION.
@@ -78,6 +81,11 @@ lint: $(BIN)/buf ## buf lint, buf breaking against main, gofmt and go vet.
 	else echo "buf breaking: no local branch $(BUF_BRANCH) in this checkout, skipped"; fi
 	@out=$$(gofmt -l cmd internal services chart); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
+
+# Not yet in make lint: three findings remain in the WebSocket bench/gateway files that are
+# being reworked (issue Performance). .golangci.yml says why each disabled linter is off.
+lint-go: $(BIN)/golangci-lint ## golangci-lint with .golangci.yml (joins make lint once it is clean).
+	golangci-lint run ./...
 
 fmt: ## gofmt every Go file.
 	gofmt -w cmd internal services chart

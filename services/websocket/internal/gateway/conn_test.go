@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -26,7 +25,7 @@ func (fixedVerifier) Verify(string) (auth.Claims, error) {
 // not kept attached by every frame it sends.
 func TestKickedClientCannotKeepConnectionOpen(t *testing.T) {
 	h := hub.New(hub.Config{}, "epoch", time.Now, nil)
-	gw := New(Config{PingInterval: 30 * time.Second}, h, fixedVerifier{}, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	gw := New(Config{PingInterval: 30 * time.Second}, h, fixedVerifier{}, slog.New(slog.DiscardHandler), time.Now)
 	srv := httptest.NewServer(gw)
 	defer srv.Close()
 	defer func() { h.Shutdown(hub.CloseGoingAway, ""); gw.Wait() }()
