@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"strconv"
@@ -33,7 +34,7 @@ func sampleCPU(pids []int) cpuSample {
 		if err != nil {
 			continue
 		}
-		i := strings.LastIndexByte(string(b), ')')
+		i := bytes.LastIndexByte(b, ')')
 		f := strings.Fields(string(b[i+1:]))
 		if len(f) > 12 {
 			u, _ := strconv.ParseInt(f[11], 10, 64) // utime (field 14)
