@@ -4,12 +4,15 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,4 +112,45 @@ func (p *pgSampler) String() string {
 	}
 	return fmt.Sprintf("%d pg_stat_activity samples: statements running mean %.2f max %d; advisory-lock waiters mean %.2f max %d",
 		p.samples, float64(p.sumActive)/float64(p.samples), p.maxActive, float64(p.sumAdv)/float64(p.samples), p.maxAdv)
+}
+
+// cpuUse is the CPU time used so far by this process and by every PostgreSQL process
+// (with the children the postmaster reaped), read from getrusage and /proc.
+type cpuUse struct{ self, pg time.Duration }
+
+func readCPU() cpuUse {
+	var u cpuUse
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		u.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		if _, err := strconv.Atoi(d.Name()); err != nil {
+			continue
+		}
+		comm, err := os.ReadFile("/proc/" + d.Name() + "/comm")
+		if err != nil || strings.TrimSpace(string(comm)) != "postgres" {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+		for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime
+			if i < len(f) {
+				v, _ := strconv.ParseInt(f[i], 10, 64)
+				u.pg += time.Duration(v) * time.Second / 100
+			}
+		}
+	}
+	return u
+}
+
+// perEvent describes the CPU used since u, per event.
+func (u cpuUse) perEvent(n int) string {
+	now := readCPU()
+	return fmt.Sprintf("CPU per event: this process %.1f µs, PostgreSQL %.1f µs",
+		float64((now.self-u.self).Microseconds())/float64(n), float64((now.pg-u.pg).Microseconds())/float64(n))
 }

@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -114,9 +115,9 @@ func rawCopy(t *testing.T, pool *pgxpool.Pool, evs []event, received time.Time, 
 	return float64(len(rows)) / time.Since(start).Seconds()
 }
 
-// storeAppend appends the events in 500-event batches from 4 concurrent callers, as
+// storeAppend appends the events in batches of batch events from 4 concurrent callers, as
 // concurrent bulk deliveries do, and returns the events/s.
-func storeAppend(t *testing.T, pool *pgxpool.Pool, evs []event) float64 {
+func storeAppend(t *testing.T, pool *pgxpool.Pool, evs []event, batch int) float64 {
 	t.Helper()
 	s := benchStore(pool)
 	batches := make(chan []event)
@@ -142,8 +143,8 @@ func storeAppend(t *testing.T, pool *pgxpool.Pool, evs []event) float64 {
 			}
 		}()
 	}
-	for off := 0; off < len(evs); off += benchBatch {
-		batches <- evs[off:min(off+benchBatch, len(evs))]
+	for off := 0; off < len(evs); off += batch {
+		batches <- evs[off:min(off+batch, len(evs))]
 	}
 	close(batches)
 	wg.Wait()
@@ -249,6 +250,55 @@ func noopRun(c *noopCounter) testenv.RunFunc {
 	}
 }
 
+// storeRounds measures (a), (a2) and (b) rounds times, alternating, each in fresh
+// databases, prints every round's ratios and returns the medians.
+func storeRounds(t *testing.T, pg *testenv.Postgres, evs []event, received time.Time, rounds, bulk int) (a, a2, b500, b float64) {
+	t.Helper()
+	var as, a2s, b500s, bs, ratios500, ratios []float64
+	for r := range rounds {
+		poolA, _ := migratedPool(t, pg, fmt.Sprintf("bench_copy_all_%d", r))
+		cpu := readCPU()
+		as = append(as, rawCopy(t, poolA, evs, received, len(evs)))
+		cpuA := cpu.perEvent(len(evs))
+		poolA2, _ := migratedPool(t, pg, fmt.Sprintf("bench_copy_batches_%d", r))
+		a2s = append(a2s, rawCopy(t, poolA2, evs, received, benchBatch))
+		poolB500, _ := migratedPool(t, pg, fmt.Sprintf("bench_append_500_%d", r))
+		cpu = readCPU()
+		b500s = append(b500s, storeAppend(t, poolB500, evs, benchBatch))
+		cpuB500 := cpu.perEvent(len(evs))
+		poolB, _ := migratedPool(t, pg, fmt.Sprintf("bench_append_%d", r))
+		cpu = readCPU()
+		bs = append(bs, storeAppend(t, poolB, evs, bulk))
+		cpuB := cpu.perEvent(len(evs))
+		ratios500, ratios = append(ratios500, b500s[r]/as[r]), append(ratios, bs[r]/as[r])
+		line := fmt.Sprintf("round %d: (a) %.0f/s, (a2) %.0f/s, (b500) %.0f/s = %.0f%% of (a), (b) %.0f/s = %.0f%% of (a)\n"+
+			"  (a) %s\n  (b500) %s\n  (b) %s\n",
+			r+1, as[r], a2s[r], b500s[r], 100*b500s[r]/as[r], bs[r], 100*bs[r]/as[r], cpuA, cpuB500, cpuB)
+		t.Log(line)
+		fmt.Fprint(os.Stderr, line)
+		for _, p := range []*pgxpool.Pool{poolA, poolA2, poolB500, poolB} {
+			p.Close()
+		}
+	}
+	slices.Sort(ratios500)
+	slices.Sort(ratios)
+	line := fmt.Sprintf("over %d rounds: (b500)/(a) median %.0f%% (range %.0f%%–%.0f%%), (b)/(a) median %.0f%% (range %.0f%%–%.0f%%)\n", rounds,
+		100*median(ratios500), 100*ratios500[0], 100*ratios500[len(ratios500)-1],
+		100*median(ratios), 100*ratios[0], 100*ratios[len(ratios)-1])
+	t.Log(line)
+	fmt.Fprint(os.Stderr, line)
+	return median(as), median(a2s), median(b500s), median(bs)
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
 func TestBenchAudit(t *testing.T) {
 	n := 50000
 	if v, err := strconv.Atoi(os.Getenv("AUDIT_BENCH_EVENTS")); err == nil && v > 0 {
@@ -258,19 +308,11 @@ func TestBenchAudit(t *testing.T) {
 	evs := benchEvents(n, time.Now().UTC().Add(-time.Hour))
 	received := time.Now().UTC().Truncate(time.Microsecond)
 
-	poolA, _ := migratedPool(t, pg, "bench_copy_all")
-	rateA := rawCopy(t, poolA, evs, received, n)
-	poolA2, _ := migratedPool(t, pg, "bench_copy_batches")
-	rateA2 := rawCopy(t, poolA2, evs, received, benchBatch)
-	poolB, _ := migratedPool(t, pg, "bench_append")
-	rateB := storeAppend(t, poolB, evs)
-
-	broker := testenv.StartBroker(t, topicTaskEvents, topicReminders, topicTaskUpdates)
-	publishBacklog(t, broker, evs)
-
-	// (d) the pipe's ceiling: a no-op subscriber drains the backlog.
-	counter := &noopCounter{}
-	// Both subscribers get the same bulk settings: the service's defaults, or
+	rounds := 3
+	if v, err := strconv.Atoi(os.Getenv("AUDIT_BENCH_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	// (b), (c) and (d) get the same bulk settings: the service's defaults, or
 	// AUDIT_BULK_MAX_MESSAGES / AUDIT_BULK_MAX_AWAIT from the benchmark's environment.
 	bulkEnv := map[string]string{}
 	for _, k := range []string{"AUDIT_BULK_MAX_MESSAGES", "AUDIT_BULK_MAX_AWAIT"} {
@@ -290,6 +332,16 @@ func TestBenchAudit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rateA, rateA2, rateB500, rateB := storeRounds(t, pg, evs, received, rounds, bulkCfg.BulkMaxMessages)
+	if os.Getenv("AUDIT_BENCH_STORE_ONLY") != "" {
+		return
+	}
+
+	broker := testenv.StartBroker(t, topicTaskEvents, topicReminders, topicTaskUpdates)
+	publishBacklog(t, broker, evs)
+
+	// (d) the pipe's ceiling: a no-op subscriber drains the backlog.
+	counter := &noopCounter{}
 	noop := testenv.RunService(t, noopRun(counter), bulkEnv)
 	noopd := testenv.StartDaprd(t, testenv.DaprdConfig{AppID: "bench-noop", AppPort: noop.GRPCPort, Broker: broker, AppHealthCheck: true})
 	testenv.WaitFor(t, 5*time.Minute, "no-op subscriber drains the backlog", func() bool {
@@ -359,15 +411,17 @@ func TestBenchAudit(t *testing.T) {
 		strings.Count(svc.Logs(), `"event_failed"`))
 
 	table := fmt.Sprintf(`
-audit throughput, %d events (TaskEvent/ReminderEvent/TaskUpdate mix), bulk %d msgs / %v for (c) and (d), %d partitions per topic
+audit throughput, %d events (TaskEvent/ReminderEvent/TaskUpdate mix), bulk %d msgs / %v for (b), (c) and (d), %d partitions per topic;
+(a)-(b) medians of %d rounds
 | path                                                   | events/s | ratio          |
 |--------------------------------------------------------|---------:|----------------|
 | (a)  raw COPY of N prepared rows, one COPY              | %8.0f | 100%%           |
 | (a2) raw COPY of N prepared rows, 500-row COPYs         | %8.0f | %3.0f%% of (a)    |
-| (b)  Store.Append, 500-event batches, 4 callers        | %8.0f | %3.0f%% of (a)    |
+| (b500) Store.Append, 500-event batches, 4 callers      | %8.0f | %3.0f%% of (a)    |
+| (b)  Store.Append, bulk-size batches, 4 callers        | %8.0f | %3.0f%% of (a)    |
 | (d)  no-op bulk subscriber via daprd + broker           | %8.0f | 100%%           |
 | (c)  audit service end to end via daprd + broker + PG   | %8.0f | %3.0f%% of (d)    |
-`, n, bulkCfg.BulkMaxMessages, bulkCfg.BulkMaxAwait, testenv.DefaultPartitions, rateA, rateA2, 100*rateA2/rateA, rateB, 100*rateB/rateA, rateD, rateC, 100*rateC/rateD)
+`, n, bulkCfg.BulkMaxMessages, bulkCfg.BulkMaxAwait, testenv.DefaultPartitions, rounds, rateA, rateA2, 100*rateA2/rateA, rateB500, 100*rateB500/rateA, rateB, 100*rateB/rateA, rateD, rateC, 100*rateC/rateD)
 	t.Log(table)
 	fmt.Fprint(os.Stderr, table)
 }
