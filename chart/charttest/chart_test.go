@@ -49,8 +49,8 @@ func TestRenderedObjectsDecodeStrictly(t *testing.T) {
 			if got := len(r.Services); got != 5 {
 				t.Errorf("Services = %d, want 5", got)
 			}
-			if got := len(r.Components); got != 2 {
-				t.Errorf("Dapr Components = %d, want 2 (shared and websocket per-pod)", got)
+			if got := len(r.Components); got != 5 {
+				t.Errorf("Dapr Components = %d, want 5 (shared, websocket per-pod, audit per topic)", got)
 			}
 			if len(r.Resiliencies) != 1 || len(r.Configs) != 1 {
 				t.Errorf("Resiliencies, Configurations = %d, %d, want 1, 1", len(r.Resiliencies), len(r.Configs))

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/dapr/dapr/pkg/scopes"
 )
 
 func TestPubsubComponent(t *testing.T) {
@@ -155,5 +157,60 @@ func TestServicesAndDaprResourcesToggle(t *testing.T) {
 	out := render(t, required("kafka.brokers=null", "dapr.pubsub.enabled=false", "dapr.websocketPubsub.enabled=false"))
 	if r := decodeAll(t, out); len(r.Components) != 0 || len(r.Deployments) != 4 {
 		t.Errorf("Components, Deployments = %d, %d, want 0, 4", len(r.Components), len(r.Deployments))
+	}
+}
+
+// TestAuditPubsubPerTopic: the audit service subscribes each topic on its own Component
+// (dapr.auditPubsub), so that pubsub.kafka's one-bulk-callback-per-Component does not
+// serialise the three topics: every AUDIT_PUBSUB_* variable names a rendered Component with
+// a consumer group of its own, scoped to the audit app, which may subscribe only that topic
+// and publish only its audit dead-letter topic (as daprd parses the scopes). Off, the
+// Components and variables are gone and the service falls back to PUBSUB_NAME.
+func TestAuditPubsubPerTopic(t *testing.T) {
+	vars := map[string]string{"AUDIT_PUBSUB_TASK_EVENTS": "task-events", "AUDIT_PUBSUB_REMINDERS": "reminders",
+		"AUDIT_PUBSUB_TASK_UPDATES": "task-updates"}
+	for _, c := range renderCases {
+		t.Run(c.name, func(t *testing.T) {
+			r := decodeAll(t, render(t, c))
+			app := r.deployment("audit").Spec.Template.Spec.Containers[0]
+			shared := r.component(envValue(app, "PUBSUB_NAME"))
+			if shared == nil {
+				t.Fatalf("audit PUBSUB_NAME names no rendered Component")
+			}
+			sharedGroup, _ := shared.meta("consumerGroup")
+			for env, topic := range vars {
+				name := envValue(app, env)
+				comp := r.component(name)
+				if comp == nil {
+					t.Errorf("%s = %q: no such Component", env, name)
+					continue
+				}
+				if group, _ := comp.meta("consumerGroup"); group.Value != sharedGroup.Value+"-"+topic {
+					t.Errorf("%s consumerGroup = %q, want its own %q", name, group.Value, sharedGroup.Value+"-"+topic)
+				}
+				if !slices.Equal(comp.Scopes, []string{"audit-service"}) {
+					t.Errorf("%s scopes = %v, want [audit-service]", name, comp.Scopes)
+				}
+				cs := readComponentScopes(*comp)
+				if got := scopes.GetScopedTopics(scopes.SubscriptionScopes, "audit-service", cs.meta); !slices.Equal(got, []string{topic}) {
+					t.Errorf("%s: audit-service may subscribe %v, want [%s]", name, got, topic)
+				}
+				if got := scopes.GetScopedTopics(scopes.PublishingScopes, "audit-service", cs.meta); !slices.Equal(got, []string{topic + "-audit-dlq"}) {
+					t.Errorf("%s: audit-service may publish %v, want [%s-audit-dlq]", name, got, topic)
+				}
+			}
+		})
+	}
+	r := decodeAll(t, render(t, required("dapr.auditPubsub.enabled=false")))
+	app := r.deployment("audit").Spec.Template.Spec.Containers[0]
+	for env := range vars {
+		if e, ok := envVar(app, env); ok {
+			t.Errorf("dapr.auditPubsub off: %s = %q still set", env, e.Value)
+		}
+	}
+	for _, comp := range r.Components {
+		if strings.HasPrefix(comp.Metadata.Name, "taskflow-pubsub-audit") {
+			t.Errorf("dapr.auditPubsub off: Component %s still rendered", comp.Metadata.Name)
+		}
 	}
 }

@@ -88,8 +88,29 @@
 {{/* Pub/sub topic scopes of one Component: (dict "root" $ "component" "shared"|"websocket").
      YAML {apps: [{appId, service (the services key of this release's apps), publish,
      subscribe}], protected: [topics]}. */}}
+{{/* The audit service's per-topic Components (dapr.auditPubsub) as a YAML list of
+     {topic, name, env}; empty when off, when the chart does not render dapr.pubsub (the
+     platform ships the Components) or when the audit service is disabled. */}}
+{{- define "te.auditPubsubs" -}}
+{{- $list := list -}}
+{{- if and .Values.dapr.auditPubsub.enabled .Values.dapr.pubsub.enabled .Values.services.audit.enabled -}}
+{{- range $topic, $env := dict "task-events" "AUDIT_PUBSUB_TASK_EVENTS" "reminders" "AUDIT_PUBSUB_REMINDERS" "task-updates" "AUDIT_PUBSUB_TASK_UPDATES" -}}
+{{- $list = append $list (dict "topic" $topic "name" (printf "%s-%s" $.Values.dapr.auditPubsub.namePrefix $topic) "env" $env) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $list -}}
+{{- end -}}
+
 {{- define "te.topicScopes" -}}
 {{- $root := .root -}}
+{{- if hasPrefix "audit:" .component -}}
+{{- /* An audit per-topic Component: the audit app subscribes its topic and publishes that
+       topic's audit dead-letter topic, nothing else. */ -}}
+{{- $topic := trimPrefix "audit:" .component -}}
+{{- $dlq := printf "%s-audit-dlq" $topic -}}
+{{- $app := dict "appId" $root.Values.services.audit.appId "service" "audit" "publish" (list $dlq) "subscribe" (list $topic) -}}
+{{- toYaml (dict "apps" (list $app) "protected" (list $dlq $topic | sortAlpha)) -}}
+{{- else -}}
 {{- $ts := $root.Values.dapr.pubsub.topicScopes -}}
 {{- $wsOwn := and $root.Values.dapr.websocketPubsub.enabled $root.Values.services.websocket.enabled -}}
 {{- $apps := list -}}
@@ -117,6 +138,7 @@
 {{- $protected = concat $protected .publish .subscribe -}}
 {{- end -}}
 {{- toYaml (dict "apps" $apps "protected" ($protected | uniq | sortAlpha)) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* "app=t1,t2;app2=t3" for the apps with topics in field ("publish" or "subscribe"): an app

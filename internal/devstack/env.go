@@ -2,8 +2,11 @@ package devstack
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"strconv"
+
+	"github.com/taskflow/taskflow-events/internal/localrun"
 )
 
 // serviceEnv is the environment of one service process in the local stack. Each service's
@@ -23,6 +26,8 @@ func (s *Stack) serviceEnv(name string, p AppPorts, dsns map[string]string) []st
 		env["AUDIT_MIGRATION_DATABASE_URL"] = dsns["audit-owner"]
 		env["AUDIT_SIGNING_KEY"] = DevAuditSigningKey
 		env["AUDIT_CHECKPOINT_TOPIC"] = AuditCheckpointTopic
+		// One pub/sub Component per topic (dev/resources/pubsub-audit.yaml).
+		maps.Copy(env, localrun.AuditPubsubEnv())
 	case "notification":
 		env["DATABASE_URL"] = dsns["notification"]
 		env["SMTP_ADDR"] = addr(s.Ports.SMTP)

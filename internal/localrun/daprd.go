@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -125,6 +126,24 @@ func (d Daprd) Subscribed(ctx context.Context, topic string) bool {
 // PubsubComponent returns the pubsub.kafka component YAML for a broker list and consumer
 // group ("{appID}" gives every app its own group).
 func PubsubComponent(brokers, consumerGroup string) string {
+	return NamedPubsubComponent(PubsubName, brokers, consumerGroup)
+}
+
+// AuditPubsubEnv names the audit service's pub/sub Component of each topic it consumes
+// (its AUDIT_PUBSUB_* variables): one Component per topic, so that each topic has its own
+// Kafka consumer and bulk callbacks of different topics run concurrently (pubsub.kafka
+// runs one bulk callback at a time per Component). dev/resources/pubsub-audit.yaml and the
+// chart define the same Components.
+func AuditPubsubEnv() map[string]string {
+	return map[string]string{
+		"AUDIT_PUBSUB_TASK_EVENTS":  PubsubName + "-audit-task-events",
+		"AUDIT_PUBSUB_REMINDERS":    PubsubName + "-audit-reminders",
+		"AUDIT_PUBSUB_TASK_UPDATES": PubsubName + "-audit-task-updates",
+	}
+}
+
+// NamedPubsubComponent is PubsubComponent under another Component name.
+func NamedPubsubComponent(name, brokers, consumerGroup string) string {
 	return fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
 kind: Component
 metadata:
@@ -147,12 +166,17 @@ spec:
       value: "oldest"
     - name: backOffDuration
       value: "100ms"
-`, PubsubName, brokers, consumerGroup, consumerGroup)
+`, name, brokers, consumerGroup, consumerGroup)
 }
 
-// ResiliencyPolicy returns a Resiliency YAML retrying the pub/sub inbound retries times,
-// every interval, before the event goes to the dead-letter topic.
-func ResiliencyPolicy(retries int, interval time.Duration) string {
+// ResiliencyPolicy returns a Resiliency YAML retrying the pub/sub inbound of PubsubName
+// and the other components retries times, every interval, before the event goes to the
+// dead-letter topic.
+func ResiliencyPolicy(retries int, interval time.Duration, components ...string) string {
+	var targets strings.Builder
+	for _, c := range append([]string{PubsubName}, components...) {
+		fmt.Fprintf(&targets, "      %s:\n        inbound:\n          retry: pubsubInbound\n", c)
+	}
 	return fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
 kind: Resiliency
 metadata:
@@ -166,8 +190,5 @@ spec:
         maxRetries: %d
   targets:
     components:
-      %s:
-        inbound:
-          retry: pubsubInbound
-`, interval, retries, PubsubName)
+%s`, interval, retries, targets.String())
 }

@@ -43,6 +43,10 @@ type DaprdConfig struct {
 	RetryInterval time.Duration
 	// AppToken is daprd's APP_API_TOKEN: sent as dapr-api-token on calls to the app.
 	AppToken string
+	// ExtraPubsubs are more pubsub.kafka Components on Broker, by name, each with its own
+	// consumer group (ConsumerGroup-name) and the same inbound retries, e.g. the audit
+	// service's one per topic.
+	ExtraPubsubs []string
 	// ExtraResources are more resource YAML documents, by file name.
 	ExtraResources map[string]string
 	// Ports: zero picks free ones. Set them to restart a sidecar on the same ports.
@@ -104,9 +108,12 @@ func StartDaprd(t testing.TB, cfg DaprdConfig) *Daprd {
 	files := map[string]string{}
 	if cfg.Broker != nil {
 		files["pubsub.yaml"] = PubsubComponent(cfg.Broker.Addr, cfg.ConsumerGroup)
+		for _, name := range cfg.ExtraPubsubs {
+			files["pubsub-"+name+".yaml"] = localrun.NamedPubsubComponent(name, cfg.Broker.Addr, cfg.ConsumerGroup+"-"+name)
+		}
 	}
 	if cfg.Retries > 0 {
-		files["resiliency.yaml"] = ResiliencyPolicy(cfg.Retries, cfg.RetryInterval)
+		files["resiliency.yaml"] = localrun.ResiliencyPolicy(cfg.Retries, cfg.RetryInterval, cfg.ExtraPubsubs...)
 	}
 	for name, body := range cfg.ExtraResources {
 		files[name] = body

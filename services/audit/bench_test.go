@@ -15,6 +15,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime/pprof"
 	"slices"
@@ -235,6 +236,7 @@ func noopRun(c *noopCounter) testenv.RunFunc {
 		r := envconfig.New(getenv)
 		cfg := Config{App: grpcapp.ReadConfig(r)}
 		cfg.BulkMaxMessages, cfg.BulkMaxAwait = readBulk(r)
+		cfg.TopicPubsubs = readTopicPubsubs(r, cfg.App.PubsubName)
 		if err := r.Err(); err != nil {
 			return err
 		}
@@ -342,8 +344,12 @@ func TestBenchAudit(t *testing.T) {
 
 	// (d) the pipe's ceiling: a no-op subscriber drains the backlog.
 	counter := &noopCounter{}
-	noop := testenv.RunService(t, noopRun(counter), bulkEnv)
-	noopd := testenv.StartDaprd(t, testenv.DaprdConfig{AppID: "bench-noop", AppPort: noop.GRPCPort, Broker: broker, AppHealthCheck: true})
+	// (c) and (d) subscribe each topic on its own Component, as deployed.
+	pubsubEnv, pubsubs := perTopicPubsubs()
+	noopEnv := maps.Clone(bulkEnv)
+	maps.Copy(noopEnv, pubsubEnv)
+	noop := testenv.RunService(t, noopRun(counter), noopEnv)
+	noopd := testenv.StartDaprd(t, testenv.DaprdConfig{AppID: "bench-noop", AppPort: noop.GRPCPort, Broker: broker, AppHealthCheck: true, ExtraPubsubs: pubsubs})
 	testenv.WaitFor(t, 5*time.Minute, "no-op subscriber drains the backlog", func() bool {
 		k, _, _ := counter.get()
 		return k >= n
@@ -359,9 +365,7 @@ func TestBenchAudit(t *testing.T) {
 	// (c) the audit service drains the same backlog into PostgreSQL.
 	_, dsnC := migratedPool(t, pg, "bench_e2e")
 	svcEnv := map[string]string{"DATABASE_URL": dsnC, "AUDIT_SIGNING_KEY": testSigningKey, "AUDIT_CHECKPOINT_TOPIC": ""}
-	for k, v := range bulkEnv {
-		svcEnv[k] = v
-	}
+	maps.Copy(svcEnv, noopEnv)
 	svc := testenv.RunService(t, run, svcEnv)
 	if f := os.Getenv("AUDIT_BENCH_CPUPROFILE"); f != "" {
 		out, err := os.Create(f)
@@ -376,7 +380,7 @@ func TestBenchAudit(t *testing.T) {
 	sampleCtx, stopSampling := context.WithCancel(context.Background())
 	sampler := &pgSampler{}
 	go sampler.run(sampleCtx, dsnC, "bench_e2e")
-	auditd := testenv.StartDaprd(t, testenv.DaprdConfig{AppID: "audit-service", AppPort: svc.GRPCPort, Broker: broker, AppHealthCheck: true})
+	auditd := testenv.StartDaprd(t, testenv.DaprdConfig{AppID: "audit-service", AppPort: svc.GRPCPort, Broker: broker, AppHealthCheck: true, ExtraPubsubs: pubsubs})
 	testenv.WaitFor(t, 5*time.Minute, "audit service stores the backlog", func() bool {
 		got, _ := countRows(t, dsnC)
 		return got >= n

@@ -54,6 +54,12 @@ type Config struct {
 	// partition's ticker flushes a few events per serialised call and throughput collapses.
 	BulkMaxMessages int
 	BulkMaxAwait    time.Duration
+	// TopicPubsubs names the pub/sub Component each topic is subscribed on
+	// (AUDIT_PUBSUB_TASK_EVENTS, AUDIT_PUBSUB_REMINDERS, AUDIT_PUBSUB_TASK_UPDATES; default
+	// PUBSUB_NAME). One Component per topic gives each topic its own Kafka consumer, so
+	// bulk callbacks of different topics run concurrently instead of under the one mutex
+	// per Component (see BulkMaxMessages); the chart and `make run` set them.
+	TopicPubsubs map[string]string
 }
 
 func readConfig(getenv func(string) string) (Config, error) {
@@ -72,6 +78,7 @@ func readConfig(getenv func(string) string) (Config, error) {
 		MaintenanceInterval:  r.Duration("AUDIT_MAINTENANCE_INTERVAL", time.Hour),
 	}
 	c.BulkMaxMessages, c.BulkMaxAwait = readBulk(r)
+	c.TopicPubsubs = readTopicPubsubs(r, c.App.PubsubName)
 	c.SigningKey = readSigningKey(r, getenv)
 	for _, k := range r.List("AUDIT_VERIFY_KEYS", nil) {
 		pub, err := auditsig.ParsePublicKey(k)
@@ -102,6 +109,16 @@ func readBulk(r *envconfig.Reader) (maxMessages int, maxAwait time.Duration) {
 		r.Fail("AUDIT_BULK_MAX_AWAIT=%s: want at least 1ms", maxAwait)
 	}
 	return maxMessages, maxAwait
+}
+
+// readTopicPubsubs reads the pub/sub Component of each topic (shared with the benchmark's
+// no-op subscriber); def is the default for all.
+func readTopicPubsubs(r *envconfig.Reader, def string) map[string]string {
+	return map[string]string{
+		topicTaskEvents:  r.String("AUDIT_PUBSUB_TASK_EVENTS", def),
+		topicReminders:   r.String("AUDIT_PUBSUB_REMINDERS", def),
+		topicTaskUpdates: r.String("AUDIT_PUBSUB_TASK_UPDATES", def),
+	}
 }
 
 // readSigningKey reads the Ed25519 signing key from AUDIT_SIGNING_KEY_FILE or

@@ -7,7 +7,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +29,7 @@ import (
 
 	auditv1 "github.com/taskflow/taskflow-events/gen/taskflow/audit/v1"
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
+	"github.com/taskflow/taskflow-events/internal/localrun"
 	"github.com/taskflow/taskflow-events/internal/testenv"
 	"github.com/taskflow/taskflow-events/services/audit/auditsig"
 )
@@ -53,19 +56,29 @@ func startStack(t *testing.T, retries int, env ...string) *stack {
 	daprGRPC := testenv.FreePort(t)
 	vars := map[string]string{"DATABASE_URL": s.dsn, "AUDIT_MIGRATION_DATABASE_URL": s.owner,
 		"AUDIT_SIGNING_KEY": testSigningKey, "DAPR_GRPC_PORT": strconv.Itoa(daprGRPC)}
+	// One pub/sub Component per topic, as the chart and `make run` deploy the service.
+	pubsubEnv, pubsubs := perTopicPubsubs()
+	maps.Copy(vars, pubsubEnv)
 	for i := 0; i+1 < len(env); i += 2 {
 		vars[env[i]] = env[i+1]
 	}
 	s.svc = testenv.RunService(t, run, vars)
 	s.daprd = testenv.StartDaprd(t, testenv.DaprdConfig{
 		AppID: "audit-service", AppPort: s.svc.GRPCPort, Broker: s.broker, AppHealthCheck: true,
-		Retries: retries, RetryInterval: 200 * time.Millisecond, GRPCPort: daprGRPC,
+		Retries: retries, RetryInterval: 200 * time.Millisecond, GRPCPort: daprGRPC, ExtraPubsubs: pubsubs,
 	})
 	for _, topic := range []string{topicTaskEvents, topicReminders, topicTaskUpdates} {
 		s.daprd.WaitSubscribed(t, topic)
 	}
 	s.conn = s.svc.Conn(t)
 	return s
+}
+
+// perTopicPubsubs returns the service's AUDIT_PUBSUB_* variables for one pub/sub Component
+// per topic and the Components' names.
+func perTopicPubsubs() (map[string]string, []string) {
+	env := localrun.AuditPubsubEnv()
+	return env, slices.Sorted(maps.Values(env))
 }
 
 // event is one publish of the test stream.

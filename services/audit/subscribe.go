@@ -55,8 +55,12 @@ func batchHandler[PT daprsub.Message](topic string, log appender, now func() tim
 
 // subscription is the subscription of topic with its dead-letter topic and bulk delivery.
 func subscription(cfg Config, topic string) daprsub.Subscription {
+	pubsub := cfg.TopicPubsubs[topic]
+	if pubsub == "" {
+		pubsub = cfg.App.PubsubName
+	}
 	return daprsub.Subscription{
-		PubsubName:      cfg.App.PubsubName,
+		PubsubName:      pubsub,
 		Topic:           topic,
 		DeadLetterTopic: wire.DeadLetter(topic, wire.SubscriberAudit),
 		Bulk:            &daprsub.Bulk{MaxMessages: int32(cfg.BulkMaxMessages), MaxAwait: cfg.BulkMaxAwait},
