@@ -88,10 +88,14 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return loadtest.Soak(ctx, loadtest.SoakConfig{Stack: s, Obs: obs, Pub: pub, Gen: gen, Rate: *rate, Duration: *duration,
 			Every: max(time.Second, min(30*time.Second, *duration/20)), Mix: mix, MaxGrowth: 0.10, Dir: *out, Out: stdout})
 	}
-	noop, err := loadtest.StartNoop(ctx, s, root, *base)
+	noop, err := loadtest.StartNoop(ctx, s, root, *base, loadtest.NoopServices)
 	if err != nil {
 		return errors.Join(errors.New("start the no-op subscriber"), err)
 	}
-	return loadtest.Bench(ctx, loadtest.BenchConfig{Stack: s, Noop: noop, Obs: obs, Pub: pub, Gen: gen, Events: *events,
+	noopAudit, err := loadtest.StartNoop(ctx, s, root, *base, loadtest.NoopAudit)
+	if err != nil {
+		return errors.Join(errors.New("start the audit no-op subscriber"), err)
+	}
+	return loadtest.Bench(ctx, loadtest.BenchConfig{Stack: s, Noop: noop, NoopAudit: noopAudit, Obs: obs, Pub: pub, Gen: gen, Events: *events,
 		Concurrency: *conc, Rate: *rate, Duration: *duration, Mix: mix, Duplicate: *dup, Malformed: *bad, Dir: *out, Out: stdout})
 }

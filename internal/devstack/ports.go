@@ -90,8 +90,8 @@ func (p Ports) all() map[int]string {
 func addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
 
 // PortBlock is how many ports from the base a stack may use: PlanPorts takes base..base+55,
-// extra apps such as the load tool's no-op subscriber base+60..base+69.
-const PortBlock = 70
+// extra apps such as the load tool's no-op subscribers base+60..base+79.
+const PortBlock = 80
 
 // FreePortBase picks a base in [20000, 31000) whose whole block is free right now, so tests
 // can run stacks side by side below the ephemeral range.

@@ -13,8 +13,11 @@ import (
 // BenchConfig is one benchmark: a flat-out phase of Events publishes for throughput, then
 // a fixed-rate phase (Rate, or half the no-op ceiling when 0) of Duration for latency.
 type BenchConfig struct {
-	Stack       *devstack.Stack
+	Stack *devstack.Stack
+	// Noop and NoopAudit are the ceilings (StartNoop): Noop of notification, recurring-task
+	// and websocket, NoopAudit of audit, each in the subscription modes of its services.
 	Noop        *Noop
+	NoopAudit   *Noop
 	Obs         *Observer
 	Pub         *Publisher
 	Gen         Gen
@@ -40,13 +43,15 @@ type phase struct {
 	pub   *Published
 	eff   Effects
 	tally Tally
-	noop  map[string]time.Time
-	cpu   map[string]float64 // process name → % of one core
+	noop  map[string]time.Time // arrivals at Noop
+	noopA map[string]time.Time // arrivals at NoopAudit
+	cpu   map[string]float64   // process name → % of one core
 	rss   map[string]int64
 }
 
 func (c BenchConfig) procs() map[string]int {
-	m := map[string]int{"noop-subscriber": c.Noop.App.Pid(), "daprd-noop-subscriber": c.Noop.Daprd.Pid()}
+	m := map[string]int{NoopServices: c.Noop.App.Pid(), "daprd-" + NoopServices: c.Noop.Daprd.Pid(),
+		NoopAudit: c.NoopAudit.App.Pid(), "daprd-" + NoopAudit: c.NoopAudit.Daprd.Pid()}
 	for _, name := range benchServices {
 		m[name] = c.Stack.Procs[name].Pid()
 		m["daprd-"+name] = c.Stack.Procs["daprd-"+name].Pid()
@@ -94,6 +99,9 @@ func (c BenchConfig) runPhase(ctx context.Context, o Options) (*phase, error) {
 		ph.cpu[name], ph.rss[name] = CPUPercent(before[name], after), after.RSS
 	}
 	if ph.noop, err = Arrivals(ctx, c.Noop.SeenURL); err != nil {
+		return nil, err
+	}
+	if ph.noopA, err = Arrivals(ctx, c.NoopAudit.SeenURL); err != nil {
 		return nil, err
 	}
 	return ph, nil

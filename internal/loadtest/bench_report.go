@@ -3,6 +3,7 @@ package loadtest
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -13,6 +14,11 @@ import (
 func (c BenchConfig) report(fp, rp *phase, rate float64) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Machine: %s\n\n", Machine())
+	fmt.Fprintf(&b, "Runtime: %s. Ceilings in the services' own subscription modes: %s (audit: every topic in bulk, "+
+		"1000 / 250 ms, one pub/sub Component per topic) and %s (notification: reminders in bulk, 100 / 20 ms; "+
+		"recurring-task and websocket: one event per call), each behind its own daprd, consuming the same events "+
+		"at the same time as the services.\n\n",
+		runtimeVersion(c.Stack.Procs["daprd-audit"].Pid()), NoopAudit, NoopServices)
 	fmt.Fprintf(&b, "Flat out: %d publishes (%d distinct events, mix completion:reminder:update %d:%d:%d, %.0f%% duplicates, %.0f%% malformed) by %d publishers, %d events per bulk publish call, over one daprd's gRPC API in %v (%.0f publishes/s). Fixed rate: %.0f events/s for %v (%d distinct events, one PublishEvent each; latency counts from the scheduled start, which calls missed by p99 %s, max %s).\n\n",
 		fp.pub.Sends, len(fp.pub.Events), c.Mix[0], c.Mix[1], c.Mix[2], 100*c.Duplicate, 100*c.Malformed, c.Concurrency, c.Batch,
 		fp.pub.End.Sub(fp.pub.Start).Round(time.Millisecond), float64(fp.pub.Sends)/fp.pub.End.Sub(fp.pub.Start).Seconds(),
@@ -44,13 +50,21 @@ func (c BenchConfig) report(fp, rp *phase, rate float64) error {
 // for the chart.
 func serviceTable(b *strings.Builder, fp, rp *phase) []Series {
 	var series []Series
-	for _, name := range append(benchServices, "noop-subscriber") {
+	for _, name := range append(benchServices, NoopServices, NoopAudit) {
 		kinds, at, atRate := ServiceKinds[name], EffectTime(name, fp.eff), EffectTime(name, rp.eff)
-		if name == "noop-subscriber" {
+		// The ceiling: the no-op subscriber in the same subscription modes.
+		ceilAt := noopAt(fp.noop)
+		if name == "audit" || name == NoopAudit {
+			ceilAt = noopAt(fp.noopA)
+		}
+		switch name {
+		case NoopServices:
 			kinds, at, atRate = Kinds, noopAt(fp.noop), noopAt(rp.noop)
+		case NoopAudit:
+			kinds, at, atRate = Kinds, noopAt(fp.noopA), noopAt(rp.noopA)
 		}
 		_, thr := Measure(fp.pub, kinds, at)
-		_, ceil := Measure(fp.pub, kinds, noopAt(fp.noop))
+		_, ceil := Measure(fp.pub, kinds, ceilAt)
 		lat, _ := Measure(rp.pub, kinds, atRate)
 		series = append(series, Series{Name: name, Lat: lat})
 		ratio := 0.0
@@ -66,3 +80,16 @@ func serviceTable(b *strings.Builder, fp, rp *phase) []Series {
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
 func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// runtimeVersion is what the daprd running as pid says of its version.
+func runtimeVersion(pid int) string {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return "daprd (version unknown: " + err.Error() + ")"
+	}
+	out, err := exec.Command(exe, "--version").Output()
+	if err != nil {
+		return exe + " (version unknown: " + err.Error() + ")"
+	}
+	return "daprd " + strings.TrimSpace(string(out)) + " (" + exe + ")"
+}

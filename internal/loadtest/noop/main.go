@@ -25,6 +25,7 @@ import (
 	"github.com/taskflow/taskflow-events/internal/daprsub"
 	"github.com/taskflow/taskflow-events/internal/envconfig"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
+	"github.com/taskflow/taskflow-events/internal/localrun"
 	"github.com/taskflow/taskflow-events/internal/telemetry"
 	"github.com/taskflow/taskflow-events/internal/wire"
 )
@@ -75,6 +76,57 @@ func handler[PT wire.Event](s *seen) daprsub.Handler[PT] {
 	}
 }
 
+func batchHandler[PT wire.Event](s *seen) daprsub.BatchHandler[PT] {
+	return func(_ context.Context, evs []daprsub.Event[PT]) []error {
+		for _, ev := range evs {
+			s.add(ev.Msg.GetEventId())
+		}
+		return make([]error, len(evs))
+	}
+}
+
+// The subscription modes the no-op copies (NOOP_MODE), so that each service is compared with
+// a ceiling of its own mode: "services" (default) as notification, recurring-task and
+// websocket subscribe (reminders in bulk with the notification service's defaults, task-events
+// and task-updates one event per call), "audit" as the audit service (every topic in bulk with
+// its defaults, each on its own pub/sub Component). Keep the numbers in step with
+// services/notification/config.go and services/audit/config.go.
+const (
+	notificationBulk  = 100
+	notificationAwait = 20 * time.Millisecond
+	auditBulk         = 1000
+	auditAwait        = 250 * time.Millisecond
+)
+
+// subscribe registers the no-op handlers of mode on app.
+func subscribe(app *grpcapp.App, cfg grpcapp.Config, mode string, s *seen) error {
+	sub := func(topic string) daprsub.Subscription {
+		return daprsub.Subscription{PubsubName: cfg.PubsubName, Topic: topic, DeadLetterTopic: wire.DeadLetter(topic, "noop")}
+	}
+	switch mode {
+	case "", "services":
+		reminders := sub(wire.TopicReminders)
+		reminders.Bulk = &daprsub.Bulk{MaxMessages: notificationBulk, MaxAwait: notificationAwait}
+		daprsub.Handle(app.Events, sub(wire.TopicTaskEvents), handler[*eventsv1.TaskEvent](s))
+		daprsub.HandleBatch(app.Events, reminders, batchHandler[*eventsv1.ReminderEvent](s))
+		daprsub.Handle(app.Events, sub(wire.TopicTaskUpdates), handler[*eventsv1.TaskUpdate](s))
+	case "audit":
+		pubsubs := localrun.AuditPubsubEnv()
+		bulk := func(topic, env string) daprsub.Subscription {
+			b := sub(topic)
+			b.PubsubName = pubsubs[env]
+			b.Bulk = &daprsub.Bulk{MaxMessages: auditBulk, MaxAwait: auditAwait}
+			return b
+		}
+		daprsub.HandleBatch(app.Events, bulk(wire.TopicTaskEvents, "AUDIT_PUBSUB_TASK_EVENTS"), batchHandler[*eventsv1.TaskEvent](s))
+		daprsub.HandleBatch(app.Events, bulk(wire.TopicReminders, "AUDIT_PUBSUB_REMINDERS"), batchHandler[*eventsv1.ReminderEvent](s))
+		daprsub.HandleBatch(app.Events, bulk(wire.TopicTaskUpdates, "AUDIT_PUBSUB_TASK_UPDATES"), batchHandler[*eventsv1.TaskUpdate](s))
+	default:
+		return fmt.Errorf("NOOP_MODE=%q: want services or audit", mode)
+	}
+	return nil
+}
+
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -90,12 +142,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	s := &seen{}
 	app := grpcapp.New(cfg, logger)
-	sub := func(topic string) daprsub.Subscription {
-		return daprsub.Subscription{PubsubName: cfg.PubsubName, Topic: topic, DeadLetterTopic: wire.DeadLetter(topic, "noop")}
+	if err := subscribe(app, cfg, getenv("NOOP_MODE"), s); err != nil {
+		return err
 	}
-	daprsub.Handle(app.Events, sub(wire.TopicTaskEvents), handler[*eventsv1.TaskEvent](s))
-	daprsub.Handle(app.Events, sub(wire.TopicReminders), handler[*eventsv1.ReminderEvent](s))
-	daprsub.Handle(app.Events, sub(wire.TopicTaskUpdates), handler[*eventsv1.TaskUpdate](s))
 
 	l, err := net.Listen("tcp", seenAddr)
 	if err != nil {
