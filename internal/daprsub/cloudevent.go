@@ -31,9 +31,9 @@ type CloudEvent struct {
 // ParseCloudEvent decodes a structured CloudEvent record; an error wrapping
 // ErrInvalidEvent when raw is not one (not JSON, or no specversion).
 func ParseCloudEvent(raw []byte) (CloudEvent, error) {
-	var ce CloudEvent
-	if err := json.Unmarshal(raw, &ce); err != nil {
-		return ce, fmt.Errorf("%w: decode CloudEvent envelope: %w", ErrInvalidEvent, err)
+	ce, err := decodeCloudEvent(raw)
+	if err != nil {
+		return ce, err
 	}
 	if ce.SpecVersion == "" {
 		return ce, fmt.Errorf("%w: not a CloudEvent (no specversion)", ErrInvalidEvent)
@@ -75,9 +75,9 @@ func looksLikeCloudEvent(contentType string, raw []byte) bool {
 
 // unwrapCloudEvent fills m from the envelope and returns the event data.
 func unwrapCloudEvent(m *Meta, raw []byte) ([]byte, error) {
-	var ce CloudEvent
-	if err := json.Unmarshal(raw, &ce); err != nil {
-		return nil, fmt.Errorf("%w: decode CloudEvent envelope: %w", ErrInvalidEvent, err)
+	ce, err := decodeCloudEvent(raw)
+	if err != nil {
+		return nil, err
 	}
 	m.ID, m.Type, m.Source, m.SpecVersion, m.ContentType = ce.ID, ce.Type, ce.Source, ce.SpecVersion, ce.DataContentType
 	if ce.TraceParent != "" {
@@ -90,4 +90,18 @@ func unwrapCloudEvent(m *Meta, raw []byte) ([]byte, error) {
 		m.Time = t
 	}
 	return ce.Payload()
+}
+
+// decodeCloudEvent decodes the JSON envelope: in one pass when it is as daprd writes it,
+// with encoding/json otherwise (same result either way, see decodeEnvelope).
+func decodeCloudEvent(raw []byte) (CloudEvent, error) {
+	var ce CloudEvent
+	if decodeEnvelope(raw, &ce) {
+		return ce, nil
+	}
+	ce = CloudEvent{}
+	if err := json.Unmarshal(raw, &ce); err != nil {
+		return ce, fmt.Errorf("%w: decode CloudEvent envelope: %w", ErrInvalidEvent, err)
+	}
+	return ce, nil
 }
