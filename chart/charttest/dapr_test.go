@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/dapr/dapr/pkg/scopes"
+
+	"github.com/taskflow/taskflow-events/internal/wire"
 )
 
 func TestPubsubComponent(t *testing.T) {
@@ -195,8 +197,9 @@ func TestAuditPubsubPerTopic(t *testing.T) {
 				if got := scopes.GetScopedTopics(scopes.SubscriptionScopes, "audit-service", cs.meta); !slices.Equal(got, []string{topic}) {
 					t.Errorf("%s: audit-service may subscribe %v, want [%s]", name, got, topic)
 				}
-				if got := scopes.GetScopedTopics(scopes.PublishingScopes, "audit-service", cs.meta); !slices.Equal(got, []string{topic + "-audit-dlq"}) {
-					t.Errorf("%s: audit-service may publish %v, want [%s-audit-dlq]", name, got, topic)
+				dlq := wire.DeadLetter(topic, wire.SubscriberAudit)
+				if got := scopes.GetScopedTopics(scopes.PublishingScopes, "audit-service", cs.meta); !slices.Equal(got, []string{dlq}) {
+					t.Errorf("%s: audit-service may publish %v, want [%s]", name, got, dlq)
 				}
 			}
 		})

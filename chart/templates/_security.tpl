@@ -85,9 +85,6 @@
 {{- toYaml $out -}}
 {{- end -}}
 
-{{/* Pub/sub topic scopes of one Component: (dict "root" $ "component" "shared"|"websocket").
-     YAML {apps: [{appId, service (the services key of this release's apps), publish,
-     subscribe}], protected: [topics]}. */}}
 {{/* The audit service's per-topic Components (dapr.auditPubsub) as a YAML list of
      {topic, name, env}; empty when off, when the chart does not render dapr.pubsub (the
      platform ships the Components) or when the audit service is disabled. */}}
@@ -101,6 +98,9 @@
 {{- toYaml $list -}}
 {{- end -}}
 
+{{/* Pub/sub topic scopes of one Component: (dict "root" $ "component" "shared"|"websocket"|"audit:<topic>").
+     YAML {apps: [{appId, service (the services key of this release's apps), publish,
+     subscribe}], protected: [topics]}. */}}
 {{- define "te.topicScopes" -}}
 {{- $root := .root -}}
 {{- if hasPrefix "audit:" .component -}}

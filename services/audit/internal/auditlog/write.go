@@ -78,9 +78,10 @@ func (s *Store) appendTx(ctx context.Context, rows []*row, months map[time.Time]
 	}()
 
 	// Under the chain lock no other writer (of any replica) inserts ids or advances the
-	// log. With dedupe the ids are inserted with ON CONFLICT DO NOTHING; the ones returned
-	// are the fresh rows (without, every row is fresh or the insert fails), which get the next seqs in batch order, so seq stays dense (a gap is
-	// always a removed row). The conflict check is a probe of the primary key by
+	// log. With dedupe the ids are inserted with ON CONFLICT DO NOTHING and the ones
+	// returned are the fresh rows; without, every row is fresh or the insert fails. Fresh
+	// rows get the next seqs in batch order, so seq stays dense (a gap is always a removed
+	// row). The conflict check is a probe of the primary key by
 	// construction: an "event_id = ANY($1)" lookup was planned as a sequential scan while
 	// the table had no statistics yet, which made every append cost O(table).
 	lastSeq, heads, isFresh, err := lockChain(ctx, conn.Conn(), rows, months, dedupe)
