@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +34,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	mixFlag := fs.String("mix", "1:1:1", "completion:reminder:update weights")
 	dup := fs.Float64("duplicates", 0.05, "ratio of re-published events (same event_id)")
 	bad := fs.Float64("malformed", 0.02, "ratio of malformed events")
+	profile := fs.Bool("profile", false, "serve pprof of every service (PPROF_ADDR) and sidecar (--enable-profiling) on 127.0.0.1, URLs printed")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,11 +75,14 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		// Every load-test update goes to one user, thousands per second: the websocket
 		// service's per-user history (its event_id dedupe window, default 100) must span
 		// the time a producer retry can lag its original across 8 partitions.
-		ServiceEnv: map[string]string{"HISTORY_SIZE": "5000", "HISTORY_USER_BYTES": "8388608"}})
+		ServiceEnv: map[string]string{"HISTORY_SIZE": "5000", "HISTORY_USER_BYTES": "8388608"}, Profile: *profile})
 	if err != nil {
 		return err
 	}
 	defer s.Stop()
+	for _, name := range slices.Sorted(maps.Keys(s.ProfileAddrs())) {
+		fmt.Fprintf(stdout, "pprof %s: %s\n", name, s.ProfileAddrs()[name])
+	}
 	obs, err := loadtest.Observe(ctx, s)
 	if err != nil {
 		return err

@@ -20,6 +20,9 @@ func (s *Stack) serviceEnv(name string, p AppPorts, dsns map[string]string) []st
 		"DAPR_GRPC_PORT":   strconv.Itoa(p.DaprGRPC),
 		"DAPR_HTTP_PORT":   strconv.Itoa(p.DaprHTTP),
 	}
+	if pp := s.profilePorts(p); pp[0] != 0 {
+		env["PPROF_ADDR"] = addr(pp[0])
+	}
 	switch name {
 	case "audit":
 		env["DATABASE_URL"] = dsns["audit-runtime"]

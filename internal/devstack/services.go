@@ -149,5 +149,27 @@ func (s *Stack) daprd(bin, appID string, p AppPorts, protocol string) localrun.D
 	return localrun.Daprd{Bin: bin, AppID: appID, AppPort: p.GRPC, AppProtocol: protocol,
 		AppHealthCheck: protocol == "grpc" && os.Getenv("TASKFLOW_APP_HEALTH_CHECK") == "1",
 		ResourcesDir:   filepath.Join(s.cfg.RunDir, "resources"), HTTPPort: p.DaprHTTP, GRPCPort: p.DaprGRPC,
-		InternalGRPCPort: p.DaprInternal, MetricsPort: p.DaprMetrics, LogLevel: cmp.Or(s.cfg.DaprdLogLevel, "warn")}
+		InternalGRPCPort: p.DaprInternal, MetricsPort: p.DaprMetrics, LogLevel: cmp.Or(s.cfg.DaprdLogLevel, "warn"),
+		ProfilePort: s.profilePorts(p)[1]}
+}
+
+// profilePorts are the pprof ports of an app and of its sidecar (0, 0 without Config.Profile).
+func (s *Stack) profilePorts(p AppPorts) [2]int {
+	if !s.cfg.Profile {
+		return [2]int{}
+	}
+	return [2]int{p.GRPC + 7, p.GRPC + 8}
+}
+
+// ProfileAddrs lists, with Config.Profile, the pprof base URL of every service and sidecar
+// by process name ("audit", "daprd-audit", ...).
+func (s *Stack) ProfileAddrs() map[string]string {
+	m := map[string]string{}
+	for name, p := range s.Ports.Apps {
+		if pp := s.profilePorts(p); pp[0] != 0 {
+			m[name] = "http://" + addr(pp[0]) + "/debug/pprof"
+			m["daprd-"+name] = "http://" + addr(pp[1]) + "/debug/pprof"
+		}
+	}
+	return m
 }

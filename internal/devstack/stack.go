@@ -57,6 +57,9 @@ type Config struct {
 	DaprdLogLevel string
 	// ServiceEnv adds (or overrides) environment variables of every service.
 	ServiceEnv map[string]string
+	// Profile serves every app's pprof (PPROF_ADDR) on its gRPC port + 7 and turns on its
+	// sidecar's profiling on the gRPC port + 8, all on 127.0.0.1 (ProfileAddrs).
+	Profile bool
 	// TaskAPIAppID is the Dapr app-id of the Task API double (default "task-api"). daprd's
 	// mDNS resolution spans the machine: stacks running side by side need different ids.
 	TaskAPIAppID string

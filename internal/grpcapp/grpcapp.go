@@ -42,6 +42,8 @@ type Config struct {
 	// 1.16+ sends it on events and service invocation). Only health probes and the
 	// subscription list stay open: daprd sends no token there (apitoken.go).
 	AppAPIToken string
+	// PprofAddr serves net/http/pprof on a loopback address (PPROF_ADDR, off by default).
+	PprofAddr string
 }
 
 // ReadConfig reads the shared variables.
@@ -54,6 +56,7 @@ func ReadConfig(r *envconfig.Reader) Config {
 		LogLevel:        r.String("LOG_LEVEL", "info"),
 		PubsubName:      r.String("PUBSUB_NAME", "taskflow-pubsub"),
 		AppAPIToken:     r.String("APP_API_TOKEN", ""),
+		PprofAddr:       readPprofAddr(r),
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -186,6 +189,9 @@ func (a *App) serve(gctx context.Context, g *errgroup.Group, lis net.Listener, m
 			}
 			return nil
 		})
+	}
+	if a.cfg.PprofAddr != "" {
+		g.Go(func() error { return servePprof(gctx, a.cfg.PprofAddr) })
 	}
 	for _, task := range a.tasks {
 		g.Go(func() error { return task(gctx) })

@@ -32,6 +32,8 @@ type Daprd struct {
 	// topic events and service invocation (1.16+; not on ListTopicSubscriptions nor its app
 	// health probe: TestDaprdRuntimeBehaviour).
 	AppToken string
+	// ProfilePort, when not 0, turns on daprd's profiling endpoint (--enable-profiling) there.
+	ProfilePort int
 }
 
 // Command returns the daprd command line.
@@ -62,6 +64,9 @@ func (d Daprd) Command() *exec.Cmd {
 			args = append(args, "--enable-app-health-check", "--app-health-probe-interval", "1",
 				"--app-health-threshold", "1", "--app-health-probe-timeout", "500")
 		}
+	}
+	if d.ProfilePort != 0 {
+		args = append(args, "--enable-profiling", "--profile-port", strconv.Itoa(d.ProfilePort))
 	}
 	cmd := exec.Command(d.Bin, args...)
 	if d.AppToken != "" {
