@@ -38,17 +38,9 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var mix [3]int
-	parts := strings.Split(*mixFlag, ":")
-	if len(parts) != 3 {
-		return fmt.Errorf("%w: --mix wants a:b:c, got %q", errUsage, *mixFlag)
-	}
-	for i, p := range parts {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 {
-			return fmt.Errorf("%w: --mix wants non-negative weights, got %q", errUsage, *mixFlag)
-		}
-		mix[i] = n
+	mix, err := parseMix(*mixFlag)
+	if err != nil {
+		return err
 	}
 	if *soak && *rate <= 0 {
 		return fmt.Errorf("%w: --soak needs --rate", errUsage)
@@ -94,14 +86,30 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return loadtest.Soak(ctx, loadtest.SoakConfig{Stack: s, Obs: obs, Pub: pub, Gen: gen, Rate: *rate, Duration: *duration,
 			Every: max(time.Second, min(30*time.Second, *duration/20)), Mix: mix, MaxGrowth: 0.10, Dir: *out, Out: stdout})
 	}
-	noop, err := loadtest.StartNoop(ctx, s, root, *base, loadtest.NoopServices)
-	if err != nil {
+	c := loadtest.BenchConfig{Stack: s, Obs: obs, Pub: pub, Gen: gen, Events: *events,
+		Concurrency: *conc, Rate: *rate, Duration: *duration, Mix: mix, Duplicate: *dup, Malformed: *bad, Dir: *out, Out: stdout}
+	if c.Noop, err = loadtest.StartNoop(ctx, s, root, *base, loadtest.NoopServices); err != nil {
 		return errors.Join(errors.New("start the no-op subscriber"), err)
 	}
-	noopAudit, err := loadtest.StartNoop(ctx, s, root, *base, loadtest.NoopAudit)
-	if err != nil {
+	if c.NoopAudit, err = loadtest.StartNoop(ctx, s, root, *base, loadtest.NoopAudit); err != nil {
 		return errors.Join(errors.New("start the audit no-op subscriber"), err)
 	}
-	return loadtest.Bench(ctx, loadtest.BenchConfig{Stack: s, Noop: noop, NoopAudit: noopAudit, Obs: obs, Pub: pub, Gen: gen, Events: *events,
-		Concurrency: *conc, Rate: *rate, Duration: *duration, Mix: mix, Duplicate: *dup, Malformed: *bad, Dir: *out, Out: stdout})
+	return loadtest.Bench(ctx, c)
+}
+
+// parseMix reads --mix, completion:reminder:update weights.
+func parseMix(flag string) ([3]int, error) {
+	var mix [3]int
+	parts := strings.Split(flag, ":")
+	if len(parts) != 3 {
+		return mix, fmt.Errorf("%w: --mix wants a:b:c, got %q", errUsage, flag)
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return mix, fmt.Errorf("%w: --mix wants non-negative weights, got %q", errUsage, flag)
+		}
+		mix[i] = n
+	}
+	return mix, nil
 }
