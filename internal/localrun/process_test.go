@@ -333,12 +333,24 @@ func TestFreePort(t *testing.T) {
 
 func TestCheckPortFree(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
+	// A port from FreePort, not port 0: a port of the ephemeral range can be taken as the
+	// source port of some other process's connection between Close and the second check
+	// (seen once in CI: "after close = port already in use").
+	var l net.Listener
+	for range 10 {
+		port, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			break
+		}
+	}
+	if l == nil {
+		t.Fatal("listen: no port from FreePort could be bound in 10 tries")
 	}
 	port := l.Addr().(*net.TCPAddr).Port
-	err = CheckPortFree(port, "daprd gRPC")
+	err := CheckPortFree(port, "daprd gRPC")
 	if !errors.Is(err, ErrPortInUse) {
 		t.Errorf("CheckPortFree(%d) on a listening port = %v, want ErrPortInUse", port, err)
 	}
