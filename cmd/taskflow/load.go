@@ -72,8 +72,9 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer s.Stop()
-	for _, name := range slices.Sorted(maps.Keys(s.ProfileAddrs())) {
-		fmt.Fprintf(stdout, "pprof %s: %s\n", name, s.ProfileAddrs()[name])
+	profiles := s.ProfileAddrs()
+	for _, name := range slices.Sorted(maps.Keys(profiles)) {
+		fmt.Fprintf(stdout, "pprof %s: %s\n", name, profiles[name])
 	}
 	obs, err := loadtest.Observe(ctx, s)
 	if err != nil {

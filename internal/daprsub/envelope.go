@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"reflect"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -38,9 +40,15 @@ func decodeEnvelope(raw []byte, ce *CloudEvent) bool {
 	}
 }
 
-// envelopeFields are the JSON names of CloudEvent's fields.
-var envelopeFields = []string{"id", "type", "source", "specversion", "datacontenttype", "time",
-	"traceparent", "traceid", "topic", "pubsubname", "data", "data_base64"}
+// envelopeFields are the JSON names of CloudEvent's fields, from its tags.
+var envelopeFields = func() [][]byte {
+	t := reflect.TypeFor[CloudEvent]()
+	names := make([][]byte, t.NumField())
+	for i := range names {
+		names[i] = []byte(strings.Split(t.Field(i).Tag.Get("json"), ",")[0])
+	}
+	return names
+}()
 
 type envDecoder struct {
 	b []byte
@@ -137,7 +145,7 @@ func (d *envDecoder) field(key []byte, ce *CloudEvent) bool {
 		return d.base64(ce)
 	default:
 		for _, f := range envelopeFields {
-			if bytes.EqualFold(key, []byte(f)) {
+			if bytes.EqualFold(key, f) {
 				return false // encoding/json matches names case-insensitively
 			}
 		}

@@ -59,6 +59,22 @@ func TestDecodeEnvelopeMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestDecodeEnvelopeKnowsEveryField: a field added to CloudEvent that decodeEnvelope does
+// not fill would be skipped as unknown while encoding/json fills it; every field, given a
+// string value, is decoded as encoding/json decodes it (or left to it).
+func TestDecodeEnvelopeKnowsEveryField(t *testing.T) {
+	t.Parallel()
+	for _, name := range envelopeFields {
+		raw := []byte(`{"` + string(name) + `":"dGV4dA=="}`)
+		var got CloudEvent
+		ok := decodeEnvelope(raw, &got)
+		if !ok {
+			t.Errorf("decodeEnvelope(%s) left it to encoding/json, want it taken", raw)
+		}
+		checkEnvelope(t, raw, got, ok)
+	}
+}
+
 // checkEnvelope fails t when decodeEnvelope took raw (ok) and encoding/json disagrees.
 func checkEnvelope(t *testing.T, raw []byte, got CloudEvent, ok bool) {
 	t.Helper()

@@ -103,8 +103,8 @@ func readConfig(getenv func(string) string) (Config, error) {
 // readBulk reads the bulk subscribe settings (shared with the benchmark's no-op subscriber,
 // so that both measure the same delivery pattern).
 func readBulk(r *envconfig.Reader) (maxMessages int, maxAwait time.Duration) {
-	maxMessages = r.Int("AUDIT_BULK_MAX_MESSAGES", 1000, 1, 10000)
-	maxAwait = r.Duration("AUDIT_BULK_MAX_AWAIT", 250*time.Millisecond)
+	maxMessages = r.Int("AUDIT_BULK_MAX_MESSAGES", wire.AuditBulkMaxMessages, 1, 10000)
+	maxAwait = r.Duration("AUDIT_BULK_MAX_AWAIT", wire.AuditBulkMaxAwait)
 	if maxAwait < time.Millisecond {
 		r.Fail("AUDIT_BULK_MAX_AWAIT=%s: want at least 1ms", maxAwait)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/taskflow/taskflow-events/internal/daprconn"
 	"github.com/taskflow/taskflow-events/internal/envconfig"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
+	"github.com/taskflow/taskflow-events/internal/wire"
 	"github.com/taskflow/taskflow-events/services/notification/internal/email"
 	"github.com/taskflow/taskflow-events/services/notification/internal/notify"
 	"github.com/taskflow/taskflow-events/services/notification/internal/webhook"
@@ -79,8 +80,8 @@ func readConfig(getenv func(string) string) (Config, error) {
 		SchedulerBatch:      r.Int("NOTIFY_SCHEDULER_BATCH", 100, 1, 1000),
 		WebhookTimeout:      r.Duration("WEBHOOK_TIMEOUT", 10*time.Second),
 		WebhookAllowPrivate: r.Bool("WEBHOOK_ALLOW_PRIVATE", false),
-		BulkMaxMessages:     r.Int("BULK_MAX_MESSAGES", 100, 1, 1000),
-		BulkMaxAwait:        r.Duration("BULK_MAX_AWAIT", 20*time.Millisecond),
+		BulkMaxMessages:     r.Int("BULK_MAX_MESSAGES", wire.NotificationBulkMaxMessages, 1, 1000),
+		BulkMaxAwait:        r.Duration("BULK_MAX_AWAIT", wire.NotificationBulkMaxAwait),
 	}
 	checkTimings(r, c)
 	c.WebhookKey, c.WebhookPreviousKey = readWebhookKeys(r)

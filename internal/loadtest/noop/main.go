@@ -85,20 +85,12 @@ func batchHandler[PT wire.Event](s *seen) daprsub.BatchHandler[PT] {
 	}
 }
 
-// The subscription modes the no-op copies (NOOP_MODE), so that each service is compared with
-// a ceiling of its own mode: "services" (default) as notification, recurring-task and
-// websocket subscribe (reminders in bulk with the notification service's defaults, task-events
-// and task-updates one event per call), "audit" as the audit service (every topic in bulk with
-// its defaults, each on its own pub/sub Component). Keep the numbers in step with
-// services/notification/config.go and services/audit/config.go.
-const (
-	notificationBulk  = 100
-	notificationAwait = 20 * time.Millisecond
-	auditBulk         = 1000
-	auditAwait        = 250 * time.Millisecond
-)
-
-// subscribe registers the no-op handlers of mode on app.
+// subscribe registers the no-op handlers of mode on app: the subscription modes the no-op
+// copies (NOOP_MODE), so that each service is compared with a ceiling of its own mode.
+// "services" (default) as notification, recurring-task and websocket subscribe (reminders in
+// bulk with the notification service's defaults, task-events and task-updates one event per
+// call), "audit" as the audit service (every topic in bulk with its defaults, each on its own
+// pub/sub Component). The defaults are wire's, which the services' configs use too.
 func subscribe(app *grpcapp.App, cfg grpcapp.Config, mode string, s *seen) error {
 	sub := func(topic string) daprsub.Subscription {
 		return daprsub.Subscription{PubsubName: cfg.PubsubName, Topic: topic, DeadLetterTopic: wire.DeadLetter(topic, "noop")}
@@ -106,7 +98,7 @@ func subscribe(app *grpcapp.App, cfg grpcapp.Config, mode string, s *seen) error
 	switch mode {
 	case "", "services":
 		reminders := sub(wire.TopicReminders)
-		reminders.Bulk = &daprsub.Bulk{MaxMessages: notificationBulk, MaxAwait: notificationAwait}
+		reminders.Bulk = &daprsub.Bulk{MaxMessages: wire.NotificationBulkMaxMessages, MaxAwait: wire.NotificationBulkMaxAwait}
 		daprsub.Handle(app.Events, sub(wire.TopicTaskEvents), handler[*eventsv1.TaskEvent](s))
 		daprsub.HandleBatch(app.Events, reminders, batchHandler[*eventsv1.ReminderEvent](s))
 		daprsub.Handle(app.Events, sub(wire.TopicTaskUpdates), handler[*eventsv1.TaskUpdate](s))
@@ -115,7 +107,7 @@ func subscribe(app *grpcapp.App, cfg grpcapp.Config, mode string, s *seen) error
 		bulk := func(topic, env string) daprsub.Subscription {
 			b := sub(topic)
 			b.PubsubName = pubsubs[env]
-			b.Bulk = &daprsub.Bulk{MaxMessages: auditBulk, MaxAwait: auditAwait}
+			b.Bulk = &daprsub.Bulk{MaxMessages: wire.AuditBulkMaxMessages, MaxAwait: wire.AuditBulkMaxAwait}
 			return b
 		}
 		daprsub.HandleBatch(app.Events, bulk(wire.TopicTaskEvents, "AUDIT_PUBSUB_TASK_EVENTS"), batchHandler[*eventsv1.TaskEvent](s))
