@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,5 +289,70 @@ func TestHealthCheckAndUnimplemented(t *testing.T) {
 	bindings, err := s.ListInputBindings(context.Background(), &emptypb.Empty{})
 	if err != nil || len(bindings.GetBindings()) != 0 {
 		t.Errorf("ListInputBindings() = %v, %v; want none", bindings, err)
+	}
+}
+
+// HandleEach runs the events of one bulk request concurrently, never more than n at a
+// time, and answers each event's own status; a panic costs only its own event.
+func TestHandleEachConcurrentPerEventStatuses(t *testing.T) {
+	t.Parallel()
+	const n = 3
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	release := make(chan struct{})
+	h := newHarness(t, func(s *Server) {
+		HandleEach(s, Subscription{PubsubName: "ps", Topic: "task-events", Bulk: &Bulk{MaxMessages: 100, MaxAwait: time.Millisecond}}, n,
+			func(_ context.Context, _ Meta, ev *eventsv1.TaskEvent) error {
+				mu.Lock()
+				inFlight++
+				most = max(most, inFlight)
+				full := inFlight == n
+				mu.Unlock()
+				if full {
+					// The first time n run at once, let everyone go on.
+					select {
+					case <-release:
+					default:
+						close(release)
+					}
+				}
+				<-release
+				mu.Lock()
+				inFlight--
+				mu.Unlock()
+				switch ev.GetEventId() {
+				case "retry":
+					return errors.New("transient")
+				case "reject":
+					return Permanent(errors.New("rejected"))
+				case "panic":
+					panic("boom")
+				}
+				return nil
+			})
+	})
+	ids := []string{"ok-1", "retry", "ok-2", "reject", "panic", "ok-3", "ok-4", "ok-5"}
+	var entries []*runtimev1.TopicEventBulkRequestEntry
+	for i, id := range ids {
+		entries = append(entries, &runtimev1.TopicEventBulkRequestEntry{EntryId: strconv.Itoa(i), ContentType: "application/octet-stream",
+			Event: &runtimev1.TopicEventBulkRequestEntry_Bytes{Bytes: mustBinary(t, taskEvent(id))}})
+	}
+	resp, err := h.client.OnBulkTopicEvent(context.Background(), &runtimev1.TopicEventBulkRequest{PubsubName: "ps", Topic: "task-events", Entries: entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]runtimev1.TopicEventResponse_TopicEventResponseStatus{
+		"retry": runtimev1.TopicEventResponse_RETRY, "reject": runtimev1.TopicEventResponse_DROP, "panic": runtimev1.TopicEventResponse_RETRY,
+	}
+	for i, st := range resp.GetStatuses() {
+		if st.GetEntryId() != strconv.Itoa(i) || st.GetStatus() != want[ids[i]] {
+			t.Errorf("entry %d (%s): got %s %s, want %s", i, ids[i], st.GetEntryId(), st.GetStatus(), want[ids[i]])
+		}
+	}
+	if len(resp.GetStatuses()) != len(ids) {
+		t.Errorf("%d statuses for %d entries", len(resp.GetStatuses()), len(ids))
+	}
+	if most != n {
+		t.Errorf("at most %d events were handled at once, want exactly %d (the limit, reached)", most, n)
 	}
 }

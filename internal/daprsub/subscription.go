@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	runtimev1 "github.com/dapr/dapr/pkg/proto/runtime/v1"
@@ -99,14 +100,7 @@ func Handle[T any, PT interface {
 	*T
 	Message
 }](s *Server, sub Subscription, h Handler[PT]) {
-	one := func(ctx context.Context, m Meta, msg Message) (err error) {
-		defer func() {
-			if v := recover(); v != nil {
-				err = &errPanic{value: v, stack: debug.Stack()}
-			}
-		}()
-		return h(ctx, m, msg.(PT))
-	}
+	one := recovering(h)
 	r := newRoute[T, PT](sub, func(ctx context.Context, metas []Meta, msgs []Message) []error {
 		errs := make([]error, len(msgs))
 		for i := range msgs {
@@ -116,6 +110,50 @@ func Handle[T any, PT interface {
 	})
 	r.one = one
 	s.add(r)
+}
+
+// HandleEach subscribes h to sub, which should ask for bulk delivery: the events of a bulk
+// request are handled each on its own, at most n at a time, and each gets its own status
+// (a panic answers RETRY for its event only and is logged with its stack). It suits
+// handlers whose time goes into a round trip per event that is safe to run in parallel.
+func HandleEach[T any, PT interface {
+	*T
+	Message
+}](s *Server, sub Subscription, n int, h Handler[PT]) {
+	if n < 1 {
+		n = 1
+	}
+	one := recovering(h)
+	r := newRoute[T, PT](sub, func(ctx context.Context, metas []Meta, msgs []Message) []error {
+		errs := make([]error, len(msgs))
+		slots := make(chan struct{}, n)
+		var wg sync.WaitGroup
+		for i := range msgs {
+			slots <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-slots; wg.Done() }()
+				errs[i] = one(ctx, metas[i], msgs[i])
+			}()
+		}
+		wg.Wait()
+		return errs
+	})
+	r.one = one
+	s.add(r)
+}
+
+// recovering wraps h for the route: the message's dynamic type is PT, and a panic is
+// returned as an error that carries its stack.
+func recovering[PT Message](h Handler[PT]) func(ctx context.Context, m Meta, msg Message) error {
+	return func(ctx context.Context, m Meta, msg Message) (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				err = &errPanic{value: v, stack: debug.Stack()}
+			}
+		}()
+		return h(ctx, m, msg.(PT))
+	}
 }
 
 // HandleBatch subscribes a batch handler to sub: with bulk delivery it receives all valid

@@ -18,10 +18,10 @@ func (c BenchConfig) report(fp, rp *phase, rate float64) error {
 	fmt.Fprintf(&b, "Machine: %s\n\n", Machine())
 	fmt.Fprintf(&b, "Runtime: %s. Ceilings in the services' own subscription modes: %s (audit: every topic in bulk, "+
 		"%d / %v, one pub/sub Component per topic) and %s (notification: reminders in bulk, %d / %v; "+
-		"recurring-task and websocket: one event per call), each behind its own daprd, consuming the same events "+
+		"recurring-task: task-events in bulk, %d / %v; websocket: one event per call), each behind its own daprd, consuming the same events "+
 		"at the same time as the services.\n\n",
 		runtimeVersion(c.Stack.Procs["daprd-audit"].Pid()), NoopAudit, wire.AuditBulkMaxMessages, wire.AuditBulkMaxAwait,
-		NoopServices, wire.NotificationBulkMaxMessages, wire.NotificationBulkMaxAwait)
+		NoopServices, wire.NotificationBulkMaxMessages, wire.NotificationBulkMaxAwait, wire.RecurringBulkMaxMessages, wire.RecurringBulkMaxAwait)
 	fmt.Fprintf(&b, "Flat out: %d publishes (%d distinct events, mix completion:reminder:update %d:%d:%d, %.0f%% duplicates, %.0f%% malformed) by %d publishers, %d events per bulk publish call, over one daprd's gRPC API in %v (%.0f publishes/s). Fixed rate: %.0f events/s for %v (%d distinct events, one PublishEvent each; latency counts from the scheduled start, which calls missed by p99 %s, max %s).\n\n",
 		fp.pub.Sends, len(fp.pub.Events), c.Mix[0], c.Mix[1], c.Mix[2], 100*c.Duplicate, 100*c.Malformed, c.Concurrency, c.Batch,
 		fp.pub.End.Sub(fp.pub.Start).Round(time.Millisecond), float64(fp.pub.Sends)/fp.pub.End.Sub(fp.pub.Start).Seconds(),

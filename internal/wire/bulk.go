@@ -10,4 +10,6 @@ const (
 	AuditBulkMaxAwait           = 250 * time.Millisecond
 	NotificationBulkMaxMessages = 100
 	NotificationBulkMaxAwait    = 20 * time.Millisecond
+	RecurringBulkMaxMessages    = 100
+	RecurringBulkMaxAwait       = 500 * time.Millisecond
 )

@@ -102,10 +102,17 @@ func completedEvent(eventID, taskID, title, rrule string) *eventsv1.TaskEvent {
 
 // TestEndToEnd publishes completion events through a real daprd into the embedded broker;
 // the service creates next occurrences through a second daprd in front of a Task API double.
+// It runs the default bulk subscription (the service tells completions from other task
+// events itself, creates in parallel) and one event per call (daprd routes by type).
 func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test: needs daprd and the broker")
 	}
+	t.Run("bulk", func(t *testing.T) { endToEnd(t, "100") })
+	t.Run("one per call", func(t *testing.T) { endToEnd(t, "1") })
+}
+
+func endToEnd(t *testing.T, bulkMaxMessages string) {
 	const dlq = "task-events-recurring-dlq"
 	broker := testenv.StartBroker(t, "task-events")
 
@@ -116,6 +123,7 @@ func TestEndToEnd(t *testing.T) {
 	daprGRPC := testenv.FreePort(t)
 	svc := testenv.RunService(t, run, map[string]string{
 		"DAPR_GRPC_PORT": strconv.Itoa(daprGRPC), "LOG_LEVEL": "debug", "EVENT_TIMEOUT": "5s", "TASK_API_APP_ID": taskAPIAppID,
+		"BULK_MAX_MESSAGES": bulkMaxMessages,
 	})
 	sidecar := testenv.StartDaprd(t, testenv.DaprdConfig{
 		AppID: "recurring-task-service", AppPort: svc.GRPCPort, Broker: broker, GRPCPort: daprGRPC,

@@ -42,18 +42,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	// A rule, a start, a zone and at most 1,000 exdates (~12 KiB).
 	app.LimitRequests("/taskflow.recurrence.v1.RecurrenceService/Preview", 64<<10)
 	handler := nexttask.New(taskapi.New(client, cfg.TaskAPIAppID, cfg.TaskAPICreateMethod), time.Now)
-	daprsub.Handle(app.Events, daprsub.Subscription{
-		PubsubName:      cfg.App.PubsubName,
-		Topic:           cfg.Topic,
-		DeadLetterTopic: cfg.DeadLetterTopic,
-		Rules:           []daprsub.Rule{{Match: fmt.Sprintf("event.type == %q", CompletedType), Path: "/task-completed"}},
-		// daprd (1.14 to 1.17.5, TestDaprdRuntimeBehaviour) copies every event that matches
-		// no rule to the dead-letter topic (pkg/runtime/subscription/subscription.go), which
-		// would fill it with every created/updated/deleted event. The default route takes
-		// them and acks them.
-		Default: "/task-events-ignored",
-		Timeout: cfg.EventTimeout,
-	}, handleEvent(logger, handler))
+	subscribe(app, cfg, handleEvent(logger, handler))
 	app.OnShutdown(func(context.Context) error {
 		if err := client.GrpcClientConn().Close(); err != nil {
 			return fmt.Errorf("close dapr client: %w", err)
@@ -61,6 +50,36 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return nil
 	})
 	return app.Run(ctx)
+}
+
+// subscribe wires the task-events subscription: in bulk when BULK_MAX_MESSAGES > 1 (the
+// default), with the Task API creates of a request in parallel; one event per call otherwise.
+func subscribe(app *grpcapp.App, cfg Config, handle daprsub.Handler[*eventsv1.TaskEvent]) {
+	sub := daprsub.Subscription{
+		PubsubName:      cfg.App.PubsubName,
+		Topic:           cfg.Topic,
+		DeadLetterTopic: cfg.DeadLetterTopic,
+		Timeout:         cfg.EventTimeout,
+	}
+	if cfg.BulkMaxMessages <= 1 {
+		sub.Rules = []daprsub.Rule{{Match: fmt.Sprintf("event.type == %q", CompletedType), Path: "/task-completed"}}
+		// daprd (1.14 to 1.17.5, TestDaprdRuntimeBehaviour) copies every event that matches
+		// no rule to the dead-letter topic (pkg/runtime/subscription/subscription.go), which
+		// would fill it with every created/updated/deleted event. The default route takes
+		// them and acks them.
+		sub.Default = "/task-events-ignored"
+		daprsub.Handle(app.Events, sub, handle)
+		return
+	}
+	// No routing rule in bulk: daprsub asks for the raw records (rawPayload), and daprd
+	// would evaluate the rule against those bytes rather than the CloudEvent
+	// (pkg/runtime/subscription/bulksubscription.go). handleEvent looks at the type itself.
+	sub.Bulk = &daprsub.Bulk{MaxMessages: int32(cfg.BulkMaxMessages), MaxAwait: cfg.BulkMaxAwait}
+	// The events of a request are handled each on its own, TASK_API_CONCURRENCY at a time:
+	// the time goes into the Task API round trip. Creates are idempotent (the next
+	// occurrence's id comes from series and index), so two deliveries of one completion in
+	// one request create one task; the second is answered 409, a success.
+	daprsub.HandleEach(app.Events, sub, cfg.TaskAPIConcurrency, handle)
 }
 
 // handleEvent adapts the next-task handler to the callback runtime: permanent errors

@@ -87,32 +87,37 @@ func batchHandler[PT wire.Event](s *seen) daprsub.BatchHandler[PT] {
 
 // subscribe registers the no-op handlers of mode on app: the subscription modes the no-op
 // copies (NOOP_MODE), so that each service is compared with a ceiling of its own mode.
-// "services" (default) as notification, recurring-task and websocket subscribe (reminders in
-// bulk with the notification service's defaults, task-events and task-updates one event per
-// call), "audit" as the audit service (every topic in bulk with its defaults, each on its own
+// "services" (default) as notification, recurring-task and websocket subscribe (reminders and
+// task-events in bulk with the notification and recurring-task services' defaults, each on
+// its own pub/sub Component, task-updates one event per call), "audit" as the audit service (every topic in bulk with its defaults, each on its own
 // pub/sub Component). The defaults are wire's, which the services' configs use too.
 func subscribe(app *grpcapp.App, cfg grpcapp.Config, mode string, s *seen) error {
 	sub := func(topic string) daprsub.Subscription {
 		return daprsub.Subscription{PubsubName: cfg.PubsubName, Topic: topic, DeadLetterTopic: wire.DeadLetter(topic, "noop")}
 	}
+	// Each bulk topic on its own pub/sub Component, as each service's sidecar has its own:
+	// pubsub.kafka runs one bulk callback at a time per Component, across all its topics.
+	pubsubs := localrun.AuditPubsubEnv()
+	bulk := func(topic, env string, maxMessages int32, maxAwait time.Duration) daprsub.Subscription {
+		b := sub(topic)
+		b.PubsubName = pubsubs[env]
+		b.Bulk = &daprsub.Bulk{MaxMessages: maxMessages, MaxAwait: maxAwait}
+		return b
+	}
 	switch mode {
 	case "", "services":
-		reminders := sub(wire.TopicReminders)
-		reminders.Bulk = &daprsub.Bulk{MaxMessages: wire.NotificationBulkMaxMessages, MaxAwait: wire.NotificationBulkMaxAwait}
-		daprsub.Handle(app.Events, sub(wire.TopicTaskEvents), handler[*eventsv1.TaskEvent](s))
-		daprsub.HandleBatch(app.Events, reminders, batchHandler[*eventsv1.ReminderEvent](s))
+		daprsub.HandleBatch(app.Events, bulk(wire.TopicReminders, "AUDIT_PUBSUB_REMINDERS", wire.NotificationBulkMaxMessages, wire.NotificationBulkMaxAwait),
+			batchHandler[*eventsv1.ReminderEvent](s))
+		daprsub.HandleBatch(app.Events, bulk(wire.TopicTaskEvents, "AUDIT_PUBSUB_TASK_EVENTS", wire.RecurringBulkMaxMessages, wire.RecurringBulkMaxAwait),
+			batchHandler[*eventsv1.TaskEvent](s))
 		daprsub.Handle(app.Events, sub(wire.TopicTaskUpdates), handler[*eventsv1.TaskUpdate](s))
 	case "audit":
-		pubsubs := localrun.AuditPubsubEnv()
-		bulk := func(topic, env string) daprsub.Subscription {
-			b := sub(topic)
-			b.PubsubName = pubsubs[env]
-			b.Bulk = &daprsub.Bulk{MaxMessages: wire.AuditBulkMaxMessages, MaxAwait: wire.AuditBulkMaxAwait}
-			return b
-		}
-		daprsub.HandleBatch(app.Events, bulk(wire.TopicTaskEvents, "AUDIT_PUBSUB_TASK_EVENTS"), batchHandler[*eventsv1.TaskEvent](s))
-		daprsub.HandleBatch(app.Events, bulk(wire.TopicReminders, "AUDIT_PUBSUB_REMINDERS"), batchHandler[*eventsv1.ReminderEvent](s))
-		daprsub.HandleBatch(app.Events, bulk(wire.TopicTaskUpdates, "AUDIT_PUBSUB_TASK_UPDATES"), batchHandler[*eventsv1.TaskUpdate](s))
+		daprsub.HandleBatch(app.Events, bulk(wire.TopicTaskEvents, "AUDIT_PUBSUB_TASK_EVENTS", wire.AuditBulkMaxMessages, wire.AuditBulkMaxAwait),
+			batchHandler[*eventsv1.TaskEvent](s))
+		daprsub.HandleBatch(app.Events, bulk(wire.TopicReminders, "AUDIT_PUBSUB_REMINDERS", wire.AuditBulkMaxMessages, wire.AuditBulkMaxAwait),
+			batchHandler[*eventsv1.ReminderEvent](s))
+		daprsub.HandleBatch(app.Events, bulk(wire.TopicTaskUpdates, "AUDIT_PUBSUB_TASK_UPDATES", wire.AuditBulkMaxMessages, wire.AuditBulkMaxAwait),
+			batchHandler[*eventsv1.TaskUpdate](s))
 	default:
 		return fmt.Errorf("NOOP_MODE=%q: want services or audit", mode)
 	}
