@@ -45,6 +45,9 @@ type Config struct {
 	// BulkMaxMessages is the most reminders daprd delivers in one bulk request
 	// (BULK_MAX_MESSAGES, 100); 1 turns bulk delivery off.
 	BulkMaxMessages int
+	// BackgroundBatches is how many batches' first attempts may run after their batches
+	// were acknowledged (NOTIFY_BACKGROUND_BATCHES, 8); 0 attempts before acknowledging.
+	BackgroundBatches int
 	// BulkMaxAwait is how long daprd waits to fill a bulk request (BULK_MAX_AWAIT, 20ms; at
 	// least 1ms: daprd gets whole milliseconds and replaces 0 by its own default, 1s or 10s).
 	BulkMaxAwait time.Duration
@@ -82,6 +85,7 @@ func readConfig(getenv func(string) string) (Config, error) {
 		WebhookAllowPrivate: r.Bool("WEBHOOK_ALLOW_PRIVATE", false),
 		BulkMaxMessages:     r.Int("BULK_MAX_MESSAGES", wire.NotificationBulkMaxMessages, 1, 1000),
 		BulkMaxAwait:        r.Duration("BULK_MAX_AWAIT", wire.NotificationBulkMaxAwait),
+		BackgroundBatches:   r.Int("NOTIFY_BACKGROUND_BATCHES", 8, 0, 64),
 	}
 	checkTimings(r, c)
 	c.WebhookKey, c.WebhookPreviousKey = readWebhookKeys(r)

@@ -35,7 +35,7 @@ func TestReadConfig(t *testing.T) {
 		DatabaseURL: "postgres://localhost/notification", DBMaxConns: 16, DBStartupTimeout: 60 * time.Second,
 		Dapr:        daprconn.Config{Target: "127.0.0.1:50001"},
 		MaxLateness: 6 * time.Hour, Retry: notify.DefaultBackoff, SchedulerInterval: time.Second, SchedulerBatch: 100,
-		HandlerTimeout: 30 * time.Second, BulkMaxMessages: 100,
+		HandlerTimeout: 30 * time.Second, BulkMaxMessages: 100, BackgroundBatches: 8,
 		BulkMaxAwait: 20 * time.Millisecond, WebhookTimeout: 10 * time.Second,
 	}
 	with := func(f func(*Config)) Config { c := defaults; f(&c); return c }
@@ -61,6 +61,8 @@ func TestReadConfig(t *testing.T) {
 			with(func(c *Config) { c.Retry.RetryFor = 0 })},
 		{"shortest bulk wait", map[string]string{"BULK_MAX_AWAIT": "1ms"},
 			with(func(c *Config) { c.BulkMaxAwait = time.Millisecond })},
+		{"first attempt before the answer", map[string]string{"NOTIFY_BACKGROUND_BATCHES": "0"},
+			with(func(c *Config) { c.BackgroundBatches = 0 })},
 		{"webhook master key", map[string]string{"WEBHOOK_SECRET": "whsec_" + base64.StdEncoding.EncodeToString(newMaster)},
 			with(func(c *Config) { c.WebhookKey = newMaster })},
 		{"webhook key rotation", map[string]string{"WEBHOOK_SECRET": "whsec_" + base64.StdEncoding.EncodeToString(newMaster),

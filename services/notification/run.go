@@ -70,6 +70,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	h := notify.NewHandler(store, senders, cfg.MaxLateness, now, logger)
 	h.Schedule(cfg.Retry, nil)
 	h.UsePreferences(store)
+	// Answer a batch once the ledger holds it, and send after (the lease, twice the
+	// handler timeout, outlasts an attempt bounded by the handler timeout).
+	h.AttemptAfterAck(cfg.BackgroundBatches, cfg.HandlerTimeout)
 
 	app := grpcapp.New(cfg.App, logger)
 	h.UseMetrics(notify.NewMetrics(app.Metrics.Registry))
@@ -84,6 +87,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	app.Go(func(ctx context.Context) error {
 		return h.RunScheduler(ctx, cfg.SchedulerInterval, cfg.HandlerTimeout, cfg.SchedulerBatch)
 	})
+	// At shutdown, first attempts still running after their batches were answered end
+	// before the kept outcomes are flushed and the senders closed (the hooks below run
+	// after the tasks have returned); batches arriving meanwhile attempt before answering.
+	app.Go(func(ctx context.Context) error { <-ctx.Done(); h.DrainAttempts(); return nil })
 	app.OnShutdown(func(ctx context.Context) error {
 		// Outcomes of sends the ledger did not take yet: one last try. Lost ones leave
 		// their channels 'sending', sent once more after the lease (README, delivery rules).

@@ -118,6 +118,9 @@ type Handler struct {
 	// again by this process meanwhile. pendingMu also serialises the flushes.
 	pendingMu sync.Mutex
 	pending   []Outcome
+
+	// ahead, when set, runs each batch's first attempt after its answer (AttemptAfterAck).
+	ahead *afterAck
 }
 
 // sendConcurrency bounds concurrent webhook POSTs and SMTP sessions of one batch.
@@ -150,7 +153,8 @@ func (h *Handler) UseMetrics(m *Metrics) { h.metrics = m }
 // Handle delivers one reminder: it records the plan, makes the first attempt and records
 // its outcomes. It returns nil after that attempt whatever its outcomes (the scheduler
 // retries transient failures, finishes held channels and takes over crashed attempts),
-// and an error (redeliver) only when the ledger could not take the plan.
+// or with AttemptAfterAck as soon as the plan is recorded, and an error (redeliver) only
+// when the ledger could not take the plan.
 // logAttrs are added to its log lines (topic, trace_id).
 func (h *Handler) Handle(ctx context.Context, ev *eventsv1.ReminderEvent, logAttrs ...any) error {
 	return h.HandleBatch(ctx, []*eventsv1.ReminderEvent{ev}, logAttrs...)[0]
@@ -179,6 +183,13 @@ func (h *Handler) HandleBatch(ctx context.Context, evs []*eventsv1.ReminderEvent
 	if err != nil {
 		return fail(err)
 	}
+	// With AttemptAfterAck, a slot for the first attempt is taken before the channels are
+	// leased (the lease counts from now, after any wait for a slot), so that the attempt
+	// starts right after Begin and ends well inside the lease.
+	release, async, err := h.ahead.reserve(ctx)
+	if err != nil {
+		return fail(err)
+	}
 	now := h.now()
 	notes := make(map[string]*Notification, len(evs))
 	reqs := make([]Request, 0, len(evs))
@@ -192,13 +203,15 @@ func (h *Handler) HandleBatch(ctx context.Context, evs []*eventsv1.ReminderEvent
 	}
 	claims, err := h.ledger.Begin(ctx, reqs, now)
 	if err != nil {
+		release()
 		return fail(fmt.Errorf("begin deliveries: %w", err))
 	}
 	h.countPlans(reqs)
 	// From here on the ledger holds every reminder of the batch: whatever happens to the
-	// sends, the scheduler finishes them, so the events are acknowledged once this first
-	// attempt is over.
-	h.attempt(ctx, claims, notes, nil, logAttrs...)
+	// sends, the scheduler finishes them (a crash leaves the channels sending until the
+	// lease runs out), so the events are acknowledged — after this first attempt, or with
+	// AttemptAfterAck at once while it runs.
+	h.attemptAfterAnswer(ctx, release, async, claims, notes, logAttrs...)
 	return errs
 }
 
