@@ -29,11 +29,12 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	out := fs.String("out", "results", "folder for bench.md, latency.png, soak.md")
 	events := fs.Int("events", 3000, "benchmark: publishes in the flat-out phase")
 	conc := fs.Int("concurrency", 8, "concurrent publishers")
-	rate := fs.Float64("rate", 0, "events/s of the fixed-rate phase (benchmark: 0 = half the no-op ceiling) or of the soak")
+	rate := fs.Float64("rate", 0, "events/s of the fixed-rate phase (benchmark: 0 = a quarter of the no-op ceiling) or of the soak")
 	duration := fs.Duration("duration", 10*time.Second, "length of the fixed-rate phase or of the soak")
 	mixFlag := fs.String("mix", "1:1:1", "completion:reminder:update weights")
 	dup := fs.Float64("duplicates", 0.05, "ratio of re-published events (same event_id)")
 	bad := fs.Float64("malformed", 0.02, "ratio of malformed events")
+	email := fs.Bool("email", true, "reminders ask for in-app and e-mail delivery; false: in-app only (notification without the SMTP receiver)")
 	profile := fs.Bool("profile", false, "serve pprof of every service (PPROF_ADDR) and sidecar (--enable-profiling) on 127.0.0.1, URLs printed")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -83,6 +84,9 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer obs.Close()
 	pub := loadtest.NewPublisher(s.Info.TaskAPI.DaprHTTP)
 	gen := loadtest.Gen{User: devstack.DevUser, Email: "load@example.com"}
+	if !*email {
+		gen.Email = ""
+	}
 	if *soak {
 		return loadtest.Soak(ctx, loadtest.SoakConfig{Stack: s, Obs: obs, Pub: pub, Gen: gen, Rate: *rate, Duration: *duration,
 			Every: max(time.Second, min(30*time.Second, *duration/20)), Mix: mix, MaxGrowth: 0.10, Dir: *out, Out: stdout})

@@ -58,6 +58,8 @@ type Event struct {
 	// TaskID is the task the event is about; SeriesID the recurrence series (completions);
 	// Title the reminder's title (the e-mail subject contains it).
 	TaskID, SeriesID, Title string
+	// InAppOnly: a reminder without an e-mail target (Gen.Email empty).
+	InAppOnly bool
 }
 
 // NewID returns a random UUID (version 4).
@@ -71,7 +73,8 @@ func NewID() string {
 
 // Gen makes events for one user; every event has fresh ids so its effects can be counted.
 type Gen struct {
-	User  string
+	User string
+	// Email is the reminders' e-mail target; empty sends them in-app only.
 	Email string
 	Now   func() time.Time
 }
@@ -102,7 +105,7 @@ func (g Gen) Next(k Kind) Event {
 		msg = &eventsv1.ReminderEvent{EventId: id, ReminderId: NewID(), TaskId: taskID, UserId: g.User, Title: ev.Title,
 			DueAt: timestamppb.New(t.Add(30 * time.Minute)), RemindAt: timestamppb.New(t), TimeZone: "Europe/Berlin",
 			Targets: &eventsv1.DeliveryTargets{Email: g.Email}}
-		ev.CEType = wire.TypeReminderDue
+		ev.CEType, ev.InAppOnly = wire.TypeReminderDue, g.Email == ""
 	case Update:
 		task := &eventsv1.Task{Id: taskID, UserId: g.User, Title: "update " + taskID, Status: eventsv1.TaskStatus_TASK_STATUS_OPEN,
 			Priority: eventsv1.TaskPriority_TASK_PRIORITY_LOW, CreatedAt: timestamppb.New(t), UpdatedAt: timestamppb.New(t)}

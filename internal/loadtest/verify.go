@@ -7,13 +7,17 @@ import (
 
 // Effect names, as they appear in reports.
 const (
-	EffAudit      = "audit row"
-	EffNext       = "next occurrence"
-	EffLedger     = "ledger in_app+email delivered"
-	EffMail       = "e-mail"
-	EffAuditInApp = "audited in-app notification"
-	EffWSNotif    = "in-app notification frame"
-	EffWSUpdate   = "task_change frame"
+	EffAudit  = "audit row"
+	EffNext   = "next occurrence"
+	EffLedger = "ledger in_app+email delivered"
+	EffMail   = "e-mail"
+	// In-app-only reminders (Event.InAppOnly): the ledger holds in_app alone, and "no
+	// e-mail" counts 1 + the e-mails sent (more than once is an e-mail that should not be).
+	EffLedgerInApp = "ledger in_app delivered"
+	EffNoMail      = "no e-mail"
+	EffAuditInApp  = "audited in-app notification"
+	EffWSNotif     = "in-app notification frame"
+	EffWSUpdate    = "task_change frame"
 )
 
 // Expected lists the effects ev must cause, each with the number of times it happened.
@@ -27,12 +31,21 @@ func Expected(ev Event, e Effects) map[string]int {
 		m[EffNext] = e.Series[ev.SeriesID]
 	case Reminder:
 		l := e.Ledger[ev.ID]
-		if l["in_app"] == "delivered" && l["email"] == "delivered" && len(l) == 2 {
-			m[EffLedger] = 1
-		} else {
+		switch {
+		case ev.InAppOnly:
+			// No e-mail target: one ledger row, in-app, and no e-mail at all.
+			m[EffLedgerInApp] = 0
+			if l["in_app"] == "delivered" && len(l) == 1 {
+				m[EffLedgerInApp] = 1
+			}
+			m[EffNoMail] = 1 + e.Mail[ev.TaskID]
+		default:
 			m[EffLedger] = 0
+			if l["in_app"] == "delivered" && l["email"] == "delivered" && len(l) == 2 {
+				m[EffLedger] = 1
+			}
+			m[EffMail] = e.Mail[ev.TaskID]
 		}
-		m[EffMail] = e.Mail[ev.TaskID]
 		m[EffAuditInApp] = e.AuditInApp[ev.TaskID]
 		m[EffWSNotif] = e.WSNotif[ev.TaskID]
 	case Update:
