@@ -41,6 +41,17 @@ func (a *TaskAPI) Created() []*eventsv1.Task {
 	return append([]*eventsv1.Task(nil), a.created...)
 }
 
+// CreatedSince returns the tasks created after the first n, in order: a poller that
+// remembers how many it has seen copies only the new ones.
+func (a *TaskAPI) CreatedSince(n int) []*eventsv1.Task {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if n >= len(a.created) {
+		return nil
+	}
+	return append([]*eventsv1.Task(nil), a.created[n:]...)
+}
+
 // Calls is how many create calls arrived, duplicates included.
 func (a *TaskAPI) Calls() int {
 	a.mu.Lock()

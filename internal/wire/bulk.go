@@ -9,7 +9,7 @@ const (
 	AuditBulkMaxMessages        = 1000
 	AuditBulkMaxAwait           = 250 * time.Millisecond
 	NotificationBulkMaxMessages = 100
-	NotificationBulkMaxAwait    = 20 * time.Millisecond
+	NotificationBulkMaxAwait    = 100 * time.Millisecond
 	RecurringBulkMaxMessages    = 100
 	RecurringBulkMaxAwait       = 500 * time.Millisecond
 )

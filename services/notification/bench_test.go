@@ -20,6 +20,7 @@ import (
 	"github.com/taskflow/taskflow-events/internal/envconfig"
 	"github.com/taskflow/taskflow-events/internal/grpcapp"
 	"github.com/taskflow/taskflow-events/internal/testenv"
+	"github.com/taskflow/taskflow-events/internal/wire"
 	"github.com/taskflow/taskflow-events/services/notification/internal/webhook"
 )
 
@@ -97,12 +98,17 @@ func BenchmarkEndToEnd(b *testing.B) {
 		}
 	}
 
-	// The no-op subscriber: same runtime, same daprd build and broker, handler does nothing.
+	// The no-op subscriber: same runtime, same daprd build and broker, the service's bulk
+	// subscription (wire's defaults, which the service uses), handler does nothing.
 	var noop atomic.Int64
 	noopSvc := testenv.RunService(b, func(ctx context.Context, getenv func(string) string, _ io.Writer) error {
 		app := grpcapp.New(grpcapp.ReadConfig(envconfig.New(getenv)), slog.New(slog.DiscardHandler))
-		daprsub.Handle(app.Events, daprsub.Subscription{PubsubName: testenv.PubsubName, Topic: "reminders-noop", DeadLetterTopic: "reminders-noop-dlq"},
-			func(context.Context, daprsub.Meta, *eventsv1.ReminderEvent) error { noop.Add(1); return nil })
+		daprsub.HandleBatch(app.Events, daprsub.Subscription{PubsubName: testenv.PubsubName, Topic: "reminders-noop", DeadLetterTopic: "reminders-noop-dlq",
+			Bulk: &daprsub.Bulk{MaxMessages: wire.NotificationBulkMaxMessages, MaxAwait: wire.NotificationBulkMaxAwait}},
+			func(_ context.Context, evs []daprsub.Event[*eventsv1.ReminderEvent]) []error {
+				noop.Add(int64(len(evs)))
+				return make([]error, len(evs))
+			})
 		return app.Run(ctx)
 	}, nil)
 	noopDaprd := testenv.StartDaprd(b, testenv.DaprdConfig{AppID: "noop-bench", AppPort: noopSvc.GRPCPort, Broker: s.broker})

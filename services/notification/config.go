@@ -48,7 +48,7 @@ type Config struct {
 	// BackgroundBatches is how many batches' first attempts may run after their batches
 	// were acknowledged (NOTIFY_BACKGROUND_BATCHES, 8); 0 attempts before acknowledging.
 	BackgroundBatches int
-	// BulkMaxAwait is how long daprd waits to fill a bulk request (BULK_MAX_AWAIT, 20ms; at
+	// BulkMaxAwait is how long daprd waits to fill a bulk request (BULK_MAX_AWAIT, 100ms; at
 	// least 1ms: daprd gets whole milliseconds and replaces 0 by its own default, 1s or 10s).
 	BulkMaxAwait time.Duration
 	// WebhookKey is the master key each user's webhook key is derived from (WEBHOOK_SECRET,

@@ -36,7 +36,7 @@ func TestReadConfig(t *testing.T) {
 		Dapr:        daprconn.Config{Target: "127.0.0.1:50001"},
 		MaxLateness: 6 * time.Hour, Retry: notify.DefaultBackoff, SchedulerInterval: time.Second, SchedulerBatch: 100,
 		HandlerTimeout: 30 * time.Second, BulkMaxMessages: 100, BackgroundBatches: 8,
-		BulkMaxAwait: 20 * time.Millisecond, WebhookTimeout: 10 * time.Second,
+		BulkMaxAwait: 100 * time.Millisecond, WebhookTimeout: 10 * time.Second,
 	}
 	with := func(f func(*Config)) Config { c := defaults; f(&c); return c }
 	tests := []struct {
