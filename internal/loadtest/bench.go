@@ -43,9 +43,10 @@ type phase struct {
 	pub   *Published
 	eff   Effects
 	tally Tally
-	noop  map[string]time.Time // arrivals at Noop
-	noopA map[string]time.Time // arrivals at NoopAudit
-	cpu   map[string]float64   // process name → % of one core
+	noop  map[string]time.Time     // arrivals at Noop
+	noopA map[string]time.Time     // arrivals at NoopAudit
+	cpu   map[string]float64       // process name → % of one core
+	used  map[string]time.Duration // process name → CPU time used in the phase
 	rss   map[string]int64
 }
 
@@ -89,7 +90,7 @@ func (c BenchConfig) runPhase(ctx context.Context, o Options) (*phase, error) {
 			}
 		}
 	}
-	ph := &phase{pub: pub, eff: eff, tally: tally, cpu: map[string]float64{}, rss: map[string]int64{}}
+	ph := &phase{pub: pub, eff: eff, tally: tally, cpu: map[string]float64{}, used: map[string]time.Duration{}, rss: map[string]int64{}}
 	for name, pid := range procs {
 		after, err := SampleProc(pid)
 		if err != nil {
@@ -97,6 +98,7 @@ func (c BenchConfig) runPhase(ctx context.Context, o Options) (*phase, error) {
 		}
 		after.At = end
 		ph.cpu[name], ph.rss[name] = CPUPercent(before[name], after), after.RSS
+		ph.used[name] = after.CPU - before[name].CPU
 	}
 	if ph.noop, err = Arrivals(ctx, c.Noop.SeenURL); err != nil {
 		return nil, err

@@ -31,8 +31,8 @@ func (c BenchConfig) report(fp, rp *phase, rate float64) error {
 		fp.pub.Sends, len(fp.pub.Events), c.Mix[0], c.Mix[1], c.Mix[2], 100*c.Duplicate, 100*c.Malformed, c.Concurrency, c.Batch,
 		fp.pub.End.Sub(fp.pub.Start).Round(time.Millisecond), float64(fp.pub.Sends)/fp.pub.End.Sub(fp.pub.Start).Seconds(),
 		rate, c.Duration, len(rp.pub.Events), ms(rp.pub.Lag.Percentile(99)), ms(rp.pub.Lag.Percentile(100)))
-	b.WriteString("| service | effects (flat out) | events/s | ceiling events/s | ratio to ceiling | p50 @ fixed rate | p99 @ fixed rate | ceiling's p99 @ fixed rate | p99 ÷ ceiling's | CPU % service / sidecar (flat out) | RSS service / sidecar |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| service | effects (flat out) | events/s | ceiling events/s | ratio to ceiling | p50 @ fixed rate | p99 @ fixed rate | ceiling's p99 @ fixed rate | p99 ÷ ceiling's | CPU % service / sidecar (flat out) | CPU µs per event service / sidecar (flat out) | RSS service / sidecar |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	series := serviceTable(&b, fp, rp)
 	fmt.Fprintf(&b, "\nEffects checked (flat out): %s. Fixed rate: %s.\n", fp.tally, rp.tally)
 	for _, p := range append(fp.tally.Problems, rp.tally.Problems...) {
@@ -84,11 +84,21 @@ func serviceTable(b *strings.Builder, fp, rp *phase) []Series {
 		if p := ceilLat.Percentile(99); p > 0 {
 			latRatio = float64(lat.Percentile(99)) / float64(p)
 		}
-		fmt.Fprintf(b, "| %s | %d | %.0f | %.0f | %.2f | %s | %s | %s | %.2f | %.0f / %.0f | %s / %s |\n", name, thr.Effects, thr.PerSecond(), ceil.PerSecond(), ratio,
+		fmt.Fprintf(b, "| %s | %d | %.0f | %.0f | %.2f | %s | %s | %s | %.2f | %.0f / %.0f | %s / %s | %s / %s |\n", name, thr.Effects, thr.PerSecond(), ceil.PerSecond(), ratio,
 			ms(lat.Percentile(50)), ms(lat.Percentile(99)), ms(ceilLat.Percentile(99)), latRatio,
-			fp.cpu[name], fp.cpu["daprd-"+name], mib(rp.rss[name]), mib(rp.rss["daprd-"+name]))
+			fp.cpu[name], fp.cpu["daprd-"+name], perEvent(fp.used[name], thr.Effects), perEvent(fp.used["daprd-"+name], thr.Effects),
+			mib(rp.rss[name]), mib(rp.rss["daprd-"+name]))
 	}
 	return series
+}
+
+// perEvent is the CPU time used per event handled, in µs ("–" without events). The
+// no-ops' rows divide by every event they received (all three topics).
+func perEvent(used time.Duration, events int) string {
+	if events <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f", float64(used.Microseconds())/float64(events))
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
