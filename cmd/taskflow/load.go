@@ -83,10 +83,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer obs.Close()
 	pub := loadtest.NewPublisher(s.Info.TaskAPI.DaprHTTP)
-	gen := loadtest.Gen{User: devstack.DevUser, Email: "load@example.com"}
-	if !*email {
-		gen.Email = ""
-	}
+	gen := loadGen(*email)
 	if *soak {
 		return loadtest.Soak(ctx, loadtest.SoakConfig{Stack: s, Obs: obs, Pub: pub, Gen: gen, Rate: *rate, Duration: *duration,
 			Every: max(time.Second, min(30*time.Second, *duration/20)), Mix: mix, MaxGrowth: 0.10, Dir: *out, Out: stdout})
@@ -117,4 +114,14 @@ func parseMix(flag string) ([3]int, error) {
 		mix[i] = n
 	}
 	return mix, nil
+}
+
+// loadGen makes the load's events for the dev user; reminders ask for in-app and, with
+// email, e-mail delivery.
+func loadGen(email bool) loadtest.Gen {
+	g := loadtest.Gen{User: devstack.DevUser}
+	if email {
+		g.Email = "load@example.com"
+	}
+	return g
 }
