@@ -41,3 +41,15 @@ func TestCheckCountsMissingAndDuplicatedEffects(t *testing.T) {
 		})
 	}
 }
+
+func TestGrewMoreAtTheLimit(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		a, z float64
+		want bool
+	}{{20, 22, false}, {20, 23, true}, {100, 110, false}, {100, 111, true}, {0, 5, false}} {
+		if _, got := grewMore(c.a, c.z, 0.10); got != c.want {
+			t.Errorf("grewMore(%v, %v, 0.10) = %v, want %v", c.a, c.z, got, c.want)
+		}
+	}
+}
