@@ -79,7 +79,7 @@ func (s *Store) prepare(recs []Record) ([]*row, error) {
 			continue
 		}
 		seen[rec.EventID] = true
-		js, err := jsonOpts.Marshal(rec.Payload)
+		js, err := payloadJSON(rec.Payload)
 		if err != nil {
 			return nil, fmt.Errorf("encode payload of %s as JSON: %w", rec.EventID, err)
 		}
