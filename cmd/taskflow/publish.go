@@ -55,14 +55,8 @@ func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	target := f.dapr
-	if target == "" {
-		info, err := loadInfo(f.stack)
-		if err != nil {
-			return err
-		}
-		target = info.TaskAPI.DaprHTTP
-	}
+	// Everything the command line says is checked before the stack is looked for: a
+	// mistake there is the thing to report, whether a stack runs or not.
 	dueAt := time.Now().Add(time.Hour).Truncate(time.Minute)
 	if f.due != "" {
 		t, err := time.Parse(time.RFC3339, f.due)
@@ -74,6 +68,14 @@ func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	p, err := buildPublication(f, dueAt)
 	if err != nil {
 		return err
+	}
+	target := f.dapr
+	if target == "" {
+		info, err := loadInfo(f.stack)
+		if err != nil {
+			return err
+		}
+		target = info.TaskAPI.DaprHTTP
 	}
 	if err := devstack.Publish(ctx, target, p.topic, p.ceType, p.key, p.msg); err != nil {
 		return err
