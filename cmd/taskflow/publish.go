@@ -30,21 +30,46 @@ func parsePublishFlags(args []string, stderr io.Writer) (publishFlags, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.stack, "stack", ".run/stack.json", "stack.json of a running `make run`")
 	fs.StringVar(&f.dapr, "dapr", "", "daprd HTTP address to publish through (default: the Task API double's sidecar)")
-	fs.StringVar(&f.file, "file", "", "JSON file with the message (protojson, snake_case); flags below are ignored")
+	fs.StringVar(&f.file, "file", "", "JSON file with the whole message (protojson, snake_case); refuses the flags that set fields")
 	fs.StringVar(&f.user, "user", devstack.DevUser, "user id")
 	fs.StringVar(&f.title, "title", "Water the plants", "task title")
 	fs.StringVar(&f.kind, "kind", "created", "task event kind: created, updated, completed, reopened, deleted")
 	fs.StringVar(&f.rrule, "rrule", "", "RFC 5545 rule for a recurring task, e.g. FREQ=WEEKLY;BYDAY=MO,TH")
 	fs.StringVar(&f.tz, "tz", "Europe/Berlin", "IANA time zone")
-	fs.StringVar(&f.due, "due", "", "due time, RFC 3339 (default: in one hour)")
+	fs.StringVar(&f.due, "due", "", "due time, RFC 3339 (default: in one hour; with --file, the file's due_at)")
 	fs.StringVar(&f.email, "email", "", "reminder: e-mail address")
 	fs.StringVar(&f.webhook, "webhook", "", "reminder: webhook URL")
 	fs.StringVar(&f.body, "body", "Hello from taskflow publish", "update: notification body")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: taskflow publish %s [flags]\n\n%s\n\n", f.what, publishFileHelp)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return f, err
 	}
+	if f.file != "" {
+		// The message comes from the file as it is: a field flag given with it would be
+		// dropped without a word, so it is refused, whatever the flags' order.
+		var fields []string
+		fs.Visit(func(fl *flag.Flag) {
+			switch fl.Name {
+			case "stack", "dapr", "file":
+			default:
+				fields = append(fields, "--"+fl.Name)
+			}
+		})
+		if len(fields) > 0 {
+			return f, fmt.Errorf("%w: %s cannot be combined with --file: the file is the whole message (set the fields there, e.g. due_at)",
+				errUsage, strings.Join(fields, ", "))
+		}
+	}
 	return f, nil
 }
+
+const publishFileHelp = `The event is built from the flags, or read whole from --file (protojson, snake_case;
+an event_id is added when it has none). The flags that set fields (--user, --title,
+--kind, --rrule, --tz, --due, --email, --webhook, --body) are refused with --file:
+set those fields in the file (due_at for --due).`
 
 func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {

@@ -2,9 +2,18 @@ package main
 
 import (
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
 )
 
 // TestPublishRefusesBadArgumentsWithoutAStack: a mistake on the command line is reported as
@@ -23,6 +32,8 @@ func TestPublishRefusesBadArgumentsWithoutAStack(t *testing.T) {
 		{"unknown task event kind", "task", []string{"--kind", "finished"}, false,
 			`--kind "finished": want created, updated, completed, reopened or deleted`},
 		{"due not RFC 3339", "reminder", []string{"--due", "tomorrow"}, false, `--due: parsing time "tomorrow"`},
+		{"message flag with --file", "reminder", []string{"--file", "reminder.json", "--due", "tomorrow"}, true,
+			"--due cannot be combined with --file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -37,6 +48,93 @@ func TestPublishRefusesBadArgumentsWithoutAStack(t *testing.T) {
 			}
 			if msg := err.Error() + "\n" + stderr; !strings.Contains(msg, tc.want) || strings.Contains(msg, missing) {
 				t.Errorf("taskflow %s = %v (stderr %q), want it to say %q and not ask for a stack", cmdline, err, stderr, tc.want)
+			}
+		})
+	}
+}
+
+// daprdDouble answers daprd's HTTP publish API with 204 and keeps what it was sent.
+type daprdDouble struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	got []publishRequest
+}
+
+type publishRequest struct {
+	path string
+	body []byte
+}
+
+func startDaprd(t *testing.T) *daprdDouble {
+	t.Helper()
+	d := &daprdDouble{}
+	d.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		d.mu.Lock()
+		d.got = append(d.got, publishRequest{path: r.URL.Path, body: body})
+		d.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(d.srv.Close)
+	return d
+}
+
+func (d *daprdDouble) requests() []publishRequest {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]publishRequest(nil), d.got...)
+}
+
+// TestPublishDue: --due sets the due time of the event built from flags; --file sends the
+// file's message as it is, so --due (like every flag that sets a field) is refused with it
+// instead of being silently dropped, and nothing is sent.
+func TestPublishDue(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "reminder.json")
+	writeJSON(t, file, map[string]any{"reminder_id": "r-1", "task_id": "t-1", "user_id": "u-1", "title": "From the file",
+		"due_at": "2027-05-01T10:00:00Z"})
+	for _, tc := range []struct {
+		name    string
+		flags   []string
+		wantDue time.Time // zero: refused
+		want    string    // what the refusal says
+	}{
+		{"--due without --file", []string{"--due", "2027-03-01T09:00:00+01:00"}, mustRFC3339("2027-03-01T08:00:00Z"), ""},
+		{"--file alone keeps the file's due_at", []string{"--file", file}, mustRFC3339("2027-05-01T10:00:00Z"), ""},
+		{"--due after --file", []string{"--file", file, "--due", "2027-03-01T09:00:00+01:00"}, time.Time{}, "--due cannot be combined with --file"},
+		{"--due before --file", []string{"--due", "2027-03-01T09:00:00+01:00", "--file", file}, time.Time{}, "--due cannot be combined with --file"},
+		{"--due that does not parse, with --file", []string{"--file", file, "--due", "tomorrow"}, time.Time{}, "--due cannot be combined with --file"},
+		{"several message flags with --file", []string{"--file", file, "--title", "x", "--due", "2027-03-01T09:00:00Z"}, time.Time{},
+			"--due, --title cannot be combined with --file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d := startDaprd(t)
+			args := append([]string{"publish", "reminder", "--dapr", d.srv.URL}, tc.flags...)
+			cmdline := strings.Join(args, " ")
+			_, stderr, err := runCLI(args...)
+			got := d.requests()
+			if tc.wantDue.IsZero() {
+				if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("taskflow %s = %v (stderr %q), want a usage error saying %q", cmdline, err, stderr, tc.want)
+				}
+				if len(got) != 0 {
+					t.Errorf("taskflow %s sent %d publishes to daprd, want none", cmdline, len(got))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("taskflow %s = %v (stderr %q), want it published", cmdline, err, stderr)
+			}
+			if len(got) != 1 {
+				t.Fatalf("taskflow %s sent %d publishes to daprd, want 1", cmdline, len(got))
+			}
+			var ev eventsv1.ReminderEvent
+			if err := proto.Unmarshal(got[0].body, &ev); err != nil {
+				t.Fatalf("taskflow %s sent %q, want a ReminderEvent: %v", cmdline, got[0].body, err)
+			}
+			if due := ev.GetDueAt().AsTime(); !due.Equal(tc.wantDue) {
+				t.Errorf("taskflow %s published due_at %v, want %v", cmdline, due, tc.wantDue)
 			}
 		})
 	}
