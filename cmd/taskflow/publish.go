@@ -47,6 +47,11 @@ func parsePublishFlags(args []string, stderr io.Writer) (publishFlags, error) {
 	if err := fs.Parse(args[1:]); err != nil {
 		return f, err
 	}
+	// Parsing stops at the first argument that is not a flag, so everything after it,
+	// flags included, would be dropped: 'publish task --title Pay rent --due ...'.
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("%w: unexpected argument %q: the flags after it would be ignored (quote a value with spaces)", errUsage, fs.Arg(0))
+	}
 	if f.file != "" {
 		// The message comes from the file as it is: a field flag given with it would be
 		// dropped without a word, so it is refused, whatever the flags' order.

@@ -104,6 +104,10 @@ func TestPublishDue(t *testing.T) {
 		{"--due after --file", []string{"--file", file, "--due", "2027-03-01T09:00:00+01:00"}, time.Time{}, "--due cannot be combined with --file"},
 		{"--due before --file", []string{"--due", "2027-03-01T09:00:00+01:00", "--file", file}, time.Time{}, "--due cannot be combined with --file"},
 		{"--due that does not parse, with --file", []string{"--file", file, "--due", "tomorrow"}, time.Time{}, "--due cannot be combined with --file"},
+		// Flag parsing stops at the first argument that is not a flag: an unquoted title
+		// with a space would leave --due behind it unread.
+		{"--due after a stray argument", []string{"--title", "Pay", "rent", "--due", "2027-03-01T09:00:00Z"}, time.Time{},
+			`unexpected argument "rent"`},
 		{"several message flags with --file", []string{"--file", file, "--title", "x", "--due", "2027-03-01T09:00:00Z"}, time.Time{},
 			"--due, --title cannot be combined with --file"},
 	} {
