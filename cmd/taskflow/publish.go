@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -29,7 +31,7 @@ func parsePublishFlags(args []string, stderr io.Writer) (publishFlags, error) {
 	fs := flag.NewFlagSet("publish "+f.what, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.stack, "stack", ".run/stack.json", "stack.json of a running `make run`")
-	fs.StringVar(&f.dapr, "dapr", "", "daprd HTTP address to publish through (default: the Task API double's sidecar)")
+	fs.StringVar(&f.dapr, "dapr", "", "daprd HTTP address to publish through, host:port or http://host:port (default: the Task API double's sidecar)")
 	fs.StringVar(&f.file, "file", "", "JSON file with the whole message (protojson, snake_case); refuses the flags that set fields")
 	fs.StringVar(&f.user, "user", devstack.DevUser, "user id")
 	fs.StringVar(&f.title, "title", "Water the plants", "task title")
@@ -51,6 +53,12 @@ func parsePublishFlags(args []string, stderr io.Writer) (publishFlags, error) {
 	// flags included, would be dropped: 'publish task --title Pay rent --due ...'.
 	if fs.NArg() > 0 {
 		return f, fmt.Errorf("%w: unexpected argument %q: the flags after it would be ignored (quote a value with spaces)", errUsage, fs.Arg(0))
+	}
+	if f.dapr != "" {
+		var err error
+		if f.dapr, err = daprHTTPBase(f.dapr); err != nil {
+			return f, err
+		}
 	}
 	if f.file != "" {
 		// The message comes from the file as it is: a field flag given with it would be
@@ -113,6 +121,25 @@ func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	out, _ := protojson.MarshalOptions{UseProtoNames: true}.Marshal(p.msg)
 	fmt.Fprintf(stdout, "published %s to %s through %s:\n%s\n", p.ceType, p.topic, target, out)
 	return nil
+}
+
+// daprHTTPBase is the base URL of daprd's HTTP API that --dapr names. A bare host:port (as
+// daprd's logs and dlq replay's --dapr give addresses) means http://host:port; without this,
+// net/url read "127.0.0.1:3500/v1.0/..." as a path and "localhost:3500" as a scheme.
+func daprHTTPBase(s string) (string, error) {
+	bad := fmt.Errorf("%w: --dapr %q: want daprd's HTTP address as host:port or http://host:port (e.g. 127.0.0.1:3500)", errUsage, s)
+	if !strings.Contains(s, "://") {
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			return "", bad
+		}
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.User != nil ||
+		strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", bad
+	}
+	return u.Scheme + "://" + u.Host, nil
 }
 
 // fill reads a protojson file into m (when file is set) and gives m an event_id if it has none.

@@ -143,3 +143,51 @@ func TestPublishDue(t *testing.T) {
 		})
 	}
 }
+
+// TestPublishDaprAddress: --dapr takes daprd's HTTP address as host:port (as daprd's logs
+// and dlq replay's --dapr give addresses) or as a URL, and names the expected form when it
+// is neither.
+func TestPublishDaprAddress(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		dapr func(d *daprdDouble) string
+		want string // what the refusal says; "" publishes
+	}{
+		{"host:port", func(d *daprdDouble) string { return d.srv.Listener.Addr().String() }, ""},
+		{"http URL", func(d *daprdDouble) string { return d.srv.URL }, ""},
+		{"http URL with a trailing slash", func(d *daprdDouble) string { return d.srv.URL + "/" }, ""},
+		{"host without a port", func(*daprdDouble) string { return "localhost" }, `--dapr "localhost": want daprd's HTTP address as host:port or http://host:port`},
+		{"port without a host", func(*daprdDouble) string { return ":3500" }, `--dapr ":3500": want daprd's HTTP address as host:port or http://host:port`},
+		{"another scheme", func(*daprdDouble) string { return "grpc://127.0.0.1:50001" }, `--dapr "grpc://127.0.0.1:50001": want daprd's HTTP address`},
+		{"a path", func(*daprdDouble) string { return "http://127.0.0.1:3500/v1.0" }, `--dapr "http://127.0.0.1:3500/v1.0": want daprd's HTTP address`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d := startDaprd(t)
+			// No stack: --dapr alone says where to publish.
+			args := []string{"publish", "update", "--stack", filepath.Join(t.TempDir(), "stack.json"), "--dapr", tc.dapr(d)}
+			cmdline := strings.Join(args, " ")
+			stdout, stderr, err := runCLI(args...)
+			got := d.requests()
+			if tc.want != "" {
+				if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("taskflow %s = %v (stderr %q), want a usage error saying %q", cmdline, err, stderr, tc.want)
+				}
+				if len(got) != 0 {
+					t.Errorf("taskflow %s sent %d publishes to daprd, want none", cmdline, len(got))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("taskflow %s = %v (stderr %q), want it published", cmdline, err, stderr)
+			}
+			if want := "/v1.0/publish/taskflow-pubsub/task-updates"; len(got) != 1 || got[0].path != want {
+				t.Errorf("taskflow %s sent %+v to daprd, want one publish to %s", cmdline, got, want)
+			}
+			if want := "through " + d.srv.URL + ":"; !strings.Contains(stdout, want) {
+				t.Errorf("taskflow %s printed %q, want it to say %q", cmdline, stdout, want)
+			}
+		})
+	}
+}
