@@ -40,9 +40,12 @@ type Published struct {
 	Sends  int
 	Start  time.Time
 	End    time.Time
-	// Lag is, at a fixed rate, how late each publish call started after its due time
-	// (sorted); the latencies include it.
+	// Lag is, at a fixed rate, how late each successful publish call started after its
+	// due time (sorted); the latencies include it.
 	Lag Latencies
+	// Failed counts the publish calls that returned an error: they have no publish time,
+	// send or lag. The first one while ctx is live ends the run and is Run's error.
+	Failed int
 }
 
 // Run publishes events through pub according to o.
@@ -135,6 +138,7 @@ func (r *publishRun) record(pubCtx context.Context, evs []Event, at time.Time, e
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
+		r.res.Failed++
 		if pubCtx.Err() == nil && r.firstErr == nil {
 			r.firstErr = err
 			close(r.failed)

@@ -65,13 +65,22 @@ func TestRunPublishesWhatItRecords(t *testing.T) {
 	}
 }
 
+// TestRunStopsAtTheFirstFailedPublish: a failed publish ends the run with its error and is
+// counted as a failure, not as a send, and leaves no lag sample (the fixed-rate figures
+// are about publishes that happened).
 func TestRunStopsAtTheFirstFailedPublish(t *testing.T) {
 	t.Parallel()
 	for _, o := range []Options{{MaxEvents: 1000}, {MaxEvents: 1000, Rate: 5000}} {
-		pub, _ := fakeDaprd(t, http.StatusInternalServerError)
+		pub, calls := fakeDaprd(t, http.StatusInternalServerError)
 		got, err := Run(context.Background(), pub, Gen{User: "u1"}, o)
 		if err == nil || got.Sends != 0 {
 			t.Errorf("Run(rate %v) = %d sends, error %v; want 0 sends and the publish error", o.Rate, got.Sends, err)
+		}
+		if got.Failed == 0 || got.Failed != int(calls.Load()) {
+			t.Errorf("Run(rate %v) = %d failed, daprd refused %d; want every refused publish counted", o.Rate, got.Failed, calls.Load())
+		}
+		if len(got.Lag) != 0 {
+			t.Errorf("Run(rate %v) = %d lags, want none: no publish succeeded", o.Rate, len(got.Lag))
 		}
 	}
 }

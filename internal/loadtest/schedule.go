@@ -50,17 +50,18 @@ func (r *publishRun) atRate(ctx, pubCtx context.Context) {
 	wg.Wait()
 }
 
-// rateWorker publishes one event per due time it receives, noting how late it started.
+// rateWorker publishes one event per due time it receives, noting how late a publish that
+// succeeded started (a failed one is counted as such by record, with no lag).
 func (r *publishRun) rateWorker(pubCtx context.Context, w int, due <-chan time.Time) {
 	rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
 	for at := range due {
 		lag := time.Since(at)
-		r.mu.Lock()
-		r.res.Lag = append(r.res.Lag, lag)
-		r.mu.Unlock()
 		if !r.publish(pubCtx, rng, at) {
 			return
 		}
+		r.mu.Lock()
+		r.res.Lag = append(r.res.Lag, lag)
+		r.mu.Unlock()
 	}
 }
 
