@@ -32,31 +32,61 @@ func (c SoakConfig) report(pub *Published, tally Tally, samples []soakSample) (s
 }
 
 // growthTable writes the RSS and goroutine growth of every process after warm-up to b and
-// returns a failure for each growth above MaxGrowth.
+// returns a failure for each growth above MaxGrowth, and for each growth it cannot check:
+// without a reading after warm-up and one at the end there is no growth to compare, and a
+// sampler that never got a reading must not pass as "no growth".
 func (c SoakConfig) growthTable(b *strings.Builder, samples []soakSample) []string {
 	var failures []string
 	b.WriteString("| process | RSS after warm-up (median) | RSS at end (median) | growth | goroutines after warm-up | at end | growth |\n|---|---|---|---|---|---|---|\n")
 	// Compare medians, so one sample taken while a batch was in flight does not decide:
 	// the second fifth of the run (after warm-up) against the last fifth and the final sample.
-	warm, end := medianSample(samples, c.Duration/5, 2*c.Duration/5), medianSample(samples, 4*c.Duration/5, 1<<62)
+	warmFrom, warmTo, endFrom := c.Duration/5, 2*c.Duration/5, 4*c.Duration/5
+	warm, nWarm := medianSample(samples, warmFrom, warmTo)
+	end, nEnd := medianSample(samples, endFrom, 1<<62)
+	if nWarm == 0 {
+		failures = append(failures, fmt.Sprintf("no sample after warm-up (%v to %v into the run, one every %v): growth not checked", warmFrom, warmTo, c.Every))
+	}
+	if nEnd == 0 {
+		failures = append(failures, fmt.Sprintf("no sample at the end (from %v into the run): growth not checked", endFrom))
+	}
+	// missing notes a process without a reading on one side (when both sides have samples:
+	// otherwise the failure above says it for all of them).
+	missing := func(what string) string {
+		if nWarm > 0 && nEnd > 0 {
+			failures = append(failures, what+": no reading after warm-up or at the end, growth not checked")
+		}
+		return " – | – | – |"
+	}
 	for _, name := range benchServices {
 		for _, p := range []string{name, "daprd-" + name} {
-			g, over := grewMore(float64(warm.rss[p]), float64(end.rss[p]), c.MaxGrowth)
-			var gr string
-			row := fmt.Sprintf("| %s | %s | %s | %+.1f%% |", p, mib(warm.rss[p]), mib(end.rss[p]), 100*g)
-			if over {
-				failures = append(failures, fmt.Sprintf("%s RSS grew %.1f%%", p, 100*g))
-			}
-			if p == name {
-				gg, over := grewMore(float64(warm.goroutines[p]), float64(end.goroutines[p]), c.MaxGrowth)
-				gr = fmt.Sprintf(" %d | %d | %+.1f%% |", warm.goroutines[p], end.goroutines[p], 100*gg)
+			row := fmt.Sprintf("| %s |", p)
+			a, okA := warm.rss[p]
+			z, okZ := end.rss[p]
+			if okA && okZ {
+				g, over := grewMore(float64(a), float64(z), c.MaxGrowth)
+				row += fmt.Sprintf(" %s | %s | %+.1f%% |", mib(a), mib(z), 100*g)
 				if over {
-					failures = append(failures, fmt.Sprintf("%s goroutines grew %.1f%%", p, 100*gg))
+					failures = append(failures, fmt.Sprintf("%s RSS grew %.1f%%", p, 100*g))
 				}
 			} else {
-				gr = " – | – | – |"
+				row += missing(p + " RSS")
 			}
-			b.WriteString(row + gr + "\n")
+			if p == name {
+				a, okA := warm.goroutines[p]
+				z, okZ := end.goroutines[p]
+				if okA && okZ {
+					gg, over := grewMore(float64(a), float64(z), c.MaxGrowth)
+					row += fmt.Sprintf(" %d | %d | %+.1f%% |", a, z, 100*gg)
+					if over {
+						failures = append(failures, fmt.Sprintf("%s goroutines grew %.1f%%", p, 100*gg))
+					}
+				} else {
+					row += missing(p + " goroutines")
+				}
+			} else {
+				row += " – | – | – |"
+			}
+			b.WriteString(row + "\n")
 		}
 	}
 	return failures
@@ -95,14 +125,17 @@ func (c SoakConfig) errorLogLines() (int, []string) {
 	return errLines, failures
 }
 
-// medianSample is the per-process median of the samples taken in [from, to).
-func medianSample(samples []soakSample, from, to time.Duration) soakSample {
+// medianSample is the per-process median of the samples taken in [from, to), and how many
+// samples that is; a process without a reading there has none in the median.
+func medianSample(samples []soakSample, from, to time.Duration) (soakSample, int) {
 	out := soakSample{rss: map[string]int64{}, goroutines: map[string]int{}}
 	rss, gs := map[string][]int64{}, map[string][]int{}
+	n := 0
 	for _, s := range samples {
 		if s.at < from || s.at >= to {
 			continue
 		}
+		n++
 		for p, v := range s.rss {
 			rss[p] = append(rss[p], v)
 		}
@@ -118,5 +151,5 @@ func medianSample(samples []soakSample, from, to time.Duration) soakSample {
 		slices.Sort(vs)
 		out.goroutines[p] = vs[len(vs)/2]
 	}
-	return out
+	return out, n
 }
