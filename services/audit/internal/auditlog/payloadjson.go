@@ -193,34 +193,34 @@ func (w *jsonWriter) quote(s string) {
 		w.bad = true
 		return
 	}
-	b := append(w.b, '"')
+	w.b = append(w.b, '"')
 	start := 0
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' {
 			continue
 		}
-		b = append(b, s[start:i]...)
+		w.b = append(w.b, s[start:i]...)
 		switch c {
 		case '"', '\\':
-			b = append(b, '\\', c)
+			w.b = append(w.b, '\\', c)
 		case '\n':
-			b = append(b, '\\', 'n')
+			w.b = append(w.b, '\\', 'n')
 		case '\r':
-			b = append(b, '\\', 'r')
+			w.b = append(w.b, '\\', 'r')
 		case '\t':
-			b = append(b, '\\', 't')
+			w.b = append(w.b, '\\', 't')
 		case '\b':
-			b = append(b, '\\', 'b')
+			w.b = append(w.b, '\\', 'b')
 		case '\f':
-			b = append(b, '\\', 'f')
+			w.b = append(w.b, '\\', 'f')
 		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			w.b = append(w.b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 		}
 		start = i + 1
 	}
-	b = append(b, s[start:]...)
-	w.b = append(b, '"')
+	w.b = append(w.b, s[start:]...)
+	w.b = append(w.b, '"')
 }
 
 // The messages, fields in declaration order (protojson's order).
