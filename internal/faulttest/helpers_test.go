@@ -46,7 +46,10 @@ func startStack(t *testing.T) *env {
 	var out testenv.SyncBuffer
 	cfg := devstack.Config{Root: root, RunDir: t.TempDir(), PortBase: portBase(t), Out: &out,
 		TaskAPIAppID: testenv.UniqueAppID("task-api"),
-		ServiceEnv:   map[string]string{"HEALTH_INTERVAL": "500ms"}}
+		// HANDLER_TIMEOUT (notification only) sets its ledger lease to twice that: an e-mail
+		// in flight when KillServiceMidStream kills the service goes out again after the
+		// lease. With the default 30 s that took a minute of the 90 s effectTimeout.
+		ServiceEnv: map[string]string{"HEALTH_INTERVAL": "500ms", "HANDLER_TIMEOUT": "10s"}}
 	if dir := os.Getenv("TASKFLOW_FAULT_RUNDIR"); dir != "" {
 		// Keep every log (services at debug, sidecars at info) to investigate a failure.
 		cfg.RunDir, cfg.LogLevel, cfg.DaprdLogLevel = dir, "debug", "info"
