@@ -148,6 +148,44 @@ func readCPU() cpuUse {
 	return u
 }
 
+// procCPU is the CPU time process pid used so far (0 when it cannot be read).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	var d time.Duration
+	for _, i := range []int{11, 12} { // utime stime
+		if i < len(f) {
+			v, _ := strconv.ParseInt(f[i], 10, 64)
+			d += time.Duration(v) * time.Second / 100
+		}
+	}
+	return d
+}
+
+// pipeCPU is the CPU use of a whole pipe: this process (the broker and the subscriber),
+// the subscriber's daprd and PostgreSQL.
+type pipeCPU struct {
+	cpuUse
+	daprd time.Duration
+	pid   int
+}
+
+func readPipeCPU(daprdPid int) pipeCPU {
+	return pipeCPU{cpuUse: readCPU(), daprd: procCPU(daprdPid), pid: daprdPid}
+}
+
+// perEvent describes the CPU the pipe used since u, per event, and in total.
+func (u pipeCPU) perEvent(n int) string {
+	now := readPipeCPU(u.pid)
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
+	self, daprd, pg := per(now.self-u.self), per(now.daprd-u.daprd), per(now.pg-u.pg)
+	return fmt.Sprintf("CPU per event: this process (broker + subscriber) %.1f µs, daprd %.1f µs, PostgreSQL %.1f µs; all %.1f µs",
+		self, daprd, pg, self+daprd+pg)
+}
+
 // perEvent describes the CPU used since u, per event.
 func (u cpuUse) perEvent(n int) string {
 	now := readCPU()
