@@ -35,6 +35,17 @@ func TestGrowthTableNeedsReadings(t *testing.T) {
 		}
 		grown = append(grown, g)
 	}
+	// The notification service's goroutines in a 5-minute soak: work in flight at some
+	// samples of the last fifth, back to the floor in between.
+	spiky, leaking := []soakSample{}, []soakSample{}
+	for i, s := range every {
+		sp, lk := flatSample(s.at), flatSample(s.at)
+		if s.at >= 8*time.Second {
+			sp.goroutines["notification"] = []int{27, 20, 29, 28}[i%4]
+			lk.goroutines["notification"] = 23 + i%2 // one leaked every so often, never back to 20
+		}
+		spiky, leaking = append(spiky, sp), append(leaking, lk)
+	}
 	tests := []struct {
 		name    string
 		samples []soakSample
@@ -42,6 +53,8 @@ func TestGrowthTableNeedsReadings(t *testing.T) {
 	}{
 		{"flat", every, nil},
 		{"RSS grown", grown, []string{"daprd-websocket RSS grew 33.3%"}},
+		{"goroutines of work in flight", spiky, nil},
+		{"goroutines leaked", leaking, []string{"notification goroutines grew 15.0%"}},
 		{"no samples at all", nil, []string{
 			"no sample after warm-up (2s to 4s into the run, one every 1s): growth not checked",
 			"no sample at the end (from 8s into the run): growth not checked",
