@@ -40,10 +40,14 @@ func (c SoakConfig) growthTable(b *strings.Builder, samples []soakSample) []stri
 	b.WriteString("| process | RSS after warm-up (median) | RSS at end (median) | growth | goroutines after warm-up (fewest) | at end (fewest) | growth |\n|---|---|---|---|---|---|---|\n")
 	// Compare medians (RSS) and floors (goroutines), so one sample taken while a batch was in
 	// flight does not decide: the second fifth of the run (after warm-up) against the last
-	// fifth and the final sample.
+	// fifth and the final sample. Goroutines only from samples taken under load, at least
+	// minGoroutineReadings on each side: the final sample comes after the backlog drained,
+	// when the goroutines of work in flight are gone, and as the floor it would offset a leak
+	// of as many; and a floor of one reading is just that reading.
 	warmFrom, warmTo, endFrom := c.Duration/5, 2*c.Duration/5, 4*c.Duration/5
-	warm, nWarm := medianSample(samples, warmFrom, warmTo)
-	end, nEnd := medianSample(samples, endFrom, 1<<62)
+	warm, nWarm, warmG := windowSample(samples, warmFrom, warmTo)
+	end, nEnd, _ := windowSample(samples, endFrom, 1<<62)
+	endLoad, _, endG := windowSample(samples, endFrom, c.Duration+1)
 	if nWarm == 0 {
 		failures = append(failures, fmt.Sprintf("no sample after warm-up (%v to %v into the run, one every %v): growth not checked", warmFrom, warmTo, c.Every))
 	}
@@ -52,9 +56,9 @@ func (c SoakConfig) growthTable(b *strings.Builder, samples []soakSample) []stri
 	}
 	// missing notes a process without a reading on one side (when both sides have samples:
 	// otherwise the failure above says it for all of them).
-	missing := func(what string) string {
+	missing := func(what, why string) string {
 		if nWarm > 0 && nEnd > 0 {
-			failures = append(failures, what+": no reading after warm-up or at the end, growth not checked")
+			failures = append(failures, what+": "+why+", growth not checked")
 		}
 		return " – | – | – |"
 	}
@@ -70,19 +74,19 @@ func (c SoakConfig) growthTable(b *strings.Builder, samples []soakSample) []stri
 					failures = append(failures, fmt.Sprintf("%s RSS grew %.1f%%", p, 100*g))
 				}
 			} else {
-				row += missing(p + " RSS")
+				row += missing(p+" RSS", "no reading after warm-up or at the end")
 			}
 			if p == name {
-				a, okA := warm.goroutines[p]
-				z, okZ := end.goroutines[p]
-				if okA && okZ {
+				a, z := warm.goroutines[p], endLoad.goroutines[p]
+				if warmG[p] >= minGoroutineReadings && endG[p] >= minGoroutineReadings {
 					gg, over := grewMore(float64(a), float64(z), c.MaxGrowth)
 					row += fmt.Sprintf(" %d | %d | %+.1f%% |", a, z, 100*gg)
 					if over {
 						failures = append(failures, fmt.Sprintf("%s goroutines grew %.1f%%", p, 100*gg))
 					}
 				} else {
-					row += missing(p + " goroutines")
+					row += missing(p+" goroutines", fmt.Sprintf("%d and %d readings under load after warm-up and at the end, want %d each",
+						warmG[p], endG[p], minGoroutineReadings))
 				}
 			} else {
 				row += " – | – | – |"
@@ -126,14 +130,18 @@ func (c SoakConfig) errorLogLines() (int, []string) {
 	return errLines, failures
 }
 
-// medianSample is the per-process median RSS and the fewest goroutines of the samples taken
-// in [from, to), and how many samples that is; a process without a reading there has none.
+// minGoroutineReadings is how many goroutine readings each window needs for its floor.
+const minGoroutineReadings = 2
+
+// windowSample is the per-process median RSS and the fewest goroutines of the samples taken
+// in [from, to), how many samples that is, and how many goroutine readings each process has
+// there; a process without a reading there has none.
 // Goroutines are the floor, not the median: the goroutines of work in flight when a sample
 // is taken (a batch being sent, a keep-alive connection) come and go, and in a 5-minute
 // soak the notification service's median over the last fifth was 27 against a floor of 23
 // throughout (samples 23 23 … 27 23 27 29 23 28); a leaked goroutine stays, so it raises the
 // floor.
-func medianSample(samples []soakSample, from, to time.Duration) (soakSample, int) {
+func windowSample(samples []soakSample, from, to time.Duration) (soakSample, int, map[string]int) {
 	out := soakSample{rss: map[string]int64{}, goroutines: map[string]int{}}
 	rss, gs := map[string][]int64{}, map[string][]int{}
 	n := 0
@@ -153,8 +161,9 @@ func medianSample(samples []soakSample, from, to time.Duration) (soakSample, int
 		slices.Sort(vs)
 		out.rss[p] = vs[len(vs)/2]
 	}
+	readings := map[string]int{}
 	for p, vs := range gs {
-		out.goroutines[p] = slices.Min(vs)
+		out.goroutines[p], readings[p] = slices.Min(vs), len(vs)
 	}
-	return out, n
+	return out, n, readings
 }

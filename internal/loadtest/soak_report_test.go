@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,8 +26,12 @@ func TestGrowthTableNeedsReadings(t *testing.T) {
 		every = append(every, flatSample(at))
 	}
 	every = append(every, flatSample(14*time.Second))
-	noAuditGoroutines := flatSample(14 * time.Second)
-	delete(noAuditGoroutines.goroutines, "audit")
+	var noAuditGoroutines []soakSample // the sampler never read audit's goroutines
+	for _, s := range every {
+		g := flatSample(s.at)
+		delete(g.goroutines, "audit")
+		noAuditGoroutines = append(noAuditGoroutines, g)
+	}
 	var grown []soakSample // daprd-websocket a third larger in the last fifth
 	for _, s := range every {
 		g := flatSample(s.at)
@@ -46,6 +51,20 @@ func TestGrowthTableNeedsReadings(t *testing.T) {
 		}
 		spiky, leaking = append(spiky, sp), append(leaking, lk)
 	}
+	// The same leak, and the final sample (after the backlog drained) with the goroutines of
+	// the work in flight gone: 3 fewer than under load, as many as leaked.
+	idleEnd := slices.Clone(leaking)
+	idleEnd[len(idleEnd)-1] = flatSample(14 * time.Second)
+	idleEnd[len(idleEnd)-1].goroutines["notification"] = 20
+	// Goroutines read only once under load in each window.
+	var sparse []soakSample
+	for _, s := range every {
+		g := flatSample(s.at)
+		if s.at != 2*time.Second && s.at != 8*time.Second {
+			delete(g.goroutines, "websocket")
+		}
+		sparse = append(sparse, g)
+	}
 	tests := []struct {
 		name    string
 		samples []soakSample
@@ -55,6 +74,9 @@ func TestGrowthTableNeedsReadings(t *testing.T) {
 		{"RSS grown", grown, []string{"daprd-websocket RSS grew 33.3%"}},
 		{"goroutines of work in flight", spiky, nil},
 		{"goroutines leaked", leaking, []string{"notification goroutines grew 15.0%"}},
+		{"goroutines leaked, idle final sample", idleEnd, []string{"notification goroutines grew 15.0%"}},
+		{"goroutines read once per window", sparse, []string{
+			"websocket goroutines: 1 and 1 readings under load after warm-up and at the end, want 2 each"}},
 		{"no samples at all", nil, []string{
 			"no sample after warm-up (2s to 4s into the run, one every 1s): growth not checked",
 			"no sample at the end (from 8s into the run): growth not checked",
@@ -62,10 +84,10 @@ func TestGrowthTableNeedsReadings(t *testing.T) {
 		{"only the final sample", every[len(every)-1:], []string{"no sample after warm-up (2s to 4s into the run, one every 1s)"}},
 		{"samples without readings", []soakSample{{at: 3 * time.Second}, {at: 14 * time.Second}}, []string{
 			"audit RSS: no reading after warm-up or at the end", "daprd-audit RSS: no reading after warm-up or at the end",
-			"audit goroutines: no reading after warm-up or at the end",
+			"audit goroutines: 0 and 0 readings under load after warm-up and at the end",
 		}},
-		{"one process never read", []soakSample{flatSample(3 * time.Second), noAuditGoroutines},
-			[]string{"audit goroutines: no reading after warm-up or at the end"}},
+		{"one process never read", noAuditGoroutines,
+			[]string{"audit goroutines: 0 and 0 readings under load after warm-up and at the end"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
