@@ -433,7 +433,8 @@ func TestBenchAudit(t *testing.T) {
 	maps.Copy(noopEnv, pubsubEnv)
 	noop := testenv.RunService(t, noopRun(counter), noopEnv)
 	noopd := testenv.StartDaprd(t, testenv.DaprdConfig{AppID: "bench-noop", AppPort: noop.GRPCPort, Broker: broker, AppHealthCheck: true, ExtraPubsubs: pubsubs})
-	cpuD := readPipeCPU(noopd.Proc.Pid())
+	k0, _, _ := counter.get()
+	cpuD := readPipeCPU(noopd.Proc.Pid(), k0)
 	testenv.WaitFor(t, 5*time.Minute, "no-op subscriber drains the backlog", func() bool {
 		k, _, _ := counter.get()
 		return k >= n
@@ -470,7 +471,6 @@ func TestBenchAudit(t *testing.T) {
 	sampler := &pgSampler{}
 	go sampler.run(sampleCtx, dsnC, "bench_e2e")
 	auditd := testenv.StartDaprd(t, testenv.DaprdConfig{AppID: "audit-service", AppPort: svc.GRPCPort, Broker: broker, AppHealthCheck: true, ExtraPubsubs: pubsubs})
-	cpuC := readPipeCPU(auditd.Proc.Pid())
 	// Done when the newest seq (dense, from 1 in this database) reaches n, read on one
 	// connection: a count(*), count(DISTINCT event_id) on a new connection every 50 ms cost
 	// PostgreSQL more CPU per event than the write path itself (47.6 µs per event in all).
@@ -479,11 +479,15 @@ func TestBenchAudit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testenv.WaitFor(t, 5*time.Minute, "audit service stores the backlog", func() bool {
+	stored := func() int64 {
 		var last int64
-		err := waitConn.QueryRow(context.Background(), "SELECT last_seq FROM audit_state").Scan(&last)
-		return err == nil && last >= int64(n)
-	})
+		if err := waitConn.QueryRow(context.Background(), "SELECT last_seq FROM audit_state").Scan(&last); err != nil {
+			return -1
+		}
+		return last
+	}
+	cpuC := readPipeCPU(auditd.Proc.Pid(), int(max(stored(), 0)))
+	testenv.WaitFor(t, 5*time.Minute, "audit service stores the backlog", func() bool { return stored() >= int64(n) })
 	_ = waitConn.Close(context.Background())
 	stopSampling()
 	t.Logf("(c) %s", cpuC.perEvent(n))
@@ -535,7 +539,7 @@ audit throughput, %d events (TaskEvent/ReminderEvent/TaskUpdate mix), bulk %d ms
 | (c)  audit service end to end via daprd + broker + PG   | %8.0f | %3.0f%% of (d)    |
 | (d)  steady: from 10 %% to 90 %% of the backlog            | %8.0f | 100%%           |
 | (c)  steady: from 10 %% to 90 %% of the backlog            | %8.0f | %3.0f%% of (d)    |
-`, n, bulkCfg.BulkMaxMessages, bulkCfg.BulkMaxAwait, testenv.DefaultPartitions, rounds, rateA, rateA2, 100*rateA2/rateA, rateB500, 100*rateB500/rateA, rateB, 100*rateB/rateA, rateD, rateC, 100*rateC/rateD, steadyD, steadyC, 100*steadyC/steadyD)
+`, n, bulkCfg.BulkMaxMessages, bulkCfg.BulkMaxAwait, testenv.DefaultPartitions, rounds, rateA, rateA2, 100*rateA2/rateA, rateB500, 100*rateB500/rateA, rateB, 100*rateB/rateA, rateD, rateC, 100*rateC/rateD, steadyD, steadyC, 100*steadyC/max(steadyD, 1))
 	t.Log(table)
 	fmt.Fprint(os.Stderr, table)
 }

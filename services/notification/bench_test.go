@@ -7,7 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,14 +108,20 @@ func BenchmarkEndToEnd(b *testing.B) {
 
 	// The no-op subscriber: same runtime, same daprd build and broker, the service's bulk
 	// subscription (wire's defaults, which the service uses), handler does nothing.
-	var noop, noopLast atomic.Int64 // events handled, and when the newest was (Unix ns)
+	// Events handled, and when the newest was: under one lock, so a poll never sees the count
+	// of a batch with the time of an earlier one.
+	var noopMu sync.Mutex
+	var noopN int
+	var noopLast time.Time
 	noopSvc := testenv.RunService(b, func(ctx context.Context, getenv func(string) string, _ io.Writer) error {
 		app := grpcapp.New(grpcapp.ReadConfig(envconfig.New(getenv)), slog.New(slog.DiscardHandler))
 		daprsub.HandleBatch(app.Events, daprsub.Subscription{PubsubName: testenv.PubsubName, Topic: "reminders-noop", DeadLetterTopic: "reminders-noop-dlq",
 			Bulk: &daprsub.Bulk{MaxMessages: wire.NotificationBulkMaxMessages, MaxAwait: wire.NotificationBulkMaxAwait}},
 			func(_ context.Context, evs []daprsub.Event[*eventsv1.ReminderEvent]) []error {
-				noop.Add(int64(len(evs)))
-				noopLast.Store(time.Now().UnixNano())
+				noopMu.Lock()
+				noopN += len(evs)
+				noopLast = time.Now()
+				noopMu.Unlock()
 				return make([]error, len(evs))
 			})
 		return app.Run(ctx)
@@ -128,9 +134,13 @@ func BenchmarkEndToEnd(b *testing.B) {
 	for b.Loop() {
 		round++
 		p := "r" + strconv.Itoa(round)
-		base := noop.Load()
+		noopMu.Lock()
+		base := noopN
+		noopMu.Unlock()
 		noopRate = measure(b, cl, "reminders-noop", p+"-noop", benchNoop, "", "", func() (int, time.Time) {
-			return int(noop.Load() - base), time.Unix(0, noopLast.Load())
+			noopMu.Lock()
+			defer noopMu.Unlock()
+			return noopN - base, noopLast
 		})
 		inAppRate = measure(b, cl, Topic, p+"-inapp", benchInApp, "", "", delivered(p+"-inapp", 1))
 		allRate = measure(b, cl, Topic, p+"-all", benchAllThr, "bench@example.com", s.hook.URL("/bench"), delivered(p+"-all", 3))
