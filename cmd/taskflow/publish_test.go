@@ -119,12 +119,7 @@ func TestPublishDue(t *testing.T) {
 			_, stderr, err := runCLI(args...)
 			got := d.requests()
 			if tc.wantDue.IsZero() {
-				if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
-					t.Errorf("taskflow %s = %v (stderr %q), want a usage error saying %q", cmdline, err, stderr, tc.want)
-				}
-				if len(got) != 0 {
-					t.Errorf("taskflow %s sent %d publishes to daprd, want none", cmdline, len(got))
-				}
+				wantRefused(t, cmdline, err, stderr, len(got), tc.want)
 				return
 			}
 			if err != nil {
@@ -171,12 +166,7 @@ func TestPublishDaprAddress(t *testing.T) {
 			stdout, stderr, err := runCLI(args...)
 			got := d.requests()
 			if tc.want != "" {
-				if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
-					t.Errorf("taskflow %s = %v (stderr %q), want a usage error saying %q", cmdline, err, stderr, tc.want)
-				}
-				if len(got) != 0 {
-					t.Errorf("taskflow %s sent %d publishes to daprd, want none", cmdline, len(got))
-				}
+				wantRefused(t, cmdline, err, stderr, len(got), tc.want)
 				return
 			}
 			if err != nil {
@@ -189,5 +179,17 @@ func TestPublishDaprAddress(t *testing.T) {
 				t.Errorf("taskflow %s printed %q, want it to say %q", cmdline, stdout, want)
 			}
 		})
+	}
+}
+
+// wantRefused checks that the command line was refused with a usage error saying want, and
+// that nothing was sent to daprd.
+func wantRefused(t *testing.T, cmdline string, err error, stderr string, sent int, want string) {
+	t.Helper()
+	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), want) {
+		t.Errorf("taskflow %s = %v (stderr %q), want a usage error saying %q", cmdline, err, stderr, want)
+	}
+	if sent != 0 {
+		t.Errorf("taskflow %s sent %d publishes to daprd, want none", cmdline, sent)
 	}
 }

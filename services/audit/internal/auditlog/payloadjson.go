@@ -75,7 +75,10 @@ func (w *jsonWriter) str(n, v string) {
 	w.quote(v)
 }
 
-func (w *jsonWriter) strs(n string, vs []string) {
+func (w *jsonWriter) strs(n string, vs []string) { list(w, n, vs, w.quote) }
+
+// list writes a non-empty repeated field, each element with elem.
+func list[T any](w *jsonWriter, n string, vs []T, elem func(T)) {
 	if len(vs) == 0 {
 		return
 	}
@@ -85,7 +88,7 @@ func (w *jsonWriter) strs(n string, vs []string) {
 		if i > 0 {
 			w.b = append(w.b, ',')
 		}
-		w.quote(v)
+		elem(v)
 	}
 	w.b = append(w.b, ']')
 }
@@ -130,18 +133,7 @@ func (w *jsonWriter) timestamp(n string, t *timestamppb.Timestamp) {
 }
 
 func (w *jsonWriter) timestamps(n string, ts []*timestamppb.Timestamp) {
-	if len(ts) == 0 {
-		return
-	}
-	w.name(n)
-	w.b = append(w.b, '[')
-	for i, t := range ts {
-		if i > 0 {
-			w.b = append(w.b, ',')
-		}
-		w.timestampValue(t)
-	}
-	w.b = append(w.b, ']')
+	list(w, n, ts, w.timestampValue)
 }
 
 // timestampValue writes t in RFC 3339, UTC, with 0, 3, 6 or 9 fractional digits.
