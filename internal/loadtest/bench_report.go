@@ -18,10 +18,11 @@ func (c BenchConfig) report(fp, rp *phase, rate float64) error {
 	fmt.Fprintf(&b, "Machine: %s\n\n", Machine())
 	fmt.Fprintf(&b, "Runtime: %s. Ceilings in the services' own subscription modes: %s (audit: every topic in bulk, "+
 		"%d / %v, one pub/sub Component per topic) and %s (notification: reminders in bulk, %d / %v; "+
-		"recurring-task: task-events in bulk, %d / %v; websocket: one event per call), each behind its own daprd, consuming the same events "+
+		"recurring-task: task-events in bulk, %d / %v; websocket: task-updates in bulk, %d / %v), each behind its own daprd, consuming the same events "+
 		"at the same time as the services.\n\n",
 		runtimeVersion(c.Stack.Procs["daprd-audit"].Pid()), NoopAudit, wire.AuditBulkMaxMessages, wire.AuditBulkMaxAwait,
-		NoopServices, wire.NotificationBulkMaxMessages, wire.NotificationBulkMaxAwait, wire.RecurringBulkMaxMessages, wire.RecurringBulkMaxAwait)
+		NoopServices, wire.NotificationBulkMaxMessages, wire.NotificationBulkMaxAwait, wire.RecurringBulkMaxMessages, wire.RecurringBulkMaxAwait,
+		wire.WebsocketBulkMaxMessages, wire.WebsocketBulkMaxAwait)
 	channels := "in-app and e-mail (mailpit)"
 	if c.Gen.Email == "" {
 		channels = "in-app only (--email=false)"

@@ -12,4 +12,6 @@ const (
 	NotificationBulkMaxAwait    = 100 * time.Millisecond
 	RecurringBulkMaxMessages    = 100
 	RecurringBulkMaxAwait       = 500 * time.Millisecond
+	WebsocketBulkMaxMessages    = 100
+	WebsocketBulkMaxAwait       = 5 * time.Millisecond
 )

@@ -20,9 +20,15 @@ type Config struct {
 	HTTPAddr        string
 	Topic           string
 	DeadLetterTopic string
-	Auth            auth.Config
-	Gateway         gateway.Config
-	Hub             hub.Config
+	// BulkMaxMessages is the most updates daprd delivers in one call (BULK_MAX_MESSAGES,
+	// 100); 1 turns bulk delivery off (one update per call).
+	BulkMaxMessages int
+	// BulkMaxAwait is how long daprd waits to fill a bulk call (BULK_MAX_AWAIT, 5ms): the
+	// most an update waits in daprd when updates are few.
+	BulkMaxAwait time.Duration
+	Auth         auth.Config
+	Gateway      gateway.Config
+	Hub          hub.Config
 }
 
 func readConfig(getenv func(string) string) (Config, error) {
@@ -32,6 +38,8 @@ func readConfig(getenv func(string) string) (Config, error) {
 		HTTPAddr:        r.String("HTTP_ADDR", ":8080"),
 		Topic:           r.String("TOPIC", wire.TopicTaskUpdates),
 		DeadLetterTopic: r.String("DEAD_LETTER_TOPIC", wire.DeadLetterTaskUpdatesWebsocket),
+		BulkMaxMessages: r.Int("BULK_MAX_MESSAGES", wire.WebsocketBulkMaxMessages, 1, 1000),
+		BulkMaxAwait:    r.Duration("BULK_MAX_AWAIT", wire.WebsocketBulkMaxAwait),
 		Auth: auth.Config{
 			HS256Secret: []byte(r.String("JWT_HS256_SECRET", "")),
 			Issuer:      r.String("JWT_ISSUER", ""),
@@ -89,6 +97,11 @@ func readConfig(getenv func(string) string) (Config, error) {
 	}
 	if len(c.Auth.HS256Secret) == 0 && c.Auth.PublicKeysPEM == nil && c.Auth.JWKS == nil && c.Auth.JWKSURL == "" {
 		r.Fail("set at least one of JWT_HS256_SECRET, JWT_PUBLIC_KEYS_FILE, JWT_JWKS_FILE, JWT_JWKS_URL")
+	}
+	// daprd receives maxAwaitDurationMs in whole milliseconds and treats 0 as unset (it then
+	// waits its default: 1s, 10s with pubsub.kafka), the opposite of "do not wait".
+	if c.BulkMaxAwait < time.Millisecond {
+		r.Fail("BULK_MAX_AWAIT=%s: want at least 1ms (daprd treats 0 as its default wait of 1s, 10s with Kafka)", c.BulkMaxAwait)
 	}
 	if c.Hub.HistoryUserBytes > c.Hub.HistoryTotalBytes {
 		r.Fail("HISTORY_USER_BYTES (%d) must not exceed HISTORY_TOTAL_BYTES (%d)", c.Hub.HistoryUserBytes, c.Hub.HistoryTotalBytes)

@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestReadConfigQueryTokenAndHistoryBudgets(t *testing.T) {
@@ -56,5 +57,28 @@ func TestReadConfigQueryTokenAndHistoryBudgets(t *testing.T) {
 					c.Gateway.QueryToken, c.Hub.HistoryUserBytes, c.Hub.HistoryTotalBytes, tt.wantQuery, tt.wantUser, tt.wantTotal)
 			}
 		})
+	}
+}
+
+func TestReadConfigBulk(t *testing.T) {
+	t.Parallel()
+	read := func(env map[string]string) (Config, error) {
+		env["JWT_HS256_SECRET"] = testSecret
+		return readConfig(func(k string) string { return env[k] })
+	}
+	c, err := read(map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BulkMaxMessages != 100 || c.BulkMaxAwait != 5*time.Millisecond {
+		t.Errorf("defaults: bulk %d / %v, want 100 / 5ms", c.BulkMaxMessages, c.BulkMaxAwait)
+	}
+	if c, err = read(map[string]string{"BULK_MAX_MESSAGES": "1"}); err != nil || c.BulkMaxMessages != 1 {
+		t.Errorf("BULK_MAX_MESSAGES=1: %d, %v; want 1 (one update per call)", c.BulkMaxMessages, err)
+	}
+	// daprd reads a 0 ms await as "its default" (10 s with Kafka): refused, as are sizes out of range.
+	_, err = read(map[string]string{"BULK_MAX_AWAIT": "500us", "BULK_MAX_MESSAGES": "0"})
+	if err == nil || !strings.Contains(err.Error(), "BULK_MAX_AWAIT=500µs") || !strings.Contains(err.Error(), "BULK_MAX_MESSAGES") {
+		t.Errorf("BULK_MAX_AWAIT=500us, BULK_MAX_MESSAGES=0: error %v, want both named", err)
 	}
 }

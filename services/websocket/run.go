@@ -38,10 +38,16 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	h := hub.New(cfg.Hub, newEpoch(), time.Now, hub.NewMetrics(app.Metrics.Registry))
 	gw := gateway.New(cfg.Gateway, h, verifier, logger, time.Now)
 
-	daprsub.Handle(app.Events, daprsub.Subscription{
+	sub := daprsub.Subscription{
 		PubsubName: cfg.App.PubsubName, Topic: cfg.Topic, DeadLetterTopic: cfg.DeadLetterTopic,
 		Timeout: 5 * time.Second,
-	}, func(ctx context.Context, m daprsub.Meta, u *eventsv1.TaskUpdate) error {
+	}
+	if cfg.BulkMaxMessages > 1 {
+		// In bulk, the updates of a call are handled in order, one after the other (Handle):
+		// a call holds records of one partition, and each keeps its own partition and offset.
+		sub.Bulk = &daprsub.Bulk{MaxMessages: int32(cfg.BulkMaxMessages), MaxAwait: cfg.BulkMaxAwait}
+	}
+	daprsub.Handle(app.Events, sub, func(ctx context.Context, m daprsub.Meta, u *eventsv1.TaskUpdate) error {
 		// daprd's pubsub.kafka hands the record's partition and offset over (-1 without
 		// them); they are the clients' resume positions, the same on every replica.
 		at := hub.NoOffset

@@ -89,7 +89,7 @@ func batchHandler[PT wire.Event](s *seen) daprsub.BatchHandler[PT] {
 // copies (NOOP_MODE), so that each service is compared with a ceiling of its own mode.
 // "services" (default) as notification, recurring-task and websocket subscribe (reminders and
 // task-events in bulk with the notification and recurring-task services' defaults, each on
-// its own pub/sub Component, task-updates one event per call), "audit" as the audit service (every topic in bulk with its defaults, each on its own
+// its own pub/sub Component, task-updates in bulk with the websocket service's defaults), "audit" as the audit service (every topic in bulk with its defaults, each on its own
 // pub/sub Component). The defaults are wire's, which the services' configs use too.
 func subscribe(app *grpcapp.App, cfg grpcapp.Config, mode string, s *seen) error {
 	sub := func(topic string) daprsub.Subscription {
@@ -110,7 +110,11 @@ func subscribe(app *grpcapp.App, cfg grpcapp.Config, mode string, s *seen) error
 			batchHandler[*eventsv1.ReminderEvent](s))
 		daprsub.HandleBatch(app.Events, bulk(wire.TopicTaskEvents, "AUDIT_PUBSUB_TASK_EVENTS", wire.RecurringBulkMaxMessages, wire.RecurringBulkMaxAwait),
 			batchHandler[*eventsv1.TaskEvent](s))
-		daprsub.Handle(app.Events, sub(wire.TopicTaskUpdates), handler[*eventsv1.TaskUpdate](s))
+		// task-updates on the shared Component, the only topic the no-op has there, as the
+		// websocket service's sidecar has it; in bulk, one event after the other (Handle).
+		updates := sub(wire.TopicTaskUpdates)
+		updates.Bulk = &daprsub.Bulk{MaxMessages: wire.WebsocketBulkMaxMessages, MaxAwait: wire.WebsocketBulkMaxAwait}
+		daprsub.Handle(app.Events, updates, handler[*eventsv1.TaskUpdate](s))
 	case "audit":
 		daprsub.HandleBatch(app.Events, bulk(wire.TopicTaskEvents, "AUDIT_PUBSUB_TASK_EVENTS", wire.AuditBulkMaxMessages, wire.AuditBulkMaxAwait),
 			batchHandler[*eventsv1.TaskEvent](s))
