@@ -170,23 +170,23 @@ UPDATE notification_deliveries AS d
 SET status          = r.status,
     attempts        = d.attempts - CASE WHEN r.attempted THEN 0 ELSE 1 END,
     last_error      = CASE WHEN r.status = 'delivered' THEN '' ELSE r.err END,
-    delivered_at    = CASE WHEN r.status = 'delivered' THEN $1::timestamptz END,
+    delivered_at    = CASE WHEN r.status = 'delivered' THEN COALESCE(r.at, $1::timestamptz) END,
     next_attempt_at = r.next_at,
     updated_at      = $1
-FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::timestamptz[])
-    AS r(event_id, channel, status, err, attempted, next_at)
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::timestamptz[], $8::timestamptz[])
+    AS r(event_id, channel, status, err, attempted, next_at, at)
 WHERE d.event_id = r.event_id AND d.channel = r.channel AND d.status = 'sending'`
 
 // Finish implements notify.Ledger: one statement for the whole batch.
 func (s *Store) Finish(ctx context.Context, outcomes []notify.Outcome, now time.Time) error {
 	n := len(outcomes)
 	ids, channels, statuses, errs := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	attempted, nextAt := make([]bool, n), make([]pgtype.Timestamptz, n)
+	attempted, nextAt, at := make([]bool, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
 	for i, o := range outcomes {
 		ids[i], channels[i], statuses[i], errs[i] = o.EventID, string(o.Channel), string(o.Status), o.Error
-		attempted[i], nextAt[i] = o.Attempted, timestamptz(o.NextAttempt)
+		attempted[i], nextAt[i], at[i] = o.Attempted, timestamptz(o.NextAttempt), timestamptz(o.At)
 	}
-	if _, err := s.pool.Exec(ctx, finishSQL, now, ids, channels, statuses, errs, attempted, nextAt); err != nil {
+	if _, err := s.pool.Exec(ctx, finishSQL, now, ids, channels, statuses, errs, attempted, nextAt, at); err != nil {
 		return fmt.Errorf("finish deliveries: %w", err)
 	}
 	return nil

@@ -108,8 +108,10 @@ func testLeasesAndSchedule(t *testing.T, pg *testenv.Postgres) {
 
 	t1 := t0.Add(lease + time.Second)
 	next := t1.Add(30 * time.Second)
+	// delivered_at is when the send ended, not when its batch was recorded.
+	sentAt := t1.Add(-700 * time.Millisecond)
 	if err := store.Finish(ctx, []notify.Outcome{
-		{EventID: "evt-1", Plan: notify.Plan{Channel: notify.InApp, Status: notify.Delivered}, Attempted: true},
+		{EventID: "evt-1", Plan: notify.Plan{Channel: notify.InApp, Status: notify.Delivered}, Attempted: true, At: sentAt},
 		{EventID: "evt-1", Plan: notify.Plan{Channel: notify.Email, Status: notify.Retrying, Error: "421 try later", NextAttempt: next}, Attempted: true},
 	}, t1); err != nil {
 		t.Fatal(err)
@@ -129,8 +131,8 @@ func testLeasesAndSchedule(t *testing.T, pg *testenv.Postgres) {
 	}
 	for _, e := range entries {
 		switch {
-		case e.Channel == "in_app" && (e.Status != "delivered" || e.Attempts != 2 || e.NextAttemptAt != nil):
-			t.Errorf("in_app = %s, %d attempts, next %v; want delivered after 2, no next attempt", e.Status, e.Attempts, e.NextAttemptAt)
+		case e.Channel == "in_app" && (e.Status != "delivered" || e.Attempts != 2 || e.NextAttemptAt != nil || e.DeliveredAt == nil || !e.DeliveredAt.Equal(sentAt)):
+			t.Errorf("in_app = %s, %d attempts, next %v, delivered at %v; want delivered after 2 at %s, no next attempt", e.Status, e.Attempts, e.NextAttemptAt, e.DeliveredAt, sentAt)
 		case e.Channel == "email" && (e.Status != "held" || e.Attempts != 2 || e.NextAttemptAt == nil || !e.NextAttemptAt.Equal(next.Add(time.Hour)) || e.LastError != "held: quiet hours"):
 			t.Errorf("email = %s, %d attempts, next %v, %q; want held after 2 until %s", e.Status, e.Attempts, e.NextAttemptAt, e.LastError, next.Add(time.Hour))
 		}

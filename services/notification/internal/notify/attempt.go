@@ -100,8 +100,11 @@ func (h *Handler) sendAll(ctx context.Context, claims []Claim, notes map[string]
 // sendChannel sends ns on channel c and returns their outcomes.
 func (h *Handler) sendChannel(ctx context.Context, c Channel, ns []*Notification, sem chan struct{}) []Outcome {
 	outcomes := make([]Outcome, len(ns))
+	// Each outcome carries the time its send ended: the channel's outcomes are recorded
+	// together once all of them are over, and a delivered_at taken then would be the
+	// slowest send's.
 	set := func(i int, err error) {
-		outcomes[i] = Outcome{EventID: ns[i].Reminder.GetEventId(), Plan: result(c, err), Attempted: true}
+		outcomes[i] = Outcome{EventID: ns[i].Reminder.GetEventId(), Plan: result(c, err), Attempted: true, At: h.now()}
 	}
 	s, ok := h.senders[c]
 	if !ok {

@@ -76,6 +76,9 @@ type Outcome struct {
 	// GaveUp marks a Failed outcome of a channel still failing transiently at the end of
 	// the retry window.
 	GaveUp bool
+	// At is when the send ended (the receiver's answer): a delivered channel's
+	// delivered_at. Zero for outcomes decided without sending, which take Finish's now.
+	At time.Time
 }
 
 // Ledger remembers, per (event_id, channel), what was delivered and what is still to do.
