@@ -35,6 +35,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	dup := fs.Float64("duplicates", 0.05, "ratio of re-published events (same event_id)")
 	bad := fs.Float64("malformed", 0.02, "ratio of malformed events")
 	email := fs.Bool("email", true, "reminders ask for in-app and e-mail delivery; false: in-app only (notification without the SMTP receiver)")
+	smtpFlag := fs.String("smtp", "sink", "benchmark's e-mail receiver: sink (the load tool's SMTP server, which keeps only subjects) or mailpit (the stack's; it stores and indexes every mail, ~0.85 ms of CPU each); the soak always uses mailpit")
 	profile := fs.Bool("profile", false, "serve pprof of every service (PPROF_ADDR) and sidecar (--enable-profiling) on 127.0.0.1, URLs printed")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -62,13 +63,18 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
+	// Every load-test update goes to one user, thousands per second: the websocket
+	// service's per-user history (its event_id dedupe window, default 100) must span
+	// the time a producer retry can lag its original across 8 partitions.
+	env := map[string]string{"HISTORY_SIZE": "5000", "HISTORY_USER_BYTES": "8388608"}
+	sink, mailReceiver, err := mailReceiverFor(*smtpFlag, *soak, env)
+	if err != nil {
+		return err
+	}
+	defer sink.Close()
 	fmt.Fprintf(stdout, "starting the stack (ports from %d, run folder %s)…\n", *base, dir)
 	s, err := devstack.Start(ctx, devstack.Config{Root: root, RunDir: dir, PortBase: *base, LogLevel: "warn", Out: stdout,
-		TaskAPIAppID: "task-api-load",
-		// Every load-test update goes to one user, thousands per second: the websocket
-		// service's per-user history (its event_id dedupe window, default 100) must span
-		// the time a producer retry can lag its original across 8 partitions.
-		ServiceEnv: map[string]string{"HISTORY_SIZE": "5000", "HISTORY_USER_BYTES": "8388608"}, Profile: *profile})
+		TaskAPIAppID: "task-api-load", ServiceEnv: env, Profile: *profile})
 	if err != nil {
 		return err
 	}
@@ -77,7 +83,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	for _, name := range slices.Sorted(maps.Keys(profiles)) {
 		fmt.Fprintf(stdout, "pprof %s: %s\n", name, profiles[name])
 	}
-	obs, err := loadtest.Observe(ctx, s)
+	obs, err := loadtest.Observe(ctx, s, sink)
 	if err != nil {
 		return err
 	}
@@ -89,7 +95,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			Every: max(time.Second, min(30*time.Second, *duration/20)), Mix: mix, MaxGrowth: 0.10, Dir: *out, Out: stdout})
 	}
 	c := loadtest.BenchConfig{Stack: s, Obs: obs, Pub: pub, Gen: gen, Events: *events,
-		Concurrency: *conc, Rate: *rate, Duration: *duration, Mix: mix, Duplicate: *dup, Malformed: *bad, Dir: *out, Out: stdout}
+		Concurrency: *conc, Rate: *rate, Duration: *duration, Mix: mix, Duplicate: *dup, Malformed: *bad, MailReceiver: mailReceiver, Dir: *out, Out: stdout}
 	if c.Noop, err = loadtest.StartNoop(ctx, s, root, *base, loadtest.NoopServices); err != nil {
 		return errors.Join(errors.New("start the no-op subscriber"), err)
 	}
@@ -97,6 +103,24 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errors.Join(errors.New("start the audit no-op subscriber"), err)
 	}
 	return loadtest.Bench(ctx, c)
+}
+
+// mailReceiverFor starts the load tool's SMTP sink for a benchmark with --smtp sink and
+// points the stack's notification service at it (SMTP_ADDR in env); otherwise mails go to
+// the stack's mailpit (and the sink is nil).
+func mailReceiverFor(kind string, soak bool, env map[string]string) (*loadtest.SMTPSink, string, error) {
+	if kind != "sink" && kind != "mailpit" {
+		return nil, "", fmt.Errorf("%w: --smtp wants sink or mailpit, got %q", errUsage, kind)
+	}
+	if soak || kind == "mailpit" {
+		return nil, "mailpit", nil
+	}
+	sink, err := loadtest.StartSMTPSink()
+	if err != nil {
+		return nil, "", fmt.Errorf("start the SMTP sink: %w", err)
+	}
+	env["SMTP_ADDR"] = sink.Addr()
+	return sink, "the load tool's SMTP sink, " + sink.Addr(), nil
 }
 
 // parseMix reads --mix, completion:reminder:update weights.

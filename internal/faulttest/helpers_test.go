@@ -66,7 +66,7 @@ func startStack(t *testing.T) *env {
 		}
 		s.Stop()
 	})
-	obs, err := loadtest.Observe(ctx, s)
+	obs, err := loadtest.Observe(ctx, s, nil)
 	if err != nil {
 		t.Fatalf("observe the stack: %v", err)
 	}
@@ -196,6 +196,7 @@ func (e *env) expectEffects(t *testing.T, events []loadtest.Event, timeout, sett
 			t.Fatalf("read effects: %v", err)
 		}
 		tally = check(eff)
+		e.checkPollAgrees(t, eff)
 	}
 	t.Logf("%d events: %s (all effects seen %v after the last publish)", len(events), tally, time.Since(start).Round(time.Millisecond))
 	if allowCrashResend {
@@ -203,6 +204,31 @@ func (e *env) expectEffects(t *testing.T, events []loadtest.Event, timeout, sett
 	}
 	if !tally.OK() {
 		t.Errorf("effects not exactly once: %s\n%s\n%s", tally, strings.Join(tally.Problems, "\n"), e.whereabouts(t, events))
+	}
+}
+
+// checkPollAgrees checks that the benchmark's incremental reads of the audit log and the
+// ledger (Observer.Poll, which make bench watches a run with) find what a full read found,
+// here where services were killed and PostgreSQL restarted mid-stream. A row written
+// between the two reads is told apart by a second full read.
+func (e *env) checkPollAgrees(t *testing.T, full loadtest.Effects) {
+	t.Helper()
+	inc, err := e.obs.Poll(context.Background())
+	if err != nil {
+		t.Errorf("incremental read: %v", err)
+		return
+	}
+	d := loadtest.DiffDatabaseEffects(full, inc)
+	if d == "" {
+		return
+	}
+	again, err := e.obs.Effects(context.Background())
+	if err != nil {
+		t.Errorf("read effects: %v", err)
+		return
+	}
+	if d2 := loadtest.DiffDatabaseEffects(again, inc); d2 != "" {
+		t.Errorf("the incremental read of the audit log and ledger disagrees with a full read: %s (before: %s)", d2, d)
 	}
 }
 

@@ -31,6 +31,8 @@ type BenchConfig struct {
 	Mix       [3]int
 	Duplicate float64
 	Malformed float64
+	// MailReceiver names the e-mail receiver in the report.
+	MailReceiver string
 	// Dir receives bench.md and latency.png.
 	Dir string
 	Out io.Writer

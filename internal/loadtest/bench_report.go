@@ -23,7 +23,7 @@ func (c BenchConfig) report(fp, rp *phase, rate float64) error {
 		runtimeVersion(c.Stack.Procs["daprd-audit"].Pid()), NoopAudit, wire.AuditBulkMaxMessages, wire.AuditBulkMaxAwait,
 		NoopServices, wire.NotificationBulkMaxMessages, wire.NotificationBulkMaxAwait, wire.RecurringBulkMaxMessages, wire.RecurringBulkMaxAwait,
 		wire.WebsocketBulkMaxMessages, wire.WebsocketBulkMaxAwait)
-	channels := "in-app and e-mail (mailpit)"
+	channels := "in-app and e-mail (" + c.MailReceiver + ")"
 	if c.Gen.Email == "" {
 		channels = "in-app only (--email=false)"
 	}

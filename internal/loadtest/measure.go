@@ -12,19 +12,24 @@ import (
 )
 
 // WaitAll polls obs until every effect of events happened or timeout passes, then returns
-// the effects and their tally.
+// the effects and their tally. It watches with Poll (only what changed) and settles with
+// one full read (Effects): the tally it returns is always over every row.
 func WaitAll(ctx context.Context, obs *Observer, events []Event, timeout time.Duration) (Effects, Tally, error) {
 	deadline := time.Now().Add(timeout)
 	for {
-		eff, err := obs.Effects(ctx)
-		if err != nil && time.Now().After(deadline) {
-			return eff, Tally{}, err
-		}
-		if err == nil {
-			t := Check(events, eff, 20)
-			if t.Missing == 0 || time.Now().After(deadline) {
-				return eff, t, nil
+		eff, err := obs.Poll(ctx)
+		late := time.Now().After(deadline)
+		if err == nil && (late || Check(events, eff, 0).Missing == 0) {
+			eff, err = obs.Effects(ctx)
+			if err == nil {
+				t := Check(events, eff, 20)
+				if t.Missing == 0 || late {
+					return eff, t, nil
+				}
 			}
+		}
+		if err != nil && late {
+			return eff, Tally{}, err
 		}
 		select {
 		case <-ctx.Done():

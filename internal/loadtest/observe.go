@@ -55,16 +55,20 @@ type Observer struct {
 	mailSeen   map[string]string // mailpit message id → subject
 	mail       map[string]int    // task id → mails
 	mailMu     sync.Mutex        // one reader of mailpit at a time
+	sink       *SMTPSink         // the e-mail receiver instead of mailpit, when not nil
 	cancel     context.CancelFunc
 	done       sync.WaitGroup
+	inc        incremental // Poll's state
 }
 
 // Observe starts watching s: a WebSocket client for the dev user (it reconnects and
-// resumes when the service restarts) and a poller of the Task API double.
-func Observe(ctx context.Context, s *devstack.Stack) (*Observer, error) {
+// resumes when the service restarts) and a poller of the Task API double. E-mails are
+// counted in sink when it is not nil (the stack's notification service sends there),
+// else in the stack's mailpit.
+func Observe(ctx context.Context, s *devstack.Stack, sink *SMTPSink) (*Observer, error) {
 	o := &Observer{s: s, since: time.Now().Add(-time.Second), seriesN: map[string]int{}, seriesAt: map[string]time.Time{},
 		wsUpdate: map[string]int{}, wsUpdateAt: map[string]time.Time{}, wsNotif: map[string]int{},
-		mailSeen: map[string]string{}, mail: map[string]int{}}
+		mailSeen: map[string]string{}, mail: map[string]int{}, sink: sink}
 	var err error
 	if o.audit, err = pgxpool.New(ctx, s.DSN("audit")); err != nil {
 		return nil, fmt.Errorf("connect to the audit database: %w", err)
@@ -152,12 +156,18 @@ func (o *Observer) Effects(ctx context.Context) (Effects, error) {
 	if err := o.readNewMail(ctx); err != nil {
 		return e, err
 	}
+	o.otherEffects(&e)
+	return e, nil
+}
+
+// otherEffects copies the effects the observer's goroutines collect (mails, created
+// tasks, WebSocket frames) into e.
+func (o *Observer) otherEffects(e *Effects) {
 	o.mu.Lock()
+	defer o.mu.Unlock()
 	e.Mail = copyMap(o.mail)
 	e.Series, e.SeriesAt = copyMap(o.seriesN), copyMap(o.seriesAt)
 	e.WSUpdate, e.WSUpdateAt, e.WSNotif = copyMap(o.wsUpdate), copyMap(o.wsUpdateAt), copyMap(o.wsNotif)
-	o.mu.Unlock()
-	return e, nil
 }
 
 func copyMap[V any](m map[string]V) map[string]V {

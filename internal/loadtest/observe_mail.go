@@ -12,6 +12,9 @@ import (
 // pollMail keeps a copy of mailpit's message list: mailpit prunes all but its newest
 // 500 messages (its --max default), so counting at the end would lose mails.
 func (o *Observer) pollMail(ctx context.Context) {
+	if o.sink != nil {
+		return // the sink keeps every mail
+	}
 	for ctx.Err() == nil {
 		_ = o.readNewMail(ctx) // a failed read is retried; Effects reports errors
 		select {
@@ -25,6 +28,13 @@ func (o *Observer) pollMail(ctx context.Context) {
 // has seen: concurrent SMTP sessions are stored out of order, so a message older than one
 // already seen can still appear below it.
 func (o *Observer) readNewMail(ctx context.Context) error {
+	if o.sink != nil {
+		m, _ := o.sink.Mail()
+		o.mu.Lock()
+		o.mail = m
+		o.mu.Unlock()
+		return nil
+	}
 	o.mailMu.Lock()
 	defer o.mailMu.Unlock()
 	const page = 200

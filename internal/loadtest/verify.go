@@ -2,7 +2,9 @@ package loadtest
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
+	"time"
 )
 
 // Effect names, as they appear in reports.
@@ -107,4 +109,34 @@ func Check(events []Event, e Effects, maxProblems int) Tally {
 		}
 	}
 	return t
+}
+
+// DiffDatabaseEffects names the first difference between the effects a and b read from
+// PostgreSQL (the audit log and the notification ledger), or returns "".
+func DiffDatabaseEffects(a, b Effects) string {
+	for _, d := range []struct {
+		name string
+		a, b any
+	}{
+		{"audit rows", a.Audit, b.Audit}, {"audited in-app notifications", a.AuditInApp, b.AuditInApp},
+		{"ledger statuses", a.Ledger, b.Ledger}, {"ledger attempts", a.Attempts, b.Attempts},
+	} {
+		if !reflect.DeepEqual(d.a, d.b) {
+			return d.name + " differ"
+		}
+	}
+	for _, d := range []struct {
+		name string
+		a, b map[string]time.Time
+	}{{"audit times", a.AuditAt, b.AuditAt}, {"delivery times", a.LedgerAt, b.LedgerAt}} {
+		if len(d.a) != len(d.b) {
+			return fmt.Sprintf("%s: %d against %d", d.name, len(d.a), len(d.b))
+		}
+		for k, t := range d.a {
+			if u, ok := d.b[k]; !ok || !u.Equal(t) {
+				return fmt.Sprintf("%s of %s: %v against %v", d.name, k, t, u)
+			}
+		}
+	}
+	return ""
 }
