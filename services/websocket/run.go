@@ -43,24 +43,27 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Timeout: 5 * time.Second,
 	}
 	if cfg.BulkMaxMessages > 1 {
-		// In bulk, the updates of a call are handled in order, one after the other (Handle):
-		// a call holds records of one partition, and each keeps its own partition and offset.
+		// A bulk call holds records of one partition, in offset order; the hub handles them
+		// in that order and queues each connection's share of the call as one entry.
 		sub.Bulk = &daprsub.Bulk{MaxMessages: int32(cfg.BulkMaxMessages), MaxAwait: cfg.BulkMaxAwait}
 	}
-	daprsub.Handle(app.Events, sub, func(ctx context.Context, m daprsub.Meta, u *eventsv1.TaskUpdate) error {
-		// daprd's pubsub.kafka hands the record's partition and offset over (-1 without
-		// them); they are the clients' resume positions, the same on every replica.
-		at := hub.NoOffset
-		if m.Partition >= 0 && m.Offset >= 0 {
-			at = hub.Offset{Partition: m.Partition, Offset: m.Offset}
-		}
-		if err := h.PublishAt(ctx, u, at); err != nil {
-			if errors.Is(err, hub.ErrInvalidUpdate) {
-				return daprsub.Permanent(err)
+	daprsub.HandleBatch(app.Events, sub, func(ctx context.Context, evs []daprsub.Event[*eventsv1.TaskUpdate]) []error {
+		us, ats := make([]*eventsv1.TaskUpdate, len(evs)), make([]hub.Offset, len(evs))
+		for i, ev := range evs {
+			// daprd's pubsub.kafka hands each record's partition and offset over (-1 without
+			// them); they are the clients' resume positions, the same on every replica.
+			us[i], ats[i] = ev.Msg, hub.NoOffset
+			if m := ev.Meta; m.Partition >= 0 && m.Offset >= 0 {
+				ats[i] = hub.Offset{Partition: m.Partition, Offset: m.Offset}
 			}
-			return err
 		}
-		return nil
+		errs := h.PublishBatch(ctx, us, ats)
+		for i, err := range errs {
+			if errors.Is(err, hub.ErrInvalidUpdate) {
+				errs[i] = daprsub.Permanent(err)
+			}
+		}
+		return errs
 	})
 
 	lis, err := grpcapp.Listen(cfg.HTTPAddr)

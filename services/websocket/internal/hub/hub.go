@@ -204,6 +204,65 @@ func (h *Hub) Publish(ctx context.Context, u *eventsv1.TaskUpdate) error {
 // user's history (a replayed dead letter) are not sent again. Updates of one partition
 // must come one at a time, in offset order, as daprd delivers them.
 func (h *Hub) PublishAt(_ context.Context, u *eventsv1.TaskUpdate, at Offset) error {
+	return h.publishAt(u, at, nil)
+}
+
+// PublishBatch is PublishAt for the updates of one delivery, in order (ats[i] is the offset
+// of us[i]; updates of one partition in offset order), with one error per update. What
+// each connection gets of them is queued as one entry, after all of them are handled, so
+// that a delivery of many updates for one user counts once against the connection's
+// queue, as one update per delivery did: a burst is not a slow client.
+func (h *Hub) PublishBatch(_ context.Context, us []*eventsv1.TaskUpdate, ats []Offset) []error {
+	errs := make([]error, len(us))
+	out := &pending{frames: map[*Client][]*Frame{}}
+	for i, u := range us {
+		errs[i] = h.publishAt(u, ats[i], out)
+	}
+	h.offerPending(out)
+	return errs
+}
+
+// pending collects the frames of a PublishBatch per connection, in order.
+type pending struct {
+	clients []*Client
+	frames  map[*Client][]*Frame
+}
+
+func (p *pending) add(c *Client, f *Frame) {
+	fs, ok := p.frames[c]
+	if !ok {
+		p.clients = append(p.clients, c)
+	}
+	p.frames[c] = append(fs, f)
+}
+
+// offerPending queues each connection's frames of a PublishBatch as one entry, and kicks
+// with CloseSlow a connection whose queue is full.
+func (h *Hub) offerPending(p *pending) {
+	for _, c := range p.clients {
+		fs := p.frames[c]
+		f := fs[0]
+		if len(fs) > 1 {
+			f = &Frame{Batch: fs}
+		}
+		if c.Offer(f) {
+			continue
+		}
+		s := h.shard(c.UserID)
+		s.mu.Lock()
+		if st := s.users[c.UserID]; st != nil && removeClient(st, c) {
+			h.conns.Add(-1)
+			h.metrics.Connections.Dec()
+			h.metrics.SlowDisconnects.Inc()
+		}
+		s.mu.Unlock()
+		c.Kick(CloseSlow, "slow")
+	}
+}
+
+// publishAt handles one update; with out, the frames for connections are collected there
+// instead of offered.
+func (h *Hub) publishAt(u *eventsv1.TaskUpdate, at Offset, out *pending) error {
 	typ, data, bin, err := encodeUpdate(u)
 	if at.Partition < 0 {
 		h.localMu.Lock()
@@ -226,7 +285,7 @@ func (h *Hub) PublishAt(_ context.Context, u *eventsv1.TaskUpdate, at Offset) er
 	now := h.now()
 	s := h.shard(u.GetUserId())
 	s.mu.Lock()
-	h.publishLocked(s, at, u.GetUserId(), typ, u.GetEventId(), data, bin, now)
+	h.publishLocked(s, at, u.GetUserId(), typ, u.GetEventId(), data, bin, now, out)
 	// Only now: a client attaching meanwhile either finds the update in history or gets it live.
 	raise(&ps.handled, at.Offset)
 	s.mu.Unlock()
@@ -235,8 +294,8 @@ func (h *Hub) PublishAt(_ context.Context, u *eventsv1.TaskUpdate, at Offset) er
 }
 
 // publishLocked keeps the encoded update in its user's history and offers it to the user's
-// clients. The caller holds s.
-func (h *Hub) publishLocked(s *shard, at Offset, user, typ, eventID string, data, bin []byte, now time.Time) {
+// clients, or adds it to out for them. The caller holds s.
+func (h *Hub) publishLocked(s *shard, at Offset, user, typ, eventID string, data, bin []byte, now time.Time, out *pending) {
 	st := h.streamLocked(s, user)
 	if st.part != at.Partition {
 		h.movePartitionLocked(st, at.Partition)
@@ -256,6 +315,12 @@ func (h *Hub) publishLocked(s *shard, at Offset, user, typ, eventID string, data
 		return
 	}
 	h.metrics.Updates.WithLabelValues("delivered").Inc()
+	if out != nil {
+		for _, c := range st.clients {
+			out.add(c, f)
+		}
+		return
+	}
 	for i := 0; i < len(st.clients); {
 		c := st.clients[i]
 		if c.Offer(f) {

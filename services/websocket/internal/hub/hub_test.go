@@ -233,3 +233,58 @@ func TestProtoFrameCarriesSeqEpochAndUpdate(t *testing.T) {
 
 // local is a position in the hub's own numbering (updates published without an Offset).
 func local(off int64) *Position { return &Position{Partition: localPart, Offset: off} }
+
+func TestPublishBatchQueuesOneEntryPerConnection(t *testing.T) {
+	t.Parallel()
+	h := New(Config{}, "e1", time.Now, nil)
+	// Room for the welcome frame and one more entry.
+	a, other := NewClient("a", false, 2, nil), NewClient("b", false, 2, nil)
+	_ = h.Attach(a, nil)
+	_ = h.Attach(other, nil)
+	var us []*eventsv1.TaskUpdate
+	var ats []Offset
+	for i := range 10 {
+		us = append(us, update("a", fmt.Sprint("u", i)))
+		ats = append(ats, Offset{Partition: 3, Offset: int64(100 + i)})
+	}
+	us = append(us, update("a", "u0"), &eventsv1.TaskUpdate{EventId: "bad", UserId: "a"})
+	ats = append(ats, Offset{Partition: 3, Offset: 110}, Offset{Partition: 3, Offset: 111})
+	errs := h.PublishBatch(context.Background(), us, ats)
+	for i, err := range errs {
+		if want := i == 11; (err != nil) != want || (want && !errors.Is(err, ErrInvalidUpdate)) {
+			t.Errorf("update %d: error %v", i, err)
+		}
+	}
+	select {
+	case <-a.Done():
+		t.Fatal("a delivery of ten updates kicked a connection with room for one entry")
+	default:
+	}
+	got := drain(t, a)
+	want := []string{"welcome:0:"}
+	for i := range 10 {
+		want = append(want, fmt.Sprintf("notification:%d:u%d", 100+i, i))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("frames of a (-want +got), in offset order, the repeated u0 once:\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"welcome:0:"}, drain(t, other)); diff != "" {
+		t.Errorf("frames of another user (-want +got):\n%s", diff)
+	}
+	// A connection that does not read: one entry per delivery fills its queue, and the
+	// delivery after that finds it full.
+	for i := range 3 {
+		h.PublishBatch(context.Background(), []*eventsv1.TaskUpdate{update("a", fmt.Sprint("v", i))}, []Offset{{Partition: 3, Offset: int64(200 + i)}})
+	}
+	select {
+	case <-a.Done():
+		if code, _ := a.CloseCode(); code != CloseSlow {
+			t.Errorf("close code = %d, want %d", code, CloseSlow)
+		}
+	default:
+		t.Fatal("a connection that stopped reading was not kicked")
+	}
+	if h.Conns() != 1 {
+		t.Errorf("Conns() = %d, want 1 (the other user)", h.Conns())
+	}
+}
