@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/taskflow/taskflow-events/internal/devstack"
+	"github.com/taskflow/taskflow-events/internal/grpcapp"
 	"github.com/taskflow/taskflow-events/internal/loadtest"
 )
 
@@ -79,9 +81,8 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer s.Stop()
-	profiles := s.ProfileAddrs()
-	for _, name := range slices.Sorted(maps.Keys(profiles)) {
-		fmt.Fprintf(stdout, "pprof %s: %s\n", name, profiles[name])
+	if *profile {
+		printProfiles(ctx, s, stdout)
 	}
 	obs, err := loadtest.Observe(ctx, s, sink)
 	if err != nil {
@@ -103,6 +104,26 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errors.Join(errors.New("start the audit no-op subscriber"), err)
 	}
 	return loadtest.Bench(ctx, c)
+}
+
+// printProfiles prints where every service, sidecar and the load tool itself serve pprof.
+func printProfiles(ctx context.Context, s *devstack.Stack, stdout io.Writer) {
+	profiles := s.ProfileAddrs()
+	profiles["load-tool"] = serveOwnPprof(ctx)
+	for _, name := range slices.Sorted(maps.Keys(profiles)) {
+		fmt.Fprintf(stdout, "pprof %s: %s\n", name, profiles[name])
+	}
+}
+
+// serveOwnPprof serves the load tool's own profiles (the broker, the publishers, the
+// observer, the Task API double) on a free loopback port until ctx ends, and returns the URL.
+func serveOwnPprof(ctx context.Context) string {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "not served: " + err.Error()
+	}
+	go func() { _ = grpcapp.ServePprof(ctx, lis) }()
+	return "http://" + lis.Addr().String() + "/debug/pprof"
 }
 
 // mailReceiverFor starts the load tool's SMTP sink for a benchmark with --smtp sink and

@@ -37,6 +37,11 @@ func servePprof(ctx context.Context, addr string) error {
 	if err != nil {
 		return fmt.Errorf("pprof: %w", err)
 	}
+	return ServePprof(ctx, lis)
+}
+
+// ServePprof is servePprof on a listener (the load tool profiles itself with it).
+func ServePprof(ctx context.Context, lis net.Listener) error {
 	runtime.SetBlockProfileRate(int(10 * time.Microsecond))
 	runtime.SetMutexProfileFraction(100)
 	mux := http.NewServeMux()
