@@ -168,6 +168,7 @@ func readSMTP(r *envconfig.Reader) *email.Config {
 		Password: r.String("SMTP_PASSWORD", ""),
 		Timeout:  r.Duration("SMTP_TIMEOUT", 15*time.Second),
 		HeloName: r.String("SMTP_HELO_NAME", ""),
+		MaxConns: r.Int("SMTP_MAX_CONNECTIONS", 32, 1, 1000),
 	}
 	// email.NewSender replaces a zero timeout by 15s.
 	if sc.Timeout == 0 {

@@ -13,7 +13,7 @@ import (
 
 // Defaults of the session pool.
 const (
-	defaultMaxIdle     = 16
+	defaultMaxConns    = 32
 	defaultIdleTimeout = 30 * time.Second
 )
 
@@ -25,14 +25,19 @@ type session struct {
 	idleSince time.Time
 }
 
-// pool keeps up to maxIdle idle sessions for reuse. A session idle longer than
-// idleTimeout is closed (by a timer armed while any is idle, or when it is next taken).
+// pool holds at most maxConns sessions open, in use or idle: a send waits for one of them
+// (within its timeout) rather than open more, so a burst of sends reuses sessions instead
+// of opening and closing one per mail beyond the idle ones, and the relay never sees more
+// connections than that. A session idle longer than idleTimeout is closed (by a timer armed
+// while any is idle, or when it is next taken).
 type pool struct {
 	cfg         Config
 	host        string
 	maxIdle     int
 	idleTimeout time.Duration
 	now         func() time.Time
+	slots       chan struct{} // one per session in use
+	onDial      func()        // tests: called for every session opened
 
 	mu     sync.Mutex
 	idle   []*session // most recently used last
@@ -40,9 +45,24 @@ type pool struct {
 	closed bool
 }
 
-// get returns a session ready for MAIL FROM: an idle one that answers RSET, or a new one.
-// Its deadline follows ctx until put or discard.
+// get returns a session ready for MAIL FROM: an idle one that answers RSET, or a new one,
+// once fewer than maxConns are in use. Its deadline follows ctx until put or discard,
+// which give its place back.
 func (p *pool) get(ctx context.Context) (*session, func() bool, error) {
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("wait for one of the %d SMTP sessions (SMTP_MAX_CONNECTIONS): %w", cap(p.slots), ctx.Err())
+	}
+	s, stop, err := p.getSession(ctx)
+	if err != nil {
+		<-p.slots
+	}
+	return s, stop, err
+}
+
+// getSession is get once a place is taken.
+func (p *pool) getSession(ctx context.Context) (*session, func() bool, error) {
 	for {
 		s := p.takeIdle()
 		if s == nil {
@@ -77,8 +97,9 @@ func (p *pool) takeIdle() *session {
 	return s
 }
 
-// put returns a healthy session to the pool; stop is what get returned.
+// put returns a healthy session that get returned to the pool; stop is what get returned.
 func (p *pool) put(s *session, stop func() bool) {
+	defer func() { <-p.slots }()
 	if !stop() { // ctx ended while in use: the deadline is in the past
 		p.discard(s)
 		return
@@ -100,6 +121,12 @@ func (p *pool) put(s *session, stop func() bool) {
 
 // discard closes a session after an error, without a QUIT round trip.
 func (p *pool) discard(s *session) { _ = s.c.Close() }
+
+// drop discards a session that get returned, after an error, and gives its place back.
+func (p *pool) drop(s *session) {
+	p.discard(s)
+	<-p.slots
+}
 
 // quit ends a session politely, bounded by a short deadline.
 func (p *pool) quit(s *session) {
@@ -156,6 +183,9 @@ func (p *pool) dial(ctx context.Context) (*session, func() bool, error) {
 	conn, err := d.DialContext(ctx, "tcp", p.cfg.Addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to SMTP relay: %w", err)
+	}
+	if p.onDial != nil {
+		p.onDial()
 	}
 	stop := bindDeadline(ctx, conn)
 	s, err := p.open(conn)

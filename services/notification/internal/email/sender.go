@@ -35,8 +35,9 @@ type Config struct {
 	Username, Password string
 	// Timeout bounds one delivery (taking or opening a session to the end of DATA).
 	Timeout time.Duration
-	// MaxIdle is how many idle sessions are kept for reuse (default 16).
-	MaxIdle int
+	// MaxConns is how many sessions are open at most, in use or idle (default 32); a
+	// send waits for one when all are in use.
+	MaxConns int
 	// IdleTimeout closes a session unused this long (default 30s).
 	IdleTimeout time.Duration
 	// HeloName is sent in EHLO; empty means "localhost".
@@ -46,7 +47,7 @@ type Config struct {
 	TLSConfig *tls.Config
 }
 
-// Sender sends one e-mail per notification over a small pool of SMTP sessions: an idle
+// Sender sends one e-mail per notification over a bounded pool of SMTP sessions: an idle
 // session is reused after RSET, replaced when the relay dropped it, and closed after
 // IdleTimeout; a session that saw any error is not reused.
 type Sender struct {
@@ -74,13 +75,14 @@ func NewSender(cfg Config) (*Sender, error) {
 	if cfg.TLSConfig == nil {
 		cfg.TLSConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 	}
-	if cfg.MaxIdle <= 0 {
-		cfg.MaxIdle = defaultMaxIdle
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = defaultMaxConns
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = defaultIdleTimeout
 	}
-	p := &pool{cfg: cfg, host: host, maxIdle: cfg.MaxIdle, idleTimeout: cfg.IdleTimeout, now: time.Now}
+	p := &pool{cfg: cfg, host: host, maxIdle: cfg.MaxConns, idleTimeout: cfg.IdleTimeout, now: time.Now,
+		slots: make(chan struct{}, cfg.MaxConns)}
 	return &Sender{cfg: cfg, pool: p}, nil
 }
 
@@ -117,7 +119,7 @@ func (s *Sender) deliver(ctx context.Context, to string, msg []byte) error {
 	}
 	if err := transact(ss.c, s.cfg.From.Address, to, msg); err != nil {
 		stop()
-		s.pool.discard(ss)
+		s.pool.drop(ss)
 		return err
 	}
 	// The relay has accepted the message; the session goes back for the next one.
