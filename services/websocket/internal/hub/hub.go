@@ -214,6 +214,10 @@ func (h *Hub) PublishAt(_ context.Context, u *eventsv1.TaskUpdate, at Offset) er
 // queue, as one update per delivery did: a burst is not a slow client.
 func (h *Hub) PublishBatch(_ context.Context, us []*eventsv1.TaskUpdate, ats []Offset) []error {
 	errs := make([]error, len(us))
+	if len(us) == 1 { // one update per call: one frame per connection, offered at once
+		errs[0] = h.publishAt(us[0], ats[0], nil)
+		return errs
+	}
 	out := &pending{frames: map[*Client][]*Frame{}}
 	for i, u := range us {
 		errs[i] = h.publishAt(u, ats[i], out)
