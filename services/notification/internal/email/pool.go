@@ -23,6 +23,7 @@ type session struct {
 	c         *smtp.Client
 	conn      net.Conn
 	idleSince time.Time
+	reused    bool // taken from the idle sessions, not opened for this send
 }
 
 // pool holds at most maxConns sessions open, in use or idle: a send waits for one of them
@@ -45,8 +46,8 @@ type pool struct {
 	closed bool
 }
 
-// get returns a session ready for MAIL FROM: an idle one that answers RSET, or a new one,
-// once fewer than maxConns are in use. Its deadline follows ctx until put or discard,
+// get returns a session ready for MAIL FROM: an idle one (reused: the relay may have
+// dropped it, which its MAIL FROM shows) or a new one, once fewer than maxConns are in use. Its deadline follows ctx until put or discard,
 // which give its place back.
 func (p *pool) get(ctx context.Context) (*session, func() bool, error) {
 	select {
@@ -61,25 +62,25 @@ func (p *pool) get(ctx context.Context) (*session, func() bool, error) {
 	return s, stop, err
 }
 
-// getSession is get once a place is taken.
+// getSession is get once a place is taken. A completed mail transaction leaves the session
+// ready for the next MAIL FROM (RFC 5321 §4.1.4), so an idle one is used without a RSET
+// round trip; Sender.deliver replaces it when its MAIL FROM fails.
 func (p *pool) getSession(ctx context.Context) (*session, func() bool, error) {
-	for {
-		s := p.takeIdle()
-		if s == nil {
-			break
-		}
-		stop := bindDeadline(ctx, s.conn)
-		if err := s.c.Reset(); err == nil {
-			return s, stop, nil
-		}
-		// The relay dropped the session (idle timeout, restart): open a new one.
-		stop()
-		_ = s.c.Close()
-		if ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("connect to SMTP relay: %w", ctx.Err())
-		}
+	if s := p.takeIdle(); s != nil {
+		s.reused = true
+		return s, bindDeadline(ctx, s.conn), nil
 	}
 	return p.dial(ctx)
+}
+
+// replace opens a new session in the place of one that get returned and that was
+// discarded; when that fails, the place is given back.
+func (p *pool) replace(ctx context.Context) (*session, func() bool, error) {
+	s, stop, err := p.dial(ctx)
+	if err != nil {
+		<-p.slots
+	}
+	return s, stop, err
 }
 
 // takeIdle pops the most recently used idle session, closing expired ones.

@@ -117,7 +117,23 @@ func (s *Sender) deliver(ctx context.Context, to string, msg []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := transact(ss.c, s.cfg.From.Address, to, msg); err != nil {
+	err = ss.c.Mail(s.cfg.From.Address)
+	if err != nil && ss.reused && ctx.Err() == nil {
+		// An idle session the relay dropped (its idle timeout, a restart) fails here, before
+		// anything of the message was sent: once more on a new session.
+		stop()
+		s.pool.discard(ss)
+		if ss, stop, err = s.pool.replace(ctx); err != nil {
+			return err
+		}
+		err = ss.c.Mail(s.cfg.From.Address)
+	}
+	if err != nil {
+		err = classify("MAIL FROM", err)
+	} else {
+		err = transact(ss.c, to, msg)
+	}
+	if err != nil {
 		stop()
 		s.pool.drop(ss)
 		return err
@@ -127,11 +143,8 @@ func (s *Sender) deliver(ctx context.Context, to string, msg []byte) error {
 	return nil
 }
 
-// transact runs one mail transaction (MAIL FROM, RCPT TO, DATA) on an open session.
-func transact(c *smtp.Client, from, to string, msg []byte) error {
-	if err := c.Mail(from); err != nil {
-		return classify("MAIL FROM", err)
-	}
+// transact runs the rest of a mail transaction (RCPT TO, DATA) after its MAIL FROM.
+func transact(c *smtp.Client, to string, msg []byte) error {
 	if err := c.Rcpt(to); err != nil {
 		return classify("RCPT TO", err)
 	}
