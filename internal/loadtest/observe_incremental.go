@@ -9,10 +9,8 @@ import (
 // incremental is what Poll keeps between calls: the audit rows and ledger rows read so far,
 // so that each poll reads only what changed instead of every row since the start.
 type incremental struct {
-	auditSeq int64 // every audit row up to this seq has been read
-	audit    map[string]int
-	auditAt  map[string]time.Time
-	inApp    map[string]int
+	auditSeq int64   // every audit row up to this seq has been read
+	audit    Effects // its Audit, AuditAt and AuditInApp
 	// ledger rows by event and channel, re-read when their updated_at is at or after
 	// ledgerFrom (the newest updated_at seen, minus ledgerOverlap).
 	ledger     map[string]map[string]ledgerRow
@@ -37,8 +35,8 @@ const ledgerOverlap = 2 * time.Second
 // Effects, which reads everything again.
 func (o *Observer) Poll(ctx context.Context) (Effects, error) {
 	inc := &o.inc
-	if inc.audit == nil {
-		*inc = incremental{audit: map[string]int{}, auditAt: map[string]time.Time{}, inApp: map[string]int{},
+	if inc.ledger == nil {
+		*inc = incremental{audit: Effects{Audit: map[string]int{}, AuditAt: map[string]time.Time{}, AuditInApp: map[string]int{}},
 			ledger: map[string]map[string]ledgerRow{}, ledgerFrom: o.since}
 	}
 	if err := o.pollAudit(ctx, inc); err != nil {
@@ -53,7 +51,7 @@ func (o *Observer) Poll(ctx context.Context) (Effects, error) {
 			return Effects{}, err
 		}
 	}
-	e := Effects{Audit: inc.audit, AuditAt: inc.auditAt, AuditInApp: inc.inApp,
+	e := Effects{Audit: inc.audit.Audit, AuditAt: inc.audit.AuditAt, AuditInApp: inc.audit.AuditInApp,
 		Ledger: map[string]map[string]string{}, LedgerAt: map[string]time.Time{}, Attempts: map[string]map[string]int{}}
 	for id, chans := range inc.ledger {
 		st, att := make(map[string]string, len(chans)), make(map[string]int, len(chans))
@@ -93,13 +91,7 @@ func (o *Observer) pollAudit(ctx context.Context, inc *incremental) error {
 		if !mine {
 			continue
 		}
-		inc.audit[id]++
-		if first, ok := inc.auditAt[id]; !ok || at.Before(first) {
-			inc.auditAt[id] = at
-		}
-		if kind == "update.notification" {
-			inc.inApp[task]++
-		}
+		inc.audit.addAuditRow(id, kind, task, at)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {

@@ -19,19 +19,25 @@ func (o *Observer) readAudit(ctx context.Context, e *Effects) error {
 			rows.Close()
 			return fmt.Errorf("read the audit log: %w", err)
 		}
-		e.Audit[id]++
-		if first, ok := e.AuditAt[id]; !ok || at.Before(first) {
-			e.AuditAt[id] = at
-		}
-		if kind == "update.notification" {
-			e.AuditInApp[task]++
-		}
+		e.addAuditRow(id, kind, task, at)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read the audit log: %w", err)
 	}
 	return nil
+}
+
+// addAuditRow counts one audit row: its event, its first time, and an audited in-app
+// notification by task.
+func (e *Effects) addAuditRow(id, kind, task string, at time.Time) {
+	e.Audit[id]++
+	if first, ok := e.AuditAt[id]; !ok || at.Before(first) {
+		e.AuditAt[id] = at
+	}
+	if kind == "update.notification" {
+		e.AuditInApp[task]++
+	}
 }
 
 // readLedger adds the notification ledger's rows since the observer started to e.
