@@ -34,10 +34,9 @@ type session struct {
 type pool struct {
 	cfg         Config
 	host        string
-	maxIdle     int
 	idleTimeout time.Duration
 	now         func() time.Time
-	slots       chan struct{} // one per session in use
+	slots       chan struct{} // one per session in use; its capacity is the cap on open sessions
 	onDial      func()        // tests: called for every session opened
 
 	mu     sync.Mutex
@@ -108,7 +107,7 @@ func (p *pool) put(s *session, stop func() bool) {
 	_ = s.conn.SetDeadline(time.Time{})
 	s.idleSince = p.now()
 	p.mu.Lock()
-	if p.closed || len(p.idle) >= p.maxIdle {
+	if p.closed || len(p.idle) >= cap(p.slots) {
 		p.mu.Unlock()
 		p.quit(s)
 		return

@@ -81,7 +81,7 @@ func NewSender(cfg Config) (*Sender, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = defaultIdleTimeout
 	}
-	p := &pool{cfg: cfg, host: host, maxIdle: cfg.MaxConns, idleTimeout: cfg.IdleTimeout, now: time.Now,
+	p := &pool{cfg: cfg, host: host, idleTimeout: cfg.IdleTimeout, now: time.Now,
 		slots: make(chan struct{}, cfg.MaxConns)}
 	return &Sender{cfg: cfg, pool: p}, nil
 }

@@ -254,13 +254,21 @@ func (h *Hub) offerPending(p *pending) {
 		}
 		s := h.shard(c.UserID)
 		s.mu.Lock()
-		if st := s.users[c.UserID]; st != nil && removeClient(st, c) {
-			h.conns.Add(-1)
-			h.metrics.Connections.Dec()
-			h.metrics.SlowDisconnects.Inc()
+		if st := s.users[c.UserID]; st != nil {
+			h.dropSlowLocked(st, c)
 		}
 		s.mu.Unlock()
 		c.Kick(CloseSlow, "slow")
+	}
+}
+
+// dropSlowLocked detaches c, whose queue is full, from st (if still attached) and counts
+// it as a slow disconnect; the caller holds st's shard and kicks c.
+func (h *Hub) dropSlowLocked(st *stream, c *Client) {
+	if removeClient(st, c) {
+		h.conns.Add(-1)
+		h.metrics.Connections.Dec()
+		h.metrics.SlowDisconnects.Inc()
 	}
 }
 
@@ -331,10 +339,7 @@ func (h *Hub) publishLocked(s *shard, at Offset, user, typ, eventID string, data
 			i++
 			continue
 		}
-		removeClient(st, c) // swaps the last client into i
-		h.conns.Add(-1)
-		h.metrics.Connections.Dec()
-		h.metrics.SlowDisconnects.Inc()
+		h.dropSlowLocked(st, c) // swaps the last client into i
 		c.Kick(CloseSlow, "slow")
 	}
 }
