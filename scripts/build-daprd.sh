@@ -73,5 +73,7 @@ if [ ! -x "$built" ] || [ "$("$built" --version 2>/dev/null)" != "${version#v}" 
   [ "$("$built" --version 2>/dev/null)" = "${version#v}" ] || fail "the built binary does not report version ${version#v}"
 fi
 if [ "$out" != "$built" ]; then
-  ln -sfn "$built" "$out"
+  # Relative, so that a clone or worktree whose .cache links to this one does not point
+  # this one's links into itself.
+  ln -sfn "$(realpath -m --relative-to="$(dirname "$out")" "$built")" "$out"
 fi

@@ -115,6 +115,8 @@ build_kube() {
 
 build_etcd
 build_kube
-ln -sfn "$etcd_cache/etcd" "$bin/etcd"
-ln -sfn "$kube_cache/kube-apiserver" "$bin/kube-apiserver"
-ln -sfn "$kube_cache/kubectl" "$bin/kubectl"
+# Relative links, as scripts/build-daprd.sh makes.
+link() { ln -sfn "$(realpath -m --relative-to="$bin" "$1")" "$bin/$2"; }
+link "$etcd_cache/etcd" etcd
+link "$kube_cache/kube-apiserver" kube-apiserver
+link "$kube_cache/kubectl" kubectl
