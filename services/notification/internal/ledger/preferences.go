@@ -10,7 +10,10 @@ import (
 	"github.com/taskflow/taskflow-events/services/notification/internal/notify"
 )
 
-var _ notify.PreferenceStore = (*Store)(nil)
+var (
+	_ notify.PreferenceStore  = (*Store)(nil)
+	_ notify.DefaultsBeginner = (*Store)(nil)
+)
 
 // UserPreferences are one user's stored preferences.
 type UserPreferences struct {
@@ -47,20 +50,25 @@ func (s *Store) preferences(ctx context.Context, userIDs []string) (map[string]U
 	var start, end *int32
 	var updated time.Time
 	_, err = pgx.ForEachRow(rows, []any{&user, &disabled, &start, &end, &zone, &updated}, func() error {
-		p := UserPreferences{UpdatedAt: updated}
-		for _, c := range disabled {
-			p.Disabled = append(p.Disabled, notify.Channel(c))
-		}
-		if start != nil && end != nil {
-			p.Quiet = &notify.QuietHours{Start: int(*start), End: int(*end), TimeZone: zone}
-		}
-		out[user] = p
+		out[user] = UserPreferences{Preferences: preferencesOf(disabled, start, end, zone), UpdatedAt: updated}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read preferences: %w", err)
 	}
 	return out, nil
+}
+
+// preferencesOf builds Preferences from a notification_preferences row.
+func preferencesOf(disabled []string, start, end *int32, zone string) notify.Preferences {
+	var p notify.Preferences
+	for _, c := range disabled {
+		p.Disabled = append(p.Disabled, notify.Channel(c))
+	}
+	if start != nil && end != nil {
+		p.Quiet = &notify.QuietHours{Start: int(*start), End: int(*end), TimeZone: zone}
+	}
+	return p
 }
 
 // GetPreferences returns a user's preferences, the defaults when none were set.

@@ -51,13 +51,13 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
-// beginSQL inserts a row per planned channel, with the reminder, or, for a row that is
-// not final and whose next attempt is due, overwrites it with the plan, and returns the
+// beginInsertSQL inserts a row per planned channel, with the reminder, or, for a row that
+// is not final and whose next attempt is due, overwrites it with the plan, and returns the
 // rows it marked sending (leased until $9). A delivered, failed or skipped channel never
 // comes back; one another attempt is sending (lease not run out) or that waits for a later
 // attempt is left to the scheduler. Rows of earlier versions have no next_attempt_at and
-// no reminder: they are due, and take the reminder now.
-const beginSQL = `
+// no reminder: they are due, and take the reminder now. %s is a filter on the planned rows p.
+const beginInsertSQL = `
 INSERT INTO notification_deliveries AS d
     (event_id, channel, status, attempts, last_error, user_id, task_id, notification_id, created_at, updated_at,
      reminder, next_attempt_at, stale_after)
@@ -66,6 +66,7 @@ SELECT p.event_id, p.channel, p.status, CASE WHEN p.status = 'sending' THEN 1 EL
 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
             $10::bytea[], $11::timestamptz[], $12::timestamptz[])
     AS p(event_id, channel, status, err, user_id, task_id, notification_id, reminder, next_at, stale_after)
+%s
 ORDER BY p.event_id, p.channel
 ON CONFLICT (event_id, channel) DO UPDATE
     SET status          = EXCLUDED.status,
@@ -78,15 +79,32 @@ ON CONFLICT (event_id, channel) DO UPDATE
     WHERE d.status IN ('retrying', 'held', 'sending') AND COALESCE(d.next_attempt_at, '-infinity') <= $1
 RETURNING event_id, channel, status, attempts, created_at`
 
-// Begin implements notify.Ledger: one statement for the whole batch.
-func (s *Store) Begin(ctx context.Context, reqs []notify.Request, now time.Time) ([]notify.Claim, error) {
+var (
+	beginSQL = fmt.Sprintf(beginInsertSQL, "")
+	// beginDefaultsSQL is beginSQL for the plans of users without stored preferences, and
+	// returns the preferences of the others (whose plans it leaves out) in the same
+	// statement, so in one snapshot: a row per leased channel (pref false) and a row per
+	// user with preferences (pref true; event_id is the user, created_at when they were set).
+	beginDefaultsSQL = `
+WITH pref AS (
+    SELECT user_id, disabled_channels, quiet_start, quiet_end, quiet_time_zone, updated_at
+    FROM notification_preferences WHERE user_id = ANY($6::text[])),
+ins AS (` + fmt.Sprintf(beginInsertSQL, "WHERE NOT EXISTS (SELECT 1 FROM pref WHERE pref.user_id = p.user_id)") + `)
+SELECT false, event_id, channel, status, attempts, created_at, NULL::text[], NULL::integer, NULL::integer, NULL::text FROM ins
+UNION ALL
+SELECT true, user_id, NULL, NULL, NULL, updated_at, disabled_channels, quiet_start, quiet_end, quiet_time_zone FROM pref`
+)
+
+// beginArgs are the arguments of beginSQL and beginDefaultsSQL: an array element per
+// planned channel.
+func (s *Store) beginArgs(reqs []notify.Request, now time.Time) ([]any, error) {
 	var ids, channels, statuses, errs, users, tasks, notes []string
 	var reminders [][]byte
 	var nextAt, staleAfter []pgtype.Timestamptz
 	for _, r := range reqs {
 		payload, err := proto.Marshal(r.Reminder)
 		if err != nil {
-			return nil, fmt.Errorf("begin deliveries: encode reminder %s: %w", r.Key.EventID, err)
+			return nil, fmt.Errorf("encode reminder %s: %w", r.Key.EventID, err)
 		}
 		for _, p := range r.Plans {
 			ids, channels, statuses, errs = append(ids, r.Key.EventID), append(channels, string(p.Channel)),
@@ -95,8 +113,22 @@ func (s *Store) Begin(ctx context.Context, reqs []notify.Request, now time.Time)
 			reminders, nextAt, staleAfter = append(reminders, payload), append(nextAt, timestamptz(p.NextAttempt)), append(staleAfter, timestamptz(r.StaleAfter))
 		}
 	}
-	rows, err := s.pool.Query(ctx, beginSQL, now, ids, channels, statuses, errs, users, tasks, notes, now.Add(s.lease),
-		reminders, nextAt, staleAfter)
+	return []any{now, ids, channels, statuses, errs, users, tasks, notes, now.Add(s.lease), reminders, nextAt, staleAfter}, nil
+}
+
+// claim is a row beginSQL returned: a Claim when the channel was marked sending.
+func claim(id, c, st string, attempts int32, since time.Time) (notify.Claim, bool) {
+	return notify.Claim{EventID: id, Channel: notify.Channel(c), Since: since, Attempts: int(attempts) - 1},
+		notify.Status(st) == notify.Sending
+}
+
+// Begin implements notify.Ledger: one statement for the whole batch.
+func (s *Store) Begin(ctx context.Context, reqs []notify.Request, now time.Time) ([]notify.Claim, error) {
+	args, err := s.beginArgs(reqs, now)
+	if err != nil {
+		return nil, fmt.Errorf("begin deliveries: %w", err)
+	}
+	rows, err := s.pool.Query(ctx, beginSQL, args...)
 	if err != nil {
 		return nil, fmt.Errorf("begin deliveries: %w", err)
 	}
@@ -105,8 +137,8 @@ func (s *Store) Begin(ctx context.Context, reqs []notify.Request, now time.Time)
 	var attempts int32
 	var since time.Time
 	_, err = pgx.ForEachRow(rows, []any{&id, &c, &st, &attempts, &since}, func() error {
-		if notify.Status(st) == notify.Sending {
-			todo = append(todo, notify.Claim{EventID: id, Channel: notify.Channel(c), Since: since, Attempts: int(attempts) - 1})
+		if cl, ok := claim(id, c, st, attempts, since); ok {
+			todo = append(todo, cl)
 		}
 		return nil
 	})
@@ -114,6 +146,41 @@ func (s *Store) Begin(ctx context.Context, reqs []notify.Request, now time.Time)
 		return nil, fmt.Errorf("begin deliveries: %w", err)
 	}
 	return todo, nil
+}
+
+// BeginDefaults implements notify.DefaultsBeginner: Begin for the requests of users
+// without stored preferences, and the preferences of the others, in one statement.
+func (s *Store) BeginDefaults(ctx context.Context, reqs []notify.Request, now time.Time) ([]notify.Claim, map[string]notify.Preferences, error) {
+	args, err := s.beginArgs(reqs, now)
+	if err != nil {
+		return nil, nil, fmt.Errorf("begin deliveries: %w", err)
+	}
+	rows, err := s.pool.Query(ctx, beginDefaultsSQL, args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("begin deliveries: %w", err)
+	}
+	var todo []notify.Claim
+	prefs := map[string]notify.Preferences{}
+	var isPref bool
+	var id string
+	var c, st, zone *string
+	var attempts, start, end *int32
+	var at time.Time
+	var disabled []string
+	_, err = pgx.ForEachRow(rows, []any{&isPref, &id, &c, &st, &attempts, &at, &disabled, &start, &end, &zone}, func() error {
+		if isPref {
+			prefs[id] = preferencesOf(disabled, start, end, *zone)
+			return nil
+		}
+		if cl, ok := claim(id, *c, *st, *attempts, at); ok {
+			todo = append(todo, cl)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("begin deliveries: %w", err)
+	}
+	return todo, prefs, nil
 }
 
 // dueSQL leases the due rows to the caller (FOR UPDATE SKIP LOCKED: concurrent schedulers

@@ -27,6 +27,7 @@ func TestStore(t *testing.T) {
 		"LeasesAndSchedule":         testLeasesAndSchedule,
 		"DueNeverHandsOutARowTwice": testDueNeverHandsOutARowTwice,
 		"PreferencesRoundTrip":      testPreferencesRoundTrip,
+		"BeginDefaults":             testBeginDefaults,
 	} {
 		t.Run(name, func(t *testing.T) { test(t, pg) })
 	}
@@ -222,6 +223,45 @@ func testPreferencesRoundTrip(t *testing.T, pg *testenv.Postgres) {
 	}
 	if _, ok := all["u2"]; ok {
 		t.Errorf("Preferences() has u2, who never set any")
+	}
+}
+
+// testBeginDefaults: BeginDefaults records, as Begin would, the requests of users without
+// stored preferences and returns the preferences of the others without recording theirs.
+func testBeginDefaults(t *testing.T, pg *testenv.Postgres) {
+	store, pool := startStore(t, pg, time.Minute)
+	ctx := context.Background()
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	quiet := notify.Preferences{Disabled: []notify.Channel{notify.Webhook},
+		Quiet: &notify.QuietHours{Start: 22 * 60, End: 7 * 60, TimeZone: "Europe/Berlin"}}
+	if err := store.SetPreferences(ctx, "u2", quiet, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.SetPreferences(ctx, "u3", notify.Preferences{}, now); err != nil {
+		t.Fatal(err)
+	}
+	e2, e3 := request("e2", notify.InApp), request("e3", notify.InApp)
+	e2.Key.UserID, e3.Key.UserID = "u2", "u3"
+	claims, prefs, err := store.BeginDefaults(ctx, []notify.Request{request("e1", notify.InApp, notify.Email), e2, e3}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantClaims := []notify.Claim{{EventID: "e1", Channel: notify.Email, Since: now}, {EventID: "e1", Channel: notify.InApp, Since: now}}
+	if diff := cmp.Diff(wantClaims, sortClaims(claims)); diff != "" {
+		t.Errorf("BeginDefaults() claims (-want +got):\n%s", diff)
+	}
+	wantPrefs := map[string]notify.Preferences{"u2": quiet, "u3": {}}
+	if diff := cmp.Diff(wantPrefs, prefs); diff != "" {
+		t.Errorf("BeginDefaults() preferences (-want +got):\n%s", diff)
+	}
+	var rows int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM notification_deliveries WHERE event_id IN ('e2', 'e3')").Scan(&rows); err != nil || rows != 0 {
+		t.Errorf("rows of users with preferences = %d, %v; want 0 (left to the caller's Begin)", rows, err)
+	}
+	// Again: e1's channels are leased, so nothing is claimed twice.
+	claims, _, err = store.BeginDefaults(ctx, []notify.Request{request("e1", notify.InApp, notify.Email)}, now)
+	if err != nil || len(claims) != 0 {
+		t.Errorf("BeginDefaults() of a leased reminder = %v, %v; want no claims", claims, err)
 	}
 }
 

@@ -163,9 +163,10 @@ func (h *Handler) Handle(ctx context.Context, ev *eventsv1.ReminderEvent, logAtt
 	return h.HandleBatch(ctx, []*eventsv1.ReminderEvent{ev}, logAttrs...)[0]
 }
 
-// HandleBatch delivers reminders with one ledger round trip before and one after all
-// sends, and returns one result per reminder, as Handle does. Copies of the same
-// event_id in a batch share the first copy's result.
+// HandleBatch delivers reminders with one ledger round trip before (two when some of
+// their users have stored preferences) and one after all sends, and returns one result per
+// reminder, as Handle does. Copies of the same event_id in a batch share the first copy's
+// result.
 func (h *Handler) HandleBatch(ctx context.Context, evs []*eventsv1.ReminderEvent, logAttrs ...any) []error {
 	errs := make([]error, len(evs))
 	fail := func(err error) []error {
@@ -178,14 +179,6 @@ func (h *Handler) HandleBatch(ctx context.Context, evs []*eventsv1.ReminderEvent
 		// Begin would fail as well; the reminders come back once the ledger is reachable.
 		return fail(err)
 	}
-	users := make([]string, 0, len(evs))
-	for _, ev := range evs {
-		users = append(users, ev.GetUserId())
-	}
-	prefs, err := h.preferences(ctx, users)
-	if err != nil {
-		return fail(err)
-	}
 	// With AttemptAfterAck, a slot for the first attempt is taken before the channels are
 	// leased (the lease counts from now, after any wait for a slot), so that the attempt
 	// starts right after Begin and ends well inside the lease.
@@ -195,27 +188,89 @@ func (h *Handler) HandleBatch(ctx context.Context, evs []*eventsv1.ReminderEvent
 	}
 	now := h.now()
 	notes := make(map[string]*Notification, len(evs))
-	reqs := make([]Request, 0, len(evs))
+	distinct := make([]*eventsv1.ReminderEvent, 0, len(evs))
 	for _, ev := range evs {
-		if _, dup := notes[ev.GetEventId()]; dup {
-			continue
+		if _, dup := notes[ev.GetEventId()]; !dup {
+			notes[ev.GetEventId()] = New(ev, now)
+			distinct = append(distinct, ev)
 		}
-		n := New(ev, now)
-		notes[ev.GetEventId()] = n
-		reqs = append(reqs, h.request(ev, n, prefs[ev.GetUserId()], now))
 	}
-	claims, err := h.ledger.Begin(ctx, reqs, now)
+	claims, unrecorded, err := h.begin(ctx, distinct, notes, now)
 	if err != nil {
 		release()
-		return fail(fmt.Errorf("begin deliveries: %w", err))
+		return fail(err)
 	}
-	h.countPlans(reqs)
-	// From here on the ledger holds every reminder of the batch: whatever happens to the
+	for i, ev := range evs {
+		errs[i] = unrecorded[ev.GetEventId()]
+	}
+	// From here on the ledger holds every reminder it recorded: whatever happens to the
 	// sends, the scheduler finishes them (a crash leaves the channels sending until the
-	// lease runs out), so the events are acknowledged — after this first attempt, or with
+	// lease runs out), so those events are acknowledged — after this first attempt, or with
 	// AttemptAfterAck at once while it runs.
 	h.attemptAfterAnswer(ctx, release, async, claims, notes, logAttrs...)
 	return errs
+}
+
+// begin plans the distinct reminders with their users' preferences and records the plans
+// in the ledger. With a DefaultsBeginner the plans of users without stored preferences are
+// recorded in the same round trip that reads the others' preferences, and only those
+// others cost a second one; when that second one fails, their reminders are returned in
+// unrecorded with the error (answered RETRY), and the rest go ahead.
+func (h *Handler) begin(ctx context.Context, evs []*eventsv1.ReminderEvent, notes map[string]*Notification, now time.Time) (claims []Claim, unrecorded map[string]error, err error) {
+	plan := func(evs []*eventsv1.ReminderEvent, prefs map[string]Preferences) []Request {
+		reqs := make([]Request, 0, len(evs))
+		for _, ev := range evs {
+			reqs = append(reqs, h.request(ev, notes[ev.GetEventId()], prefs[ev.GetUserId()], now))
+		}
+		return reqs
+	}
+	record := func(evs []*eventsv1.ReminderEvent, prefs map[string]Preferences) ([]Claim, error) {
+		reqs := plan(evs, prefs)
+		claims, err := h.ledger.Begin(ctx, reqs, now)
+		if err != nil {
+			return nil, fmt.Errorf("begin deliveries: %w", err)
+		}
+		h.countPlans(reqs)
+		return claims, nil
+	}
+	db, ok := h.prefs.(DefaultsBeginner)
+	if !ok {
+		users := make([]string, 0, len(evs))
+		for _, ev := range evs {
+			users = append(users, ev.GetUserId())
+		}
+		prefs, err := h.preferences(ctx, users)
+		if err != nil {
+			return nil, nil, err
+		}
+		claims, err := record(evs, prefs)
+		return claims, nil, err
+	}
+	reqs := plan(evs, nil)
+	claims, prefs, err := db.BeginDefaults(ctx, reqs, now)
+	if err != nil {
+		return nil, nil, fmt.Errorf("begin deliveries: %w", err)
+	}
+	var rest []*eventsv1.ReminderEvent
+	for i, ev := range evs {
+		if _, has := prefs[ev.GetUserId()]; has {
+			rest = append(rest, ev)
+		} else {
+			h.countPlans(reqs[i : i+1])
+		}
+	}
+	if len(rest) == 0 {
+		return claims, nil, nil
+	}
+	more, err := record(rest, prefs)
+	if err != nil {
+		unrecorded = make(map[string]error, len(rest))
+		for _, ev := range rest {
+			unrecorded[ev.GetEventId()] = err
+		}
+		return claims, unrecorded, nil
+	}
+	return append(claims, more...), nil, nil
 }
 
 // preferences reads the preferences of the distinct users.

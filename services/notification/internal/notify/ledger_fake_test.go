@@ -124,3 +124,41 @@ func (m memPrefs) Preferences(_ context.Context, users []string) (map[string]Pre
 	}
 	return out, nil
 }
+
+// memPlanner is a DefaultsBeginner over a memLedger and memPrefs, as ledger.Store is one
+// over PostgreSQL. beginErr fails every Begin that follows BeginDefaults (the second round
+// trip, for the users with preferences).
+type memPlanner struct {
+	memPrefs
+	l        *memLedger
+	calls    int
+	beginErr error
+}
+
+func (m *memPlanner) BeginDefaults(ctx context.Context, reqs []Request, now time.Time) ([]Claim, map[string]Preferences, error) {
+	m.calls++
+	var defaults []Request
+	prefs := map[string]Preferences{}
+	for _, r := range reqs {
+		if p, ok := m.memPrefs[r.Key.UserID]; ok {
+			prefs[r.Key.UserID] = p
+		} else {
+			defaults = append(defaults, r)
+		}
+	}
+	claims, err := m.l.Begin(ctx, defaults, now)
+	return claims, prefs, err
+}
+
+// plannerLedger is memLedger whose Begin fails with the planner's beginErr.
+type plannerLedger struct {
+	*memLedger
+	p *memPlanner
+}
+
+func (l plannerLedger) Begin(ctx context.Context, reqs []Request, now time.Time) ([]Claim, error) {
+	if l.p.beginErr != nil {
+		return nil, l.p.beginErr
+	}
+	return l.memLedger.Begin(ctx, reqs, now)
+}

@@ -2,11 +2,14 @@ package notify
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
 )
 
 func TestQuietHoursUntil(t *testing.T) {
@@ -155,3 +158,56 @@ var errors503 = errorString("503 Service Unavailable")
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// TestDefaultsBeginnerPlansInOneRoundTrip: with a store that records the plans of users
+// without preferences while it reads the others' (ledger.Store), a batch of such users is
+// recorded in that one call; users with preferences are planned with them in a second
+// Begin, and when that one fails only their reminders are answered with the error — the
+// others are recorded and sent.
+func TestDefaultsBeginnerPlansInOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	f := newFixture(t0, nil)
+	planner := &memPlanner{memPrefs: memPrefs{"u2": {Disabled: []Channel{Email}}}, l: f.l}
+	f.h.UsePreferences(planner)
+	f.h.ledger = plannerLedger{memLedger: f.l, p: planner}
+	ctx := context.Background()
+
+	e1, e2 := reminder("e1", t0.Add(time.Hour)), reminder("e2", t0.Add(time.Hour))
+	e2.UserId = "u2"
+	if errs := f.h.HandleBatch(ctx, []*eventsv1.ReminderEvent{e1, e2, e1}); errs[0] != nil || errs[1] != nil || errs[2] != nil {
+		t.Fatalf("HandleBatch() = %v, want no errors", errs)
+	}
+	want := map[Channel]Status{InApp: Delivered, Webhook: Delivered, Email: Delivered}
+	if diff := cmp.Diff(want, f.l.statuses("e1")); diff != "" {
+		t.Errorf("e1 (no preferences) statuses (-want +got):\n%s", diff)
+	}
+	want = map[Channel]Status{InApp: Delivered, Webhook: Delivered, Email: Skipped}
+	if diff := cmp.Diff(want, f.l.statuses("e2")); diff != "" {
+		t.Errorf("e2 (e-mail turned off) statuses (-want +got):\n%s", diff)
+	}
+	if got := f.sent(); got != [3]int{2, 2, 1} {
+		t.Errorf("sends = %v, want [2 2 1] (e1 once on every channel, e2 without e-mail)", got)
+	}
+
+	planner.beginErr = errors.New("connection reset")
+	e3, e4 := reminder("e3", t0.Add(time.Hour)), reminder("e4", t0.Add(time.Hour))
+	e4.UserId = "u2"
+	errs := f.h.HandleBatch(ctx, []*eventsv1.ReminderEvent{e3, e4})
+	if errs[0] != nil || errs[1] == nil || !strings.Contains(errs[1].Error(), "connection reset") {
+		t.Fatalf("HandleBatch() with the second Begin failing = %v, want [nil, the error]", errs)
+	}
+	if got := f.l.statuses("e4"); len(got) != 0 {
+		t.Errorf("e4 recorded %v, want nothing (answered RETRY)", got)
+	}
+	want = map[Channel]Status{InApp: Delivered, Webhook: Delivered, Email: Delivered}
+	if diff := cmp.Diff(want, f.l.statuses("e3")); diff != "" {
+		t.Errorf("e3 statuses (-want +got):\n%s", diff)
+	}
+	if got := f.sent(); got != [3]int{3, 3, 2} {
+		t.Errorf("sends = %v, want [3 3 2] (e3 sent, e4 not)", got)
+	}
+	if planner.calls != 2 {
+		t.Errorf("BeginDefaults calls = %d, want 2 (one per batch)", planner.calls)
+	}
+}
