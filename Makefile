@@ -55,6 +55,10 @@ FORCE:
 .PHONY: tools daprd debs deps
 tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/grpcurl $(BIN)/helm $(BIN)/mailpit $(BIN)/golangci-lint ## Install the pinned Go tools into .cache/bin.
 daprd: $(BIN)/daprd ## Build daprd (pinned DAPR_VERSION) from its module source (a few minutes the first time).
+
+.PHONY: daprd-profiling
+daprd-profiling: ## daprd with block and mutex sampling, for profiling runs: TASKFLOW_DAPRD=.cache/bin/daprd-profiling make bench BENCH_FLAGS=--profile
+	DAPRD_PROFILING=1 DAPR_VERSION=$(DAPR_VERSION) bash scripts/build-daprd.sh $(BIN)/daprd-profiling
 debs: ## Install the Debian packages the tests need (PostgreSQL 15 server, Chromium) when missing.
 	@bash scripts/ensure-debs.sh
 deps: tools daprd debs kube ## Everything the tests need (kube: chart/chart.mk).

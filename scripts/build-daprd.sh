@@ -18,6 +18,15 @@ out="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"
 # The per-version cache always lives in the repository's .cache, whatever $1 is.
 cache="$repo/.cache/daprd/${version}"
 built="$cache/daprd"
+tags=stablecomponents
+# DAPRD_PROFILING=1 builds .cache/daprd/<version>/daprd-profiling from the same source: daprd
+# with block and mutex sampling on (as the services' PPROF_ADDR turns on), so its
+# --enable-profiling endpoint serves block and mutex profiles; stock daprd never turns the
+# sampling on and serves them empty. For profiling runs only (internal/loadtest/README.md).
+if [ "${DAPRD_PROFILING:-}" = 1 ]; then
+  built="$cache/daprd-profiling"
+  tags+=",taskflowprofiling"
+fi
 
 fail() {
   echo "build-daprd: daprd ${version} cannot be built here: $1" >&2
@@ -65,8 +74,22 @@ if [ ! -x "$built" ] || [ "$("$built" --version 2>/dev/null)" != "${version#v}" 
     esac
     mv "$work.tmp" "$work"
   fi
-  echo "build-daprd: building daprd ${version} into ${cache} (first build takes about 6 minutes)" >&2
-  if ! (cd "$work" && GOWORK=off CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -tags stablecomponents \
+  # Compiled only with the taskflowprofiling tag (DAPRD_PROFILING=1).
+  cat >"$work/cmd/daprd/zz_taskflow_profiling.go" <<'GO'
+//go:build taskflowprofiling
+
+// Added by taskflow-events' scripts/build-daprd.sh: block and mutex sampling for profiling runs.
+package main
+
+import "runtime"
+
+func init() {
+	runtime.SetBlockProfileRate(10000) // a blocking event of 10 µs or more, as internal/grpcapp
+	runtime.SetMutexProfileFraction(100)
+}
+GO
+  echo "build-daprd: building $(basename "$built") ${version} into ${cache} (first build takes about 6 minutes)" >&2
+  if ! (cd "$work" && GOWORK=off CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -tags "$tags" \
     -ldflags "-X github.com/dapr/dapr/pkg/buildinfo.version=${version#v}" -o "$built" ./cmd/daprd) >"$log" 2>&1; then
     fail "go build failed" "$log"
   fi
