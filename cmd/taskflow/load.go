@@ -33,6 +33,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	conc := fs.Int("concurrency", 8, "concurrent publishers")
 	rate := fs.Float64("rate", 0, "events/s of the fixed-rate phase (benchmark: 0 = a quarter of the no-op ceiling) or of the soak")
 	duration := fs.Duration("duration", 10*time.Second, "length of the fixed-rate phase or of the soak")
+	window := fs.Duration("window", 0, "benchmark's fixed-rate phase: one call (a bulk publish per topic) carries the events due in each window, latency still from each event's due time; 0 = one PublishEvent per event")
 	mixFlag := fs.String("mix", "1:1:1", "completion:reminder:update weights")
 	dup := fs.Float64("duplicates", 0.05, "ratio of re-published events (same event_id)")
 	bad := fs.Float64("malformed", 0.02, "ratio of malformed events")
@@ -96,7 +97,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			Every: max(time.Second, min(30*time.Second, *duration/20)), Mix: mix, MaxGrowth: 0.10, Dir: *out, Out: stdout})
 	}
 	c := loadtest.BenchConfig{Stack: s, Obs: obs, Pub: pub, Gen: gen, Events: *events,
-		Concurrency: *conc, Rate: *rate, Duration: *duration, Mix: mix, Duplicate: *dup, Malformed: *bad, MailReceiver: mailReceiver, Dir: *out, Out: stdout}
+		Concurrency: *conc, Rate: *rate, Duration: *duration, Window: *window, Mix: mix, Duplicate: *dup, Malformed: *bad, MailReceiver: mailReceiver, Dir: *out, Out: stdout}
 	if c.Noop, err = loadtest.StartNoop(ctx, s, root, *base, loadtest.NoopServices); err != nil {
 		return errors.Join(errors.New("start the no-op subscriber"), err)
 	}

@@ -25,7 +25,10 @@ type BenchConfig struct {
 	Concurrency int
 	// Batch is how many events each flat-out publisher sends per call (bulk publish per
 	// topic; default 50, 1 = one PublishEvent per event).
-	Batch     int
+	Batch int
+	// Window: at the fixed rate, one call per window carries the events due in it
+	// (Options.Window); 0, one PublishEvent per event.
+	Window    time.Duration
 	Rate      float64
 	Duration  time.Duration
 	Mix       [3]int
@@ -170,7 +173,7 @@ func (c BenchConfig) runPhases(ctx context.Context) (fp, rp *phase, rate float64
 	}
 	fmt.Fprintf(c.Out, "fixed rate: %.0f events/s for %v\n", rate, c.Duration)
 	fixed := base
-	fixed.Rate, fixed.Duration = rate, c.Duration
+	fixed.Rate, fixed.Duration, fixed.Window = rate, c.Duration, c.Window
 	rp, err = c.runPhase(ctx, fixed)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("fixed-rate phase: %w", err)

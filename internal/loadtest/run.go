@@ -28,6 +28,10 @@ type Options struct {
 	// Batch, when above 1, makes each flat-out publisher send Batch events per call (over
 	// gRPC one bulk publish per topic); latency counts from the call's start.
 	Batch int
+	// Window, when set at a fixed rate, makes one call carry the events due within each
+	// Window (over gRPC one bulk publish per topic), sent at the window's end; each event's
+	// latency still counts from its own due time. 0: one PublishEvent per event.
+	Window time.Duration
 	// Tick, when set, is called about every second while publishing.
 	Tick func(sent int)
 }
@@ -134,7 +138,7 @@ func (r *publishRun) reserve(n int) int {
 }
 
 // record notes a publish call of evs that latency counts from at.
-func (r *publishRun) record(pubCtx context.Context, evs []Event, at time.Time, err error) bool {
+func (r *publishRun) record(pubCtx context.Context, evs []Event, at []time.Time, err error) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
@@ -145,9 +149,9 @@ func (r *publishRun) record(pubCtx context.Context, evs []Event, at time.Time, e
 		}
 		return false
 	}
-	for _, ev := range evs {
+	for i, ev := range evs {
 		if _, ok := r.res.At[ev.ID]; !ok {
-			r.res.At[ev.ID] = at
+			r.res.At[ev.ID] = at[min(i, len(at)-1)]
 			r.res.Events = append(r.res.Events, ev)
 		}
 		r.res.Sends++
@@ -155,17 +159,30 @@ func (r *publishRun) record(pubCtx context.Context, evs []Event, at time.Time, e
 	return true
 }
 
-// publish sends one event; its latency counts from at (the scheduled start of the call
-// at a fixed rate, the call's start flat out).
-func (r *publishRun) publish(pubCtx context.Context, rng *rand.Rand, at time.Time) bool {
+// publish sends one event, its latency counting from the call's start (flat out).
+func (r *publishRun) publish(pubCtx context.Context, rng *rand.Rand) bool {
 	if r.reserve(1) == 0 {
 		return false
 	}
 	ev := r.next(rng)
-	if at.IsZero() {
-		at = time.Now()
+	return r.record(pubCtx, []Event{ev}, []time.Time{time.Now()}, r.pub.Publish(pubCtx, ev))
+}
+
+// publishDue sends an event per due time (at a fixed rate), one alone with a PublishEvent,
+// more in one call (PublishBatch); each event's latency counts from its due time.
+func (r *publishRun) publishDue(pubCtx context.Context, rng *rand.Rand, due []time.Time) bool {
+	n := r.reserve(len(due))
+	if n == 0 {
+		return false
 	}
-	return r.record(pubCtx, []Event{ev}, at, r.pub.Publish(pubCtx, ev))
+	evs := make([]Event, n)
+	for i := range evs {
+		evs[i] = r.next(rng)
+	}
+	if n == 1 {
+		return r.record(pubCtx, evs, due[:1], r.pub.Publish(pubCtx, evs[0]))
+	}
+	return r.record(pubCtx, evs, due[:n], r.pub.PublishBatch(pubCtx, evs))
 }
 
 // publishBatch sends up to Batch events in one call; their latency counts from its start.
@@ -185,6 +202,5 @@ func (r *publishRun) publishBatch(pubCtx context.Context, rng *rand.Rand) bool {
 		}
 		evs[i] = r.next(rng)
 	}
-	at := time.Now()
-	return r.record(pubCtx, evs, at, r.pub.PublishBatch(pubCtx, evs))
+	return r.record(pubCtx, evs, []time.Time{time.Now()}, r.pub.PublishBatch(pubCtx, evs))
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // fakeDaprd counts publishes over daprd's HTTP API and answers each with status.
@@ -33,6 +34,7 @@ func TestRunPublishesWhatItRecords(t *testing.T) {
 		{"flat out in batches, last one cut to MaxEvents", Options{MaxEvents: 95, Concurrency: 3, Batch: 10}, false},
 		{"flat out with duplicates and malformed events", Options{MaxEvents: 200, DuplicateRatio: 0.5, MalformedRatio: 0.1}, false},
 		{"fixed rate", Options{MaxEvents: 50, Rate: 2000}, true},
+		{"fixed rate in 10 ms windows", Options{MaxEvents: 50, Rate: 2000, Window: 10 * time.Millisecond}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,6 +64,32 @@ func TestRunPublishesWhatItRecords(t *testing.T) {
 				t.Errorf("Run(%s) ended at %v, before its start %v", tt.name, got.End, got.Start)
 			}
 		})
+	}
+}
+
+// TestRunWindowsKeepEachDueTime: with Window, the events due in a window go out together at
+// its end, and each event's latency still counts from its own due time (start + i/Rate),
+// so the wait for the window's end shows in the lag instead of being hidden.
+func TestRunWindowsKeepEachDueTime(t *testing.T) {
+	t.Parallel()
+	pub, calls := fakeDaprd(t, http.StatusNoContent)
+	o := Options{MaxEvents: 40, Rate: 1000, Window: 20 * time.Millisecond}
+	got, err := Run(context.Background(), pub, Gen{User: "u1"}, o)
+	if err != nil || got.Sends != 40 || calls.Load() != 40 {
+		t.Fatalf("Run() = %d sends, daprd got %d, error %v; want 40, 40, nil", got.Sends, calls.Load(), err)
+	}
+	var at []time.Time
+	for _, ev := range got.Events {
+		at = append(at, got.At[ev.ID])
+	}
+	slices.SortFunc(at, time.Time.Compare)
+	for i := 1; i < len(at); i++ {
+		if d := at[i].Sub(at[i-1]); d != time.Millisecond {
+			t.Fatalf("due times %d and %d are %v apart, want 1ms (1/Rate): an event's time is its own due time", i-1, i, d)
+		}
+	}
+	if worst := got.Lag[len(got.Lag)-1]; worst < 15*time.Millisecond {
+		t.Errorf("largest lag = %v, want ≥ 15ms: the first event of a 20ms window waits for its end", worst)
 	}
 }
 

@@ -33,11 +33,12 @@ func (r *publishRun) tick(done <-chan struct{}) {
 // finish (coordinated omission): due times queue for a pool of workers sized for
 // 200 ms publishes at the rate, and latency counts from the due time, so a publisher
 // that falls behind adds its own delay to the figures instead of hiding it. Lag
-// records how late each call actually started.
+// records how late each event's call actually started. With Window, the due times of
+// each window go as one call at its end.
 func (r *publishRun) atRate(ctx, pubCtx context.Context) {
 	var wg sync.WaitGroup
 	workers := max(r.o.Concurrency, int(math.Ceil(r.o.Rate*0.2)))
-	due := make(chan time.Time, 1<<14)
+	due := make(chan []time.Time, 1<<14)
 	for w := range workers {
 		wg.Add(1)
 		go func() {
@@ -50,32 +51,46 @@ func (r *publishRun) atRate(ctx, pubCtx context.Context) {
 	wg.Wait()
 }
 
-// rateWorker publishes one event per due time it receives, noting how late a publish that
-// succeeded started (a failed one is counted as such by record, with no lag).
-func (r *publishRun) rateWorker(pubCtx context.Context, w int, due <-chan time.Time) {
+// rateWorker makes one call per batch of due times it receives, noting how late each
+// event of a call that succeeded started (a failed one is counted as such by record,
+// with no lag).
+func (r *publishRun) rateWorker(pubCtx context.Context, w int, due <-chan []time.Time) {
 	rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
-	for at := range due {
-		lag := time.Since(at)
-		if !r.publish(pubCtx, rng, at) {
+	for ats := range due {
+		start := time.Now()
+		if !r.publishDue(pubCtx, rng, ats) {
 			return
 		}
 		r.mu.Lock()
-		r.res.Lag = append(r.res.Lag, lag)
+		for _, at := range ats {
+			r.res.Lag = append(r.res.Lag, start.Sub(at))
+		}
 		r.mu.Unlock()
 	}
 }
 
-// schedule hands out the due time of each publish, start + i/Rate, when it comes, until
-// ctx ends, a publish fails or MaxEvents are due.
-func (r *publishRun) schedule(ctx context.Context, due chan<- time.Time) {
+// schedule hands out the due times of the publishes, start + i/Rate, when they come —
+// each alone, or with Window those of a window together at its end — until ctx ends, a
+// publish fails or MaxEvents are due.
+func (r *publishRun) schedule(ctx context.Context, due chan<- []time.Time) {
 	every := time.Duration(float64(time.Second) / r.o.Rate)
 	start := time.Now()
-	for i := 0; ; i++ {
-		if r.o.MaxEvents > 0 && i >= r.o.MaxEvents {
-			return
-		}
+	for i := 0; r.o.MaxEvents == 0 || i < r.o.MaxEvents; {
 		at := start.Add(time.Duration(i) * every)
-		if d := time.Until(at); d > 0 {
+		batch, send := []time.Time{at}, at
+		i++
+		if r.o.Window > 0 {
+			// The end of the window at lies in: the next multiple of Window after it.
+			send = start.Add(at.Sub(start).Truncate(r.o.Window) + r.o.Window)
+			for ; r.o.MaxEvents == 0 || i < r.o.MaxEvents; i++ {
+				next := start.Add(time.Duration(i) * every)
+				if !next.Before(send) {
+					break
+				}
+				batch = append(batch, next)
+			}
+		}
+		if d := time.Until(send); d > 0 {
 			select {
 			case <-ctx.Done():
 				return
@@ -85,7 +100,7 @@ func (r *publishRun) schedule(ctx context.Context, due chan<- time.Time) {
 			}
 		}
 		select {
-		case due <- at:
+		case due <- batch:
 		case <-ctx.Done():
 			return
 		case <-r.failed:
@@ -109,7 +124,7 @@ func (r *publishRun) flatOut(ctx, pubCtx context.Context) {
 				}
 				return
 			}
-			for ctx.Err() == nil && r.publish(pubCtx, rng, time.Time{}) {
+			for ctx.Err() == nil && r.publish(pubCtx, rng) {
 			}
 		}()
 	}
