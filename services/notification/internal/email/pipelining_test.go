@@ -3,10 +3,12 @@ package email
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"net/mail"
 	"net/textproto"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +31,9 @@ type strictRelay struct {
 	sequential bool
 	// rtt delays every reply, as a network round trip would.
 	rtt time.Duration
+	// idleClose, when set, ends a session idle that long as Postfix does: 421, then close.
+	idleClose time.Duration
+	conns     atomic.Int32
 }
 
 func startStrictRelay(t testing.TB, rcpt string) *strictRelay {
@@ -50,6 +55,7 @@ func startRelay(t testing.TB, r *strictRelay) *strictRelay {
 			if err != nil {
 				return
 			}
+			r.conns.Add(1)
 			go r.session(c)
 		}
 	}()
@@ -69,7 +75,16 @@ func (r *strictRelay) session(c net.Conn) {
 	}
 	reply("220 strict ESMTP")
 	for {
+		if r.idleClose > 0 {
+			_ = c.SetReadDeadline(time.Now().Add(r.idleClose))
+		}
 		line, err := tp.ReadLine()
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && r.idleClose > 0 {
+			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+			reply("421 4.4.2 strict Error: timeout exceeded")
+			return
+		}
 		if err != nil {
 			return
 		}
@@ -181,6 +196,35 @@ func TestPipelinedTransaction(t *testing.T) {
 	}
 	if mails != 2 {
 		t.Errorf("MAIL FROM with BODY=8BITMIME sent %d times, want 2", mails)
+	}
+}
+
+// TestPipelinedSessionTimedOutByRelay: a relay that ended an idle session (421, then
+// close, as Postfix does after its idle timeout) answers the next pipelined group with the
+// 421 and then nothing; the mail goes again on a new session at once, as with MAIL FROM
+// failing one command at a time.
+func TestPipelinedSessionTimedOutByRelay(t *testing.T) {
+	t.Parallel()
+	relay := startRelay(t, &strictRelay{rcpt: "250 OK", idleClose: 100 * time.Millisecond})
+	s := strictSender(t, relay.addr)
+	if err := s.Send(context.Background(), reminderTo("ev-1", "alice@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	<-relay.bodies
+	time.Sleep(300 * time.Millisecond) // the relay times the session out meanwhile
+	if err := s.Send(context.Background(), reminderTo("ev-2", "alice@example.com")); err != nil {
+		t.Fatalf("Send() on a session the relay timed out = %v, want nil (sent again on a new session)", err)
+	}
+	select {
+	case body := <-relay.bodies:
+		if !strings.Contains(body, "X-TaskFlow-Event-ID: ev-2") {
+			t.Errorf("second message as received:\n%s", body)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the relay received no second message")
+	}
+	if n := relay.conns.Load(); n != 2 {
+		t.Errorf("sessions opened = %d, want 2", n)
 	}
 }
 

@@ -202,7 +202,13 @@ func pipelined(c *smtp.Client, from, to string, msg []byte) (string, error) {
 		switch {
 		case err == nil:
 		case !errors.As(err, &te):
-			return r.step, err // the connection failed: no more replies to read
+			// The connection failed: no more replies to read. A relay ending an idle session
+			// sends 421 and closes, so a reply that failed before it is the one to report
+			// (a dropped session is retried on a new one only when MAIL FROM failed).
+			if failure != nil {
+				return failed, failure
+			}
+			return r.step, err
 		case failure == nil:
 			failed, failure = r.step, err
 		}
