@@ -212,7 +212,8 @@ func (h *Handler) HandleBatch(ctx context.Context, evs []*eventsv1.ReminderEvent
 }
 
 // begin plans the distinct reminders with their users' preferences and records the plans
-// in the ledger. With a DefaultsBeginner the plans of users without stored preferences are
+// in the ledger. With a ledger that is also the preference store and a DefaultsBeginner,
+// the plans of users without stored preferences are
 // recorded in the same round trip that reads the others' preferences, and only those
 // others cost a second one; when that second one fails, their reminders are returned in
 // unrecorded with the error (answered RETRY), and the rest go ahead.
@@ -233,8 +234,10 @@ func (h *Handler) begin(ctx context.Context, evs []*eventsv1.ReminderEvent, note
 		h.countPlans(reqs)
 		return claims, nil
 	}
-	db, ok := h.prefs.(DefaultsBeginner)
-	if !ok {
+	// Only when the preferences and the ledger are one store (ledger.Store): BeginDefaults
+	// reads the preferences its own statement filters by.
+	db, ok := h.ledger.(DefaultsBeginner)
+	if !ok || h.prefs == nil || any(h.prefs) != any(h.ledger) {
 		users := make([]string, 0, len(evs))
 		for _, ev := range evs {
 			users = append(users, ev.GetUserId())

@@ -125,14 +125,21 @@ func (m memPrefs) Preferences(_ context.Context, users []string) (map[string]Pre
 	return out, nil
 }
 
-// memPlanner is a DefaultsBeginner over a memLedger and memPrefs, as ledger.Store is one
-// over PostgreSQL. beginErr fails every Begin that follows BeginDefaults (the second round
-// trip, for the users with preferences).
+// memPlanner is a Ledger, PreferenceStore and DefaultsBeginner over a memLedger and
+// memPrefs, as ledger.Store is all three over PostgreSQL. beginErr fails every Begin (the
+// second round trip, for the users with preferences).
 type memPlanner struct {
+	*memLedger
 	memPrefs
-	l        *memLedger
 	calls    int
 	beginErr error
+}
+
+func (m *memPlanner) Begin(ctx context.Context, reqs []Request, now time.Time) ([]Claim, error) {
+	if m.beginErr != nil {
+		return nil, m.beginErr
+	}
+	return m.memLedger.Begin(ctx, reqs, now)
 }
 
 func (m *memPlanner) BeginDefaults(ctx context.Context, reqs []Request, now time.Time) ([]Claim, map[string]Preferences, error) {
@@ -146,19 +153,6 @@ func (m *memPlanner) BeginDefaults(ctx context.Context, reqs []Request, now time
 			defaults = append(defaults, r)
 		}
 	}
-	claims, err := m.l.Begin(ctx, defaults, now)
+	claims, err := m.memLedger.Begin(ctx, defaults, now)
 	return claims, prefs, err
-}
-
-// plannerLedger is memLedger whose Begin fails with the planner's beginErr.
-type plannerLedger struct {
-	*memLedger
-	p *memPlanner
-}
-
-func (l plannerLedger) Begin(ctx context.Context, reqs []Request, now time.Time) ([]Claim, error) {
-	if l.p.beginErr != nil {
-		return nil, l.p.beginErr
-	}
-	return l.memLedger.Begin(ctx, reqs, now)
 }

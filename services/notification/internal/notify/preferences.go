@@ -76,10 +76,11 @@ func ParseClock(s string) (int, error) {
 	return h*60 + m, nil
 }
 
-// DefaultsBeginner is a PreferenceStore that also records plans: BeginDefaults does what
-// Ledger.Begin does for the requests of users without stored preferences (planned with the
-// defaults) and returns the preferences of the other users, whose requests it leaves
-// unrecorded — one round trip for a batch where reading the preferences first takes two.
+// DefaultsBeginner is a Ledger that is also the PreferenceStore (ledger.Store):
+// BeginDefaults does what Begin does for the requests of users without stored preferences
+// (planned with the defaults) and returns the preferences of the other users, whose
+// requests it leaves unrecorded — one round trip for a batch where reading the preferences
+// first takes two.
 type DefaultsBeginner interface {
 	BeginDefaults(ctx context.Context, reqs []Request, now time.Time) ([]Claim, map[string]Preferences, error)
 }

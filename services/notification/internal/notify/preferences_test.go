@@ -168,9 +168,9 @@ func TestDefaultsBeginnerPlansInOneRoundTrip(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	f := newFixture(t0, nil)
-	planner := &memPlanner{memPrefs: memPrefs{"u2": {Disabled: []Channel{Email}}}, l: f.l}
+	planner := &memPlanner{memLedger: f.l, memPrefs: memPrefs{"u2": {Disabled: []Channel{Email}}}}
+	f.h.ledger = planner
 	f.h.UsePreferences(planner)
-	f.h.ledger = plannerLedger{memLedger: f.l, p: planner}
 	ctx := context.Background()
 
 	e1, e2 := reminder("e1", t0.Add(time.Hour)), reminder("e2", t0.Add(time.Hour))
