@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	dto "github.com/prometheus/client_model/go"
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
 )
@@ -173,7 +174,8 @@ func TestDefaultsBeginnerPlansInOneRoundTrip(t *testing.T) {
 	f.h.UsePreferences(planner)
 	ctx := context.Background()
 
-	e1, e2 := reminder("e1", t0.Add(time.Hour)), reminder("e2", t0.Add(time.Hour))
+	// e2 is stale (due 7 h ago, past NOTIFY_MAX_LATENESS): skipped on every channel.
+	e1, e2 := reminder("e1", t0.Add(time.Hour)), reminder("e2", t0.Add(-7*time.Hour))
 	e2.UserId = "u2"
 	if errs := f.h.HandleBatch(ctx, []*eventsv1.ReminderEvent{e1, e2, e1}); errs[0] != nil || errs[1] != nil || errs[2] != nil {
 		t.Fatalf("HandleBatch() = %v, want no errors", errs)
@@ -182,12 +184,23 @@ func TestDefaultsBeginnerPlansInOneRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(want, f.l.statuses("e1")); diff != "" {
 		t.Errorf("e1 (no preferences) statuses (-want +got):\n%s", diff)
 	}
-	want = map[Channel]Status{InApp: Delivered, Webhook: Delivered, Email: Skipped}
+	want = map[Channel]Status{InApp: Skipped, Webhook: Skipped, Email: Skipped}
 	if diff := cmp.Diff(want, f.l.statuses("e2")); diff != "" {
-		t.Errorf("e2 (e-mail turned off) statuses (-want +got):\n%s", diff)
+		t.Errorf("e2 (stale, e-mail turned off) statuses (-want +got):\n%s", diff)
 	}
-	if got := f.sent(); got != [3]int{2, 2, 1} {
-		t.Errorf("sends = %v, want [2 2 1] (e1 once on every channel, e2 without e-mail)", got)
+	if got := f.sent(); got != [3]int{1, 1, 1} {
+		t.Errorf("sends = %v, want [1 1 1] (e1 once on every channel, e2 nowhere)", got)
+	}
+	// e2 was planned twice (with the defaults, then with u2's preferences); its decisions
+	// are counted once.
+	for _, m := range []struct {
+		channel Channel
+		event   string
+	}{{InApp, "skipped"}, {Webhook, "skipped"}, {Email, "skipped"}} {
+		var pb dto.Metric
+		if err := f.metrics.deliveries.WithLabelValues(string(m.channel), m.event).Write(&pb); err != nil || pb.GetCounter().GetValue() != 1 {
+			t.Errorf("taskflow_notification_deliveries_total{channel=%s,event=%s} = %g (%v), want 1", m.channel, m.event, pb.GetCounter().GetValue(), err)
+		}
 	}
 
 	planner.beginErr = errors.New("connection reset")
@@ -204,8 +217,8 @@ func TestDefaultsBeginnerPlansInOneRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(want, f.l.statuses("e3")); diff != "" {
 		t.Errorf("e3 statuses (-want +got):\n%s", diff)
 	}
-	if got := f.sent(); got != [3]int{3, 3, 2} {
-		t.Errorf("sends = %v, want [3 3 2] (e3 sent, e4 not)", got)
+	if got := f.sent(); got != [3]int{2, 2, 2} {
+		t.Errorf("sends = %v, want [2 2 2] (e3 sent, e4 not)", got)
 	}
 	if planner.calls != 2 {
 		t.Errorf("BeginDefaults calls = %d, want 2 (one per batch)", planner.calls)
