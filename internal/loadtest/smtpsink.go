@@ -112,7 +112,7 @@ func (s *SMTPSink) session(c net.Conn) {
 		var ok bool
 		switch strings.ToUpper(verb) {
 		case "EHLO":
-			// PIPELINING as Postfix and the large providers offer it: commands are read and
+			// PIPELINING as Postfix offers it: commands are read and
 			// answered in order, so a pipelined group needs nothing more.
 			ok = reply("250-sink\r\n250-8BITMIME\r\n250 PIPELINING")
 		case "HELO", "MAIL", "RCPT", "RSET", "NOOP":

@@ -147,8 +147,8 @@ const (
 )
 
 // transact runs one mail transaction (MAIL FROM, RCPT TO, DATA and the message) and names
-// the step whose reply failed. A relay that offers PIPELINING (RFC 2920; Postfix, Exim,
-// the large providers) gets the three commands in one write and the message after their
+// the step whose reply failed. A relay that offers PIPELINING (RFC 2920; Postfix and Exim
+// offer it) gets the three commands in one write and the message after their
 // replies: two round trips instead of four.
 func transact(c *smtp.Client, from, to string, msg []byte) (string, error) {
 	if ok, _ := c.Extension("PIPELINING"); ok {
