@@ -126,11 +126,11 @@ func claim(id, c, st string, attempts int32, since time.Time) (notify.Claim, boo
 func (s *Store) Begin(ctx context.Context, reqs []notify.Request, now time.Time) ([]notify.Claim, error) {
 	args, err := s.beginArgs(reqs, now)
 	if err != nil {
-		return nil, fmt.Errorf("begin deliveries: %w", err)
+		return nil, fmt.Errorf("plan statement: %w", err)
 	}
 	rows, err := s.pool.Query(ctx, beginSQL, args...)
 	if err != nil {
-		return nil, fmt.Errorf("begin deliveries: %w", err)
+		return nil, fmt.Errorf("plan statement: %w", err)
 	}
 	var todo []notify.Claim
 	var id, c, st string
@@ -143,7 +143,7 @@ func (s *Store) Begin(ctx context.Context, reqs []notify.Request, now time.Time)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("begin deliveries: %w", err)
+		return nil, fmt.Errorf("plan statement: %w", err)
 	}
 	return todo, nil
 }
@@ -153,11 +153,11 @@ func (s *Store) Begin(ctx context.Context, reqs []notify.Request, now time.Time)
 func (s *Store) BeginDefaults(ctx context.Context, reqs []notify.Request, now time.Time) ([]notify.Claim, map[string]notify.Preferences, error) {
 	args, err := s.beginArgs(reqs, now)
 	if err != nil {
-		return nil, nil, fmt.Errorf("begin deliveries: %w", err)
+		return nil, nil, fmt.Errorf("plan statement: %w", err)
 	}
 	rows, err := s.pool.Query(ctx, beginDefaultsSQL, args...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("begin deliveries: %w", err)
+		return nil, nil, fmt.Errorf("plan statement: %w", err)
 	}
 	var todo []notify.Claim
 	prefs := map[string]notify.Preferences{}
@@ -178,7 +178,7 @@ func (s *Store) BeginDefaults(ctx context.Context, reqs []notify.Request, now ti
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("begin deliveries: %w", err)
+		return nil, nil, fmt.Errorf("plan statement: %w", err)
 	}
 	return todo, prefs, nil
 }
