@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -39,12 +40,11 @@ func (g *Gateway) serve(ctx context.Context, conn *websocket.Conn, claims auth.C
 	ttl := claims.Expiry.Sub(g.now())
 	expiry := time.AfterFunc(max(ttl, 0), func() { c.Kick(hub.CloseTokenExpired, "token expired") })
 	defer expiry.Stop()
+	pings := g.startPings(conn, c)
+	defer pings.stop()
 
 	written := make(chan struct{})
-	go func() {
-		defer close(written)
-		g.write(conn, c)
-	}()
+	c.Serve(func() { g.write(conn, c, written) })
 	g.read(conn, c)
 	c.Kick(hub.CloseNormal, "")
 	<-written
@@ -94,11 +94,47 @@ func (g *Gateway) read(conn *websocket.Conn, c *hub.Client) {
 	}
 }
 
-// write sends queued frames and pings until the client is kicked, then sends the close
-// frame and gives the client closeGrace to answer before the reader is cut off.
-func (g *Gateway) write(conn *websocket.Conn, c *hub.Client) {
-	ping := time.NewTicker(g.cfg.PingInterval)
-	defer ping.Stop()
+// pinger sends a ping every PingInterval from a timer, so a connection needs no goroutine
+// for it; gorilla/websocket allows WriteControl next to a running writer.
+type pinger struct {
+	mu      sync.Mutex
+	t       *time.Timer
+	stopped bool
+}
+
+func (g *Gateway) startPings(conn *websocket.Conn, c *hub.Client) *pinger {
+	p := &pinger{}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.t = time.AfterFunc(g.cfg.PingInterval, func() {
+		if c.Kicked() {
+			return
+		}
+		if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(g.cfg.WriteTimeout)); err != nil {
+			c.Kick(hub.CloseInternal, "ping failed")
+			conn.Close()
+			return
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if !p.stopped {
+			p.t.Reset(g.cfg.PingInterval)
+		}
+	})
+	return p
+}
+
+func (p *pinger) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
+	p.t.Stop()
+}
+
+// write is the connection's writer (hub.Client.Serve): it sends the queued frames until the
+// queue is empty, then returns, unless the client was kicked: then it sends the close frame,
+// gives the client closeGrace to answer before the reader is cut off, and closes written.
+func (g *Gateway) write(conn *websocket.Conn, c *hub.Client, written chan struct{}) {
 	mt := websocket.TextMessage
 	if c.Proto {
 		mt = websocket.BinaryMessage
@@ -118,6 +154,7 @@ func (g *Gateway) write(conn *websocket.Conn, c *hub.Client) {
 	for {
 		select {
 		case <-c.Done():
+			defer close(written)
 			code, reason := c.CloseCode()
 			if err := conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(closeGrace)); err != nil {
 				conn.Close()
@@ -137,13 +174,10 @@ func (g *Gateway) write(conn *websocket.Conn, c *hub.Client) {
 			}
 			if err != nil {
 				c.Kick(hub.CloseInternal, "write failed")
-				conn.Close()
-				return
+				conn.Close() // the next turn closes written
 			}
-		case <-ping.C:
-			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(g.cfg.WriteTimeout)); err != nil {
-				c.Kick(hub.CloseInternal, "ping failed")
-				conn.Close()
+		default:
+			if c.Park() {
 				return
 			}
 		}

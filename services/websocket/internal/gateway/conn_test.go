@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,5 +50,69 @@ func TestKickedClientCannotKeepConnectionOpen(t *testing.T) {
 		}
 		_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping"}`))
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// The server pings every PingInterval whether or not it has frames to send (a connection
+// has no writer goroutine while it is idle: the pings come from a timer). A client that
+// only reads answers them and stays connected; one that stops answering is cut off after
+// PingInterval + PongTimeout.
+func TestPingsKeepAnsweringClientAndDropSilentOne(t *testing.T) {
+	h := hub.New(hub.Config{}, "epoch", time.Now, nil)
+	gw := New(Config{PingInterval: 100 * time.Millisecond, PongTimeout: 200 * time.Millisecond}, h, fixedVerifier{}, slog.New(slog.DiscardHandler), time.Now)
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+	defer func() { h.Shutdown(hub.CloseGoingAway, ""); gw.Wait() }()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+
+	dial := func(answer bool) (*websocket.Conn, *atomic.Int64, chan error) {
+		conn, _, err := websocket.DefaultDialer.Dial(url, http.Header{"Authorization": {"Bearer x"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pings := &atomic.Int64{}
+		conn.SetPingHandler(func(data string) error {
+			pings.Add(1)
+			if !answer {
+				return nil
+			}
+			return conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		})
+		closed := make(chan error, 1)
+		go func() {
+			for {
+				if _, _, err := conn.ReadMessage(); err != nil {
+					closed <- err
+					return
+				}
+			}
+		}()
+		return conn, pings, closed
+	}
+	good, goodPings, goodClosed := dial(true)
+	defer good.Close()
+	silent, silentPings, silentClosed := dial(false)
+	defer silent.Close()
+
+	select {
+	case err := <-silentClosed:
+		if n := silentPings.Load(); n < 2 {
+			t.Errorf("silent client got %d pings before it was cut off, want at least 2 (every 100ms for 300ms)", n)
+		}
+		t.Logf("silent client cut off: %v", err)
+	case <-time.After(3 * time.Second):
+		t.Fatal("a client that never answers pings is still connected after 3s, want it cut off after 300ms")
+	}
+	time.Sleep(time.Second) // ten more ping intervals
+	select {
+	case err := <-goodClosed:
+		t.Fatalf("a client answering every ping was disconnected: %v", err)
+	default:
+	}
+	if n := goodPings.Load(); n < 8 {
+		t.Errorf("answering client got %d pings in ~1.3s, want one every 100ms (at least 8)", n)
+	}
+	if h.Conns() != 1 {
+		t.Errorf("hub has %d connections, want 1 (the answering client)", h.Conns())
 	}
 }
