@@ -362,3 +362,20 @@ func TestCheckPortFree(t *testing.T) {
 		t.Errorf("CheckPortFree(%d) after close = %v, want nil", port, err)
 	}
 }
+
+// FreePort never hands out a port twice in a process: a test picks an app's port and its
+// sidecar's ports before any is bound, so a repeat made two of them the same (daprd refused
+// to start: "dapr-grpc-port … conflicts with app-port").
+func TestFreePortNeverRepeats(t *testing.T) {
+	seen := map[int]bool{}
+	for range 1000 { // 1,000 of 7,000 ports: a random pick repeats within ~100 (birthday bound)
+		p, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[p] {
+			t.Fatalf("FreePort returned %d twice", p)
+		}
+		seen[p] = true
+	}
+}
