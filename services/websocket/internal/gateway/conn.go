@@ -16,7 +16,8 @@ import (
 // closeGrace is how long the writer waits for the client's close reply.
 const closeGrace = time.Second
 
-// serve runs one connection: the writer in a new goroutine, the reader in this one.
+// serve runs one connection: the reader in this goroutine, a writer whenever there is
+// something to send (hub.Client.Serve), pings from a timer.
 func (g *Gateway) serve(ctx context.Context, conn *websocket.Conn, claims auth.Claims, proto bool, since *hub.Position) {
 	defer conn.Close()
 	c := hub.NewClient(claims.UserID, proto, g.cfg.SendQueue, func(code int) {
@@ -111,6 +112,9 @@ func (g *Gateway) startPings(conn *websocket.Conn, c *hub.Client) *pinger {
 			return
 		}
 		if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(g.cfg.WriteTimeout)); err != nil {
+			if c.Kicked() {
+				return // the close frame went out first (ErrCloseSent): keep its grace
+			}
 			c.Kick(hub.CloseInternal, "ping failed")
 			conn.Close()
 			return
@@ -163,6 +167,7 @@ func (g *Gateway) write(conn *websocket.Conn, c *hub.Client, written chan struct
 			_ = conn.SetReadDeadline(time.Now().Add(closeGrace))
 			return
 		case it := <-c.Queue():
+			c.Taken()
 			var err error
 			if it.Batch == nil {
 				err = send(it)

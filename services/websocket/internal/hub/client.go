@@ -32,8 +32,11 @@ type Client struct {
 	onKick func(code int)
 
 	// drain is the connection's writer (nil until Serve); draining is true while one runs.
+	// queued counts the entries in queue for Park: an atomic, not len(queue), so that
+	// Park's read is ordered after its store on every architecture (Go memory model).
 	drain    atomic.Pointer[func()]
 	draining atomic.Bool
+	queued   atomic.Int64
 }
 
 // NewClient returns a client with a send queue of size queue (at least 2). onKick, when
@@ -87,12 +90,15 @@ func (c *Client) wake() {
 	}
 }
 
+// Taken is called by the writer for each entry it received from Queue.
+func (c *Client) Taken() { c.queued.Add(-1) }
+
 // Park is called by the writer when it found the queue empty and the client not kicked.
 // It reports whether the writer must return: false when work arrived meanwhile and no
 // other writer was started for it (the writer goes on).
 func (c *Client) Park() bool {
 	c.draining.Store(false)
-	if len(c.queue) == 0 && !c.Kicked() {
+	if c.queued.Load() == 0 && !c.Kicked() {
 		return true // whoever queues next starts a writer
 	}
 	return !c.draining.CompareAndSwap(false, true)
@@ -112,6 +118,7 @@ func (c *Client) Kicked() bool {
 func (c *Client) Offer(f *Frame) bool {
 	select {
 	case c.queue <- f:
+		c.queued.Add(1)
 		c.wake()
 		return true
 	default:
