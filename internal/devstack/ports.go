@@ -7,6 +7,7 @@ package devstack
 import (
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 
 	"github.com/taskflow/taskflow-events/internal/localrun"
 )
@@ -94,10 +95,15 @@ func addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
 const PortBlock = 80
 
 // FreePortBase picks a base in [20000, 31000) whose whole block is free right now, so tests
-// can run stacks side by side below the ephemeral range.
+// can run stacks side by side below the ephemeral range. A base is handed out once on this
+// machine while the process that got it lives (localrun.Claim): two test binaries of `go
+// test ./...` run at once, and a stack's ports are bound one by one as its parts start.
 func FreePortBase() (int, error) {
-	for range 50 {
+	for range 100 {
 		base := 20000 + 100*rand.IntN(110)
+		if !localrun.Claim("block-" + strconv.Itoa(base)) {
+			continue
+		}
 		free := true
 		for p := base; p < base+PortBlock && free; p++ {
 			free = localrun.CheckPortFree(p, "") == nil

@@ -5,12 +5,10 @@ package localrun
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -141,38 +139,3 @@ func CheckPortFree(port int, purpose string) error {
 	}
 	return l.Close()
 }
-
-// FreePort returns a loopback TCP port that was free a moment ago, from [10000, 17000):
-// below the kernel's ephemeral range (32768-60999), where the source ports of outgoing
-// connections come from, and away from the blocks of whole stacks (FreePortBase: 20000 up;
-// `make run`: 17000 up). A port from the ephemeral range (what listening on port 0 gives)
-// was now and then taken by some client connection between being picked and being bound
-// by daprd ("bind: address already in use").
-//
-// A port is handed out once per process: a test picks an app's port and its sidecar's ports
-// before any of them is bound, and a random pick that repeated one made daprd refuse to
-// start ("the 'dapr-grpc-port' argument value 12509 conflicts with 'app-port'", seen once in
-// a fresh-clone `make test`).
-func FreePort() (int, error) {
-	handedOut.Lock()
-	defer handedOut.Unlock()
-	for range 100 {
-		p := 10000 + rand.IntN(7000)
-		if handedOut.ports[p] {
-			continue
-		}
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err == nil {
-			l.Close()
-			handedOut.ports[p] = true
-			return p, nil
-		}
-	}
-	return 0, errors.New("find a free port: none free in [10000, 17000) after 100 tries")
-}
-
-// handedOut is every port FreePort returned in this process.
-var handedOut = struct {
-	sync.Mutex
-	ports map[int]bool
-}{ports: map[int]bool{}}

@@ -46,6 +46,17 @@ func helper(mode string) int {
 		fmt.Println("ready")
 		time.Sleep(time.Minute)
 		return 0
+	case "free-ports": // print 1,000 ports from FreePort, then whether Claim got CLAIM_NAME
+		for range 1000 {
+			p, err := FreePort()
+			if err != nil {
+				fmt.Println("error:", err)
+				return 1
+			}
+			fmt.Println(p)
+		}
+		fmt.Printf("claimed %v\n", Claim(os.Getenv("CLAIM_NAME")))
+		return 0
 	case "exit3":
 		fmt.Fprintln(os.Stderr, "failing on purpose")
 		return 3
@@ -377,5 +388,47 @@ func TestFreePortNeverRepeats(t *testing.T) {
 			t.Fatalf("FreePort returned %d twice", p)
 		}
 		seen[p] = true
+	}
+}
+
+// Nor across processes: `go test ./...` runs two test binaries at once, and each picks its
+// stacks' ports before binding them. This process's ports, picked and not bound, are never
+// handed to another process while this one lives, and neither is a name it claimed.
+func TestFreePortNeverRepeatsAcrossProcesses(t *testing.T) {
+	mine := map[int]bool{}
+	for range 1000 { // without the claim, ~140 of the other process's 1,000 would be among them
+		p, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine[p] = true
+	}
+	name := fmt.Sprintf("test-%d", os.Getpid())
+	if !Claim(name) {
+		t.Fatalf("Claim(%q) = false for a name nobody claimed", name)
+	}
+	if Claim(name) {
+		t.Fatalf("Claim(%q) = true twice in one process", name)
+	}
+	cmd := helperCommand("free-ports")
+	cmd.Env = append(cmd.Env, "CLAIM_NAME="+name)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if last := lines[len(lines)-1]; last != "claimed false" {
+		t.Errorf("the other process got a name this one holds: %q", last)
+	}
+	var shared []string
+	for _, l := range lines[:len(lines)-1] {
+		if p, err := strconv.Atoi(l); err != nil {
+			t.Fatalf("child printed %q", l)
+		} else if mine[p] {
+			shared = append(shared, l)
+		}
+	}
+	if len(shared) > 0 {
+		t.Errorf("the other process got %d of this process's ports: %s", len(shared), strings.Join(shared, ", "))
 	}
 }
