@@ -10,6 +10,7 @@ import (
 	"time"
 
 	eventsv1 "github.com/taskflow/taskflow-events/gen/taskflow/events/v1"
+	"github.com/taskflow/taskflow-events/internal/zoneinfo"
 )
 
 // Channel is a way a reminder reaches the user. The values are stored in the ledger.
@@ -87,7 +88,7 @@ func location(name string) *time.Location {
 	if name == "" {
 		return time.UTC
 	}
-	loc, err := time.LoadLocation(name)
+	loc, err := zoneinfo.Load(name)
 	if err != nil {
 		return time.UTC
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/taskflow/taskflow-events/internal/zoneinfo"
 )
 
 // Preferences are one user's delivery choices. The zero value is the default: every
@@ -35,7 +37,7 @@ func (q QuietHours) Validate() error {
 	case q.Start == q.End:
 		return fmt.Errorf("quiet hours %s to %s: start and end must differ", Clock(q.Start), Clock(q.End))
 	}
-	if _, err := time.LoadLocation(q.TimeZone); err != nil {
+	if _, err := zoneinfo.Load(q.TimeZone); err != nil {
 		return fmt.Errorf("quiet hours time zone %q: not an IANA time zone", q.TimeZone)
 	}
 	return nil
@@ -45,7 +47,7 @@ func (q QuietHours) Validate() error {
 // the quiet hours. The end is the local wall-clock time End on the right day; on a day
 // whose clocks skip that time it is the instant after the gap (Go's time.Date rule).
 func (q QuietHours) Until(now time.Time) (time.Time, bool) {
-	loc, err := time.LoadLocation(q.TimeZone)
+	loc, err := zoneinfo.Load(q.TimeZone)
 	if err != nil {
 		loc = time.UTC
 	}

@@ -3,6 +3,8 @@ package recurrence
 import (
 	"fmt"
 	"time"
+
+	"github.com/taskflow/taskflow-events/internal/zoneinfo"
 )
 
 // Anchor chooses what the next occurrence of a completed task is computed from.
@@ -118,7 +120,7 @@ func LoadLocation(name string) (*time.Location, error) {
 	if name == "Local" {
 		return nil, fmt.Errorf("time zone %q: want an IANA name such as Europe/Berlin", name)
 	}
-	loc, err := time.LoadLocation(name)
+	loc, err := zoneinfo.Load(name)
 	if err != nil {
 		return nil, fmt.Errorf("load time zone %q (want an IANA name such as Europe/Berlin): %w", name, err)
 	}
