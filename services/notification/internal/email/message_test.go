@@ -17,7 +17,8 @@ import (
 )
 
 // TestComposeTitleCannotInjectParts: a task title with CR/LF and a guessed boundary line
-// stays one line of text inside the two parts; the message has exactly text + HTML.
+// stays one line of text inside the two parts and text (escaped) in the HTML one; the message
+// has exactly text + HTML.
 func TestComposeTitleCannotInjectParts(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
@@ -56,6 +57,13 @@ func TestComposeTitleCannotInjectParts(t *testing.T) {
 		if strings.Contains(string(body), "\nContent-Type: text/html") {
 			t.Errorf("part %s carries the title's line breaks: %q", p.Header.Get("Content-Type"), body)
 		}
+		if p.Header.Get("Content-Type") == "text/html; charset=utf-8" {
+			// The title is text in the HTML part, never markup (and the task id likewise).
+			if strings.Contains(string(body), "<a ") || !strings.Contains(string(body), "&lt;a href=https://evil.example&gt;click&lt;/a&gt;") ||
+				!strings.Contains(string(body), "Task t-1  Bcc: x@evil.example.") {
+				t.Errorf("HTML part %q: want the title and task id escaped as text", body)
+			}
+		}
 	}
 	if len(types) != 2 || types[0] != "text/plain; charset=utf-8" || types[1] != "text/html; charset=utf-8" {
 		t.Errorf("parts = %q, want exactly text/plain and text/html", types)
@@ -74,4 +82,18 @@ func boundaryOf(t *testing.T, raw []byte) string {
 	}
 	_, params, _ := mime.ParseMediaType(msg.Header.Get("Content-Type"))
 	return params["boundary"]
+}
+
+// BenchmarkCompose: one reminder e-mail, as each Send renders it.
+func BenchmarkCompose(b *testing.B) {
+	ev := &eventsv1.ReminderEvent{EventId: "ev-1", TaskId: "task-1", UserId: "u1", Title: "Water the <plants> & \"herbs\"",
+		TimeZone: "Europe/Berlin", DueAt: timestamppb.New(time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC))}
+	n := notify.New(ev, time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC))
+	from := &mail.Address{Name: "TaskFlow", Address: "noreply@taskflow.example"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Compose(n, from, "user@example.com"); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
