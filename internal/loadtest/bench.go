@@ -53,6 +53,9 @@ type phase struct {
 	cpu   map[string]float64       // process name → % of one core
 	used  map[string]time.Duration // process name → CPU time used in the phase
 	rss   map[string]int64
+	// machine is how many CPUs the whole machine kept busy on average from the phase's
+	// start to its last effect (0 when /proc/stat could not be read).
+	machine float64
 }
 
 func (c BenchConfig) procs() map[string]int {
@@ -71,6 +74,9 @@ func (c BenchConfig) runPhase(ctx context.Context, o Options) (*phase, error) {
 	for name, pid := range procs {
 		before[name], _ = SampleProc(pid)
 	}
+	sctx, stop := context.WithCancel(ctx)
+	machine := startMachineSampler(sctx, 250*time.Millisecond)
+	defer func() { stop(); <-machine.done }()
 	pub, err := Run(ctx, c.Pub, c.Gen, o)
 	if err != nil {
 		return nil, err
@@ -95,7 +101,8 @@ func (c BenchConfig) runPhase(ctx context.Context, o Options) (*phase, error) {
 			}
 		}
 	}
-	ph := &phase{pub: pub, eff: eff, tally: tally, cpu: map[string]float64{}, used: map[string]time.Duration{}, rss: map[string]int64{}}
+	ph := &phase{pub: pub, eff: eff, tally: tally, cpu: map[string]float64{}, used: map[string]time.Duration{}, rss: map[string]int64{},
+		machine: machine.cores(end)}
 	for name, pid := range procs {
 		after, err := SampleProc(pid)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -34,8 +35,9 @@ func (c BenchConfig) report(fp, rp *phase, rate float64) error {
 		rate, c.Duration, len(rp.pub.Events), fixedCalls(c.Window), ms(rp.pub.Lag.Percentile(99)), ms(rp.pub.Lag.Percentile(100)))
 	b.WriteString("| service | effects (flat out) | events/s | ceiling events/s | ratio to ceiling | p50 @ fixed rate | p99 @ fixed rate | ceiling's p99 @ fixed rate | p99 ÷ ceiling's | CPU % service / sidecar (flat out) | CPU µs per event service / sidecar (flat out) | RSS service / sidecar |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-	series := serviceTable(&b, fp, rp)
+	series, bounds := serviceTable(&b, fp, rp)
 	fmt.Fprintf(&b, "\nEffects checked (flat out): %s. Fixed rate: %s.\n", fp.tally, rp.tally)
+	b.WriteString(machineLine(fp, rp, bounds))
 	for _, p := range append(fp.tally.Problems, rp.tally.Problems...) {
 		fmt.Fprintf(&b, "- %s\n", p)
 	}
@@ -57,8 +59,9 @@ func (c BenchConfig) report(fp, rp *phase, rate float64) error {
 // serviceTable writes one row per service and the no-op subscriber to b: throughput flat
 // out against the ceiling, latency at the fixed rate, CPU and RSS. It returns the latencies
 // for the chart.
-func serviceTable(b *strings.Builder, fp, rp *phase) []Series {
+func serviceTable(b *strings.Builder, fp, rp *phase) ([]Series, map[string]float64) {
 	var series []Series
+	bounds, used := map[string]float64{}, servicesCPU(fp)
 	for _, name := range append(benchServices, NoopServices, NoopAudit) {
 		kinds, at, atRate := ServiceKinds[name], EffectTime(name, fp.eff), EffectTime(name, rp.eff)
 		// The ceiling: the no-op subscriber in the same subscription modes, over the same
@@ -78,6 +81,7 @@ func serviceTable(b *strings.Builder, fp, rp *phase) []Series {
 		lat, _ := Measure(rp.pub, kinds, atRate)
 		ceilLat, _ := Measure(rp.pub, kinds, ceilAtRate)
 		series = append(series, Series{Name: name, Lat: lat})
+		bounds[name] = RatioBound(thr, ceil, used, fp.machine)
 		ratio, latRatio := 0.0, 0.0
 		if ceil.PerSecond() > 0 {
 			ratio = thr.PerSecond() / ceil.PerSecond()
@@ -90,7 +94,39 @@ func serviceTable(b *strings.Builder, fp, rp *phase) []Series {
 			fp.cpu[name], fp.cpu["daprd-"+name], perEvent(fp.used[name], thr.Effects), perEvent(fp.used["daprd-"+name], thr.Effects),
 			mib(rp.rss[name]), mib(rp.rss["daprd-"+name]))
 	}
-	return series
+	return series, bounds
+}
+
+// servicesCPU is the CPU time the four services (not their sidecars) used in the phase.
+func servicesCPU(ph *phase) time.Duration {
+	var d time.Duration
+	for _, name := range benchServices {
+		d += ph.used[name]
+	}
+	return d
+}
+
+// machineLine says how busy the whole machine was in each phase and, for the flat-out
+// phase, the most each service's ratio could be with the four services' own CPU at zero
+// (RatioBound): a ratio the bound keeps below a target says the target needs less CPU
+// from the sidecars, the broker, PostgreSQL or the load tool, or more cores.
+func machineLine(fp, rp *phase, bounds map[string]float64) string {
+	if fp.machine <= 0 {
+		return "\nMachine CPU: not read (/proc/stat).\n"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nMachine CPU, whole machine busy on average from a phase's start to its last effect: flat out %.0f %%, fixed rate %.0f %% of one core, on %d cores. "+
+		"The four services themselves used %.1f CPU-seconds flat out; without them, the rest of the work unchanged, each ratio to ceiling would be at most",
+		100*fp.machine, 100*rp.machine, runtime.NumCPU(), servicesCPU(fp).Seconds())
+	for i, name := range benchServices {
+		sep := ","
+		if i == 0 {
+			sep = ""
+		}
+		fmt.Fprintf(&b, "%s %s %.2f", sep, name, bounds[name])
+	}
+	b.WriteString(" (a span shrinks by at most that CPU ÷ the busy cores).\n")
+	return b.String()
 }
 
 // perEvent is the CPU time used per event handled, in µs ("–" without events). The
