@@ -119,3 +119,60 @@ func TestKickRacingServeClosesOnce(t *testing.T) {
 		}
 	}
 }
+
+// The window the race tests above rarely hit, taken step by step: the writer has found the
+// queue empty and not yet parked when a frame is offered (or a kick arrives). The offer's
+// wake-up sees a writer running and starts none, so Park must tell the writer to go on;
+// if it let the writer return, the frame would wait for the next one, or the close for ever.
+func TestParkKeepsTheWriterForWorkThatArrivedBeforeIt(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		arrive func(t *testing.T, c *Client)
+	}{
+		{name: "frame", arrive: func(t *testing.T, c *Client) {
+			if !c.Offer(&Frame{Seq: 7}) {
+				t.Fatal("Offer into an empty queue = false, want true")
+			}
+		}},
+		{name: "kick", arrive: func(_ *testing.T, c *Client) { c.Kick(CloseSlow, "slow") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := NewClient("u", false, 4, nil)
+			var starts atomic.Int32
+			started := make(chan struct{}, 2)
+			// The writer the test stands in for: started, found nothing, not parked yet.
+			c.Serve(func() { starts.Add(1); started <- struct{}{} })
+			<-started
+			tc.arrive(t, c)
+			if c.Park() {
+				t.Fatalf("Park() after a %s arrived = true (writer returns), want false (writer goes on)", tc.name)
+			}
+			select {
+			case <-started:
+				t.Fatalf("the %s started a second writer while one ran", tc.name)
+			case <-time.After(50 * time.Millisecond):
+			}
+			// The writer went on, took the work, and finds nothing more: now it may return.
+			select {
+			case f := <-c.Queue():
+				c.Taken()
+				if f.Seq != 7 {
+					t.Fatalf("queued frame Seq = %d, want 7", f.Seq)
+				}
+			case <-c.Done():
+				if code, _ := c.CloseCode(); code != CloseSlow {
+					t.Fatalf("close code = %d, want %d", code, CloseSlow)
+				}
+				return // a kicked writer closes the connection instead of parking
+			}
+			if !c.Park() {
+				t.Fatal("Park() with nothing queued = false, want true")
+			}
+			if n := starts.Load(); n != 1 {
+				t.Fatalf("%d writers started, want 1", n)
+			}
+		})
+	}
+}
