@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"sync"
 	"time"
 
@@ -57,7 +58,8 @@ func (g *Gateway) serve(ctx context.Context, conn *websocket.Conn, claims auth.C
 }
 
 // read consumes client frames: pongs extend the deadline, {"type":"ping"} is answered,
-// anything else closes the connection (1003), as does a frame over the read limit (1009).
+// anything else closes the connection (1003), as does a frame over the read limit (1009)
+// and silence past the deadline (4009).
 func (g *Gateway) read(conn *websocket.Conn, c *hub.Client) {
 	wait := g.cfg.PingInterval + g.cfg.PongTimeout
 	// extend pushes the read deadline out, but not once the client was kicked: the writer
@@ -76,8 +78,15 @@ func (g *Gateway) read(conn *websocket.Conn, c *hub.Client) {
 	for {
 		typ, data, err := conn.ReadMessage()
 		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
+			// A kick before this one (the writer's close grace ran out) keeps its code.
+			var ne net.Error
+			switch {
+			case errors.Is(err, websocket.ErrReadLimit):
 				c.Kick(hub.CloseTooBig, "message too big")
+			case errors.As(err, &ne) && ne.Timeout():
+				// No frame and no pong for PingInterval + PongTimeout. Not 1000: the
+				// client and the operator's log should tell a dead link from a goodbye.
+				c.Kick(hub.CloseNoPong, "no pong")
 			}
 			return
 		}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -99,7 +100,9 @@ func TestPingsKeepAnsweringClientAndDropSilentOne(t *testing.T) {
 		if n := silentPings.Load(); n < 2 {
 			t.Errorf("silent client got %d pings before it was cut off, want at least 2 (every 100ms for 500ms)", n)
 		}
-		t.Logf("silent client cut off: %v", err)
+		if ce := (*websocket.CloseError)(nil); !errors.As(err, &ce) || ce.Code != hub.CloseNoPong {
+			t.Errorf("silent client cut off with %v, want a close frame with code %d (no pong)", err, hub.CloseNoPong)
+		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("a client that never answers pings is still connected after 3s, want it cut off after 500ms")
 	}

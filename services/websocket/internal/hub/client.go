@@ -15,6 +15,7 @@ const (
 	CloseTryAgain     = 1013
 	CloseTokenExpired = 4001
 	CloseSlow         = 4008
+	CloseNoPong       = 4009
 )
 
 // Client is one WebSocket connection as the hub sees it: a bounded send queue and a way to
