@@ -107,6 +107,9 @@ func TestUpNamesABusyPort(t *testing.T) {
 	if want := "127.0.0.1:" + strconv.Itoa(base+1) + " (PostgreSQL)"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error = %q, want it to name %s", err, want)
 	}
+	if want := "LISTEN held by pid " + strconv.Itoa(os.Getpid()); !strings.Contains(err.Error(), want) {
+		t.Errorf("error = %q, want it to name the process in the way (%s)", err, want)
+	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("taskflow up took %v to report the busy port, want an immediate error", d)
 	}

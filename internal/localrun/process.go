@@ -135,7 +135,7 @@ var ErrPortInUse = errors.New("port already in use")
 func CheckPortFree(port int, purpose string) error {
 	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
-		return fmt.Errorf("%w: 127.0.0.1:%d (%s): %w", ErrPortInUse, port, purpose, err)
+		return fmt.Errorf("%w: 127.0.0.1:%d (%s): %w; on the port: %s", ErrPortInUse, port, purpose, err, PortHolders(port))
 	}
 	return l.Close()
 }

@@ -335,7 +335,7 @@ func TestFreePort(t *testing.T) {
 		}
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			t.Errorf("listen on FreePort() = %d: %v", port, err)
+			t.Errorf("listen on FreePort() = %d: %v; on the port: %s", port, err, PortHolders(port))
 			continue
 		}
 		l.Close()
@@ -367,6 +367,9 @@ func TestCheckPortFree(t *testing.T) {
 	}
 	if want := fmt.Sprintf("127.0.0.1:%d (daprd gRPC)", port); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("CheckPortFree(%d) = %v, want the message to name %q", port, err, want)
+	}
+	if want := fmt.Sprintf("LISTEN held by pid %d %s", os.Getpid(), os.Args[0]); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("CheckPortFree(%d) = %v, want the message to name the process listening: %q", port, err, want)
 	}
 	l.Close()
 	if err := CheckPortFree(port, "daprd gRPC"); err != nil {
