@@ -54,8 +54,10 @@ type phase struct {
 	used  map[string]time.Duration // process name → CPU time used in the phase
 	rss   map[string]int64
 	// machine is how many CPUs the whole machine kept busy on average from the phase's
-	// start to its last effect (0 when /proc/stat could not be read).
+	// start to its last effect (0 when /proc/stat could not be read), busy the CPU time
+	// that adds up to.
 	machine float64
+	busy    time.Duration
 }
 
 func (c BenchConfig) procs() map[string]int {
@@ -65,8 +67,27 @@ func (c BenchConfig) procs() map[string]int {
 		m[name] = c.Stack.Procs[name].Pid()
 		m["daprd-"+name] = c.Stack.Procs["daprd-"+name].Pid()
 	}
+	if p := c.Stack.Procs[taskAPIDaprd]; p != nil {
+		m[taskAPIDaprd] = p.Pid()
+	}
+	if p := c.Stack.Procs["mailpit"]; p != nil {
+		m["mailpit"] = p.Pid()
+	}
+	m[loadTool] = os.Getpid()
 	return m
 }
+
+// Processes of the CPU breakdown besides the services, their sidecars and the no-ops.
+const (
+	// taskAPIDaprd is the Task API double's sidecar: the publishers publish through it and
+	// recurring-task's creates arrive through it.
+	taskAPIDaprd = "daprd-task-api"
+	// loadTool is this process: the broker, the publishers, the Task API double, the
+	// observers and the SMTP sink.
+	loadTool = "load tool"
+	// postgres is every process named postgres: the postmaster and its backends.
+	postgres = "postgres"
+)
 
 func (c BenchConfig) runPhase(ctx context.Context, o Options) (*phase, error) {
 	procs := c.procs()
@@ -74,6 +95,7 @@ func (c BenchConfig) runPhase(ctx context.Context, o Options) (*phase, error) {
 	for name, pid := range procs {
 		before[name], _ = SampleProc(pid)
 	}
+	pgBefore := CommCPU(postgres)
 	sctx, stop := context.WithCancel(ctx)
 	machine := startMachineSampler(sctx, 250*time.Millisecond)
 	defer func() { stop(); <-machine.done }()
@@ -101,8 +123,9 @@ func (c BenchConfig) runPhase(ctx context.Context, o Options) (*phase, error) {
 			}
 		}
 	}
-	ph := &phase{pub: pub, eff: eff, tally: tally, cpu: map[string]float64{}, used: map[string]time.Duration{}, rss: map[string]int64{},
-		machine: machine.cores(end)}
+	ph := &phase{pub: pub, eff: eff, tally: tally, cpu: map[string]float64{}, used: map[string]time.Duration{}, rss: map[string]int64{}}
+	ph.machine, _ = machine.busy(end)
+	ph.used[postgres] = CommCPU(postgres) - pgBefore
 	for name, pid := range procs {
 		after, err := SampleProc(pid)
 		if err != nil {
@@ -112,6 +135,8 @@ func (c BenchConfig) runPhase(ctx context.Context, o Options) (*phase, error) {
 		ph.cpu[name], ph.rss[name] = CPUPercent(before[name], after), after.RSS
 		ph.used[name] = after.CPU - before[name].CPU
 	}
+	// The breakdown's total runs to these readings, as the processes' figures do.
+	_, ph.busy = machine.busy(time.Now())
 	if ph.noop, err = Arrivals(ctx, c.Noop.SeenURL); err != nil {
 		return nil, err
 	}

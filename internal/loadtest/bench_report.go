@@ -126,6 +126,50 @@ func machineLine(fp, rp *phase, bounds map[string]float64) string {
 		fmt.Fprintf(&b, "%s %s %.2f", sep, name, bounds[name])
 	}
 	b.WriteString(" (a span shrinks by at most that CPU ÷ the busy cores).\n")
+	b.WriteString(cpuBreakdown(fp))
+	return b.String()
+}
+
+type cpuGroup struct {
+	name string
+	used time.Duration
+}
+
+// cpuBreakdown says where the machine's CPU time went in the phase, by group of processes.
+func cpuBreakdown(ph *phase) string {
+	if ph.busy <= 0 {
+		return ""
+	}
+	sum := func(names ...string) time.Duration {
+		var d time.Duration
+		for _, n := range names {
+			d += ph.used[n]
+		}
+		return d
+	}
+	var sidecars time.Duration
+	for _, name := range benchServices {
+		sidecars += ph.used["daprd-"+name]
+	}
+	groups := []cpuGroup{
+		{"the four services", servicesCPU(ph)},
+		{"their sidecars", sidecars},
+		{"the no-ops and their sidecars", sum(NoopServices, "daprd-"+NoopServices, NoopAudit, "daprd-"+NoopAudit)},
+		{"the Task API's daprd (publishes, creates)", ph.used[taskAPIDaprd]},
+		{"PostgreSQL", ph.used[postgres]},
+		{"the load tool (broker, publishers, Task API double, observers, SMTP sink)", ph.used[loadTool]},
+	}
+	if d, ok := ph.used["mailpit"]; ok {
+		groups = append(groups, cpuGroup{"mailpit", d})
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nWhere the machine's CPU went flat out, %.1f CPU-seconds from the phase's start to the last readings (≤ 1 s after its last effect):", ph.busy.Seconds())
+	rest := ph.busy
+	for _, g := range groups {
+		fmt.Fprintf(&b, " %s %.1f (%.0f %%),", g.name, g.used.Seconds(), 100*g.used.Seconds()/ph.busy.Seconds())
+		rest -= g.used
+	}
+	fmt.Fprintf(&b, " everything else, and the readings' rounding, %.1f (%.0f %%).\n", rest.Seconds(), 100*rest.Seconds()/ph.busy.Seconds())
 	return b.String()
 }
 

@@ -1,10 +1,12 @@
 package loadtest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -70,12 +72,49 @@ func startMachineSampler(ctx context.Context, every time.Duration) *machineSampl
 	return s
 }
 
-// cores is how many CPUs the machine kept busy on average from its first reading to the
-// last one at or before end (0 without two such readings).
-func (s *machineSampler) cores(end time.Time) float64 {
+// busy is how many CPUs the machine kept busy on average from its first reading to the
+// last one at or before end, and the CPU time that adds up to (0 without two such readings).
+func (s *machineSampler) busy(end time.Time) (float64, time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return BusyCores(s.samples, end, runtime.NumCPU())
+	cores := BusyCores(s.samples, end, runtime.NumCPU())
+	if cores == 0 {
+		return 0, 0
+	}
+	first, last := s.samples[0], s.samples[0]
+	for _, x := range s.samples[1:] {
+		if x.At.After(end) {
+			break
+		}
+		last = x
+	}
+	return cores, time.Duration(last.Busy-first.Busy) * time.Second / clockTicks
+}
+
+// CommCPU is the CPU time (user + system) of every process on the machine named comm, as
+// /proc/<pid>/stat gives the name: PostgreSQL's postmaster and its backends, say. A
+// process that exits between two readings takes its time with it.
+func CommCPU(comm string) time.Duration {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var ticks int64
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+		if open < 0 || end < open || string(b[open+1:end]) != comm {
+			continue
+		}
+		f := strings.Fields(string(b[end+2:]))
+		if len(f) < 13 {
+			continue
+		}
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += ut + st
+	}
+	return time.Duration(ticks) * time.Second / clockTicks
 }
 
 // BusyCores is the average number of busy CPUs of ncpu between samples[0] and the last

@@ -2,6 +2,8 @@ package loadtest
 
 import (
 	"math"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -72,5 +74,49 @@ func TestRatioBound(t *testing.T) {
 		if got := RatioBound(tc.t, ceiling, tc.services, tc.cores); math.Abs(got-tc.want) > 1e-9 && got != tc.want {
 			t.Errorf("%s: RatioBound = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestCommCPUSumsTheNamedProcesses(t *testing.T) {
+	t.Parallel()
+	deadline := time.Now().Add(50 * time.Millisecond)
+	for x := 0; time.Now().Before(deadline); x++ { // burn some CPU of our own
+		_ = x * x
+	}
+	own, err := SampleProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	comm, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := CommCPU(strings.TrimSpace(string(comm))); got < own.CPU {
+		t.Errorf("CommCPU(%q) = %v, want at least this process's own %v", strings.TrimSpace(string(comm)), got, own.CPU)
+	}
+	if got := CommCPU("no-such-process-name"); got != 0 {
+		t.Errorf("CommCPU(a name nothing has) = %v, want 0", got)
+	}
+}
+
+func TestCPUBreakdownAddsUpToTheMachine(t *testing.T) {
+	t.Parallel()
+	ph := &phase{busy: 20 * time.Second, used: map[string]time.Duration{
+		"audit": time.Second, "notification": 2 * time.Second, "recurring-task": time.Second, "websocket": time.Second,
+		"daprd-audit": time.Second, "daprd-notification": time.Second, "daprd-recurring-task": 2 * time.Second, "daprd-websocket": time.Second,
+		NoopServices: time.Second, "daprd-" + NoopServices: time.Second, NoopAudit: time.Second, "daprd-" + NoopAudit: time.Second,
+		taskAPIDaprd: 2 * time.Second, postgres: time.Second, loadTool: time.Second,
+	}}
+	got := cpuBreakdown(ph)
+	for _, want := range []string{
+		"20.0 CPU-seconds", "the four services 5.0 (25 %)", "their sidecars 5.0 (25 %)", "the no-ops and their sidecars 4.0 (20 %)",
+		"the Task API's daprd (publishes, creates) 2.0 (10 %)", "PostgreSQL 1.0 (5 %)", "SMTP sink) 1.0 (5 %)", "everything else, and the readings' rounding, 2.0 (10 %)",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("cpuBreakdown = %q, want it to say %q", got, want)
+		}
+	}
+	if strings.Contains(got, "mailpit") {
+		t.Errorf("cpuBreakdown = %q names mailpit, which did not run", got)
 	}
 }
