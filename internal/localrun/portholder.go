@@ -13,7 +13,8 @@ import (
 // found in use then says by whom: `make run` names the program in the way, and a test's
 // failed bind names its binder (TestFreePort failed once in a fresh-clone `make test`,
 // 2026-12-04, "bind: address already in use" right after FreePort found the port free;
-// nothing has shown the binder since). Processes of other users show without a name.
+// nothing has shown the binder since). It names the program, not its arguments, which may
+// hold a secret; processes of other users show without a name.
 func PortHolders(port int) string {
 	states := map[string]string{"01": "ESTABLISHED", "06": "TIME_WAIT", "08": "CLOSE_WAIT", "0A": "LISTEN"}
 	inodes := map[string]string{} // socket inode → "addr state"
@@ -53,8 +54,10 @@ func PortHolders(port int) string {
 			continue
 		}
 		pid := strings.Split(fd, "/")[2]
+		// The program only (argv[0]), never its arguments: those may carry a secret.
 		cmd, _ := os.ReadFile("/proc/" + pid + "/cmdline")
-		owners[ino] = append(owners[ino], "pid "+pid+" "+strings.ReplaceAll(strings.TrimRight(string(cmd), "\x00"), "\x00", " "))
+		prog, _, _ := strings.Cut(string(cmd), "\x00")
+		owners[ino] = append(owners[ino], "pid "+pid+" "+prog)
 	}
 	var out []string
 	for ino, s := range inodes {
