@@ -1,7 +1,6 @@
 package loadtest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -77,51 +76,14 @@ func startMachineSampler(ctx context.Context, every time.Duration) *machineSampl
 func (s *machineSampler) busy(end time.Time) (float64, time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cores := BusyCores(s.samples, end, runtime.NumCPU())
-	if cores == 0 {
-		return 0, 0
-	}
-	first, last := s.samples[0], s.samples[0]
-	for _, x := range s.samples[1:] {
-		if x.At.After(end) {
-			break
-		}
-		last = x
-	}
-	return cores, time.Duration(last.Busy-first.Busy) * time.Second / clockTicks
+	return Busy(s.samples, end, runtime.NumCPU())
 }
 
-// CommCPU is the CPU time (user + system) of every process on the machine named comm, as
-// /proc/<pid>/stat gives the name: PostgreSQL's postmaster and its backends, say. A
-// process that exits between two readings takes its time with it.
-func CommCPU(comm string) time.Duration {
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var ticks int64
-	for _, path := range stats {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-		if open < 0 || end < open || string(b[open+1:end]) != comm {
-			continue
-		}
-		f := strings.Fields(string(b[end+2:]))
-		if len(f) < 13 {
-			continue
-		}
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += ut + st
-	}
-	return time.Duration(ticks) * time.Second / clockTicks
-}
-
-// BusyCores is the average number of busy CPUs of ncpu between samples[0] and the last
-// sample at or before end.
-func BusyCores(samples []MachineSample, end time.Time, ncpu int) float64 {
+// Busy is the average number of busy CPUs of ncpu between samples[0] and the last sample at
+// or before end, and the busy CPU time between them (0, 0 without two such samples).
+func Busy(samples []MachineSample, end time.Time, ncpu int) (float64, time.Duration) {
 	if len(samples) < 2 {
-		return 0
+		return 0, 0
 	}
 	first, last := samples[0], samples[0]
 	for _, s := range samples[1:] {
@@ -131,9 +93,28 @@ func BusyCores(samples []MachineSample, end time.Time, ncpu int) float64 {
 		last = s
 	}
 	if last.Total <= first.Total {
-		return 0
+		return 0, 0
 	}
-	return float64(ncpu) * float64(last.Busy-first.Busy) / float64(last.Total-first.Total)
+	cores := float64(ncpu) * float64(last.Busy-first.Busy) / float64(last.Total-first.Total)
+	return cores, time.Duration(last.Busy-first.Busy) * time.Second / clockTicks
+}
+
+// CommCPU is the CPU time (user + system) of every process on the machine named comm, as
+// /proc/<pid>/stat gives the name: PostgreSQL's postmaster and its backends, say. A
+// process that exits between two readings takes its time with it.
+func CommCPU(comm string) time.Duration {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var sum time.Duration
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		if name, cpu, ok := parseStat(b); ok && name == comm {
+			sum += cpu
+		}
+	}
+	return sum
 }
 
 // RatioBound is the most a service's flat-out ratio could be if the services under test

@@ -31,7 +31,7 @@ func TestParseProcStat(t *testing.T) {
 	}
 }
 
-func TestBusyCores(t *testing.T) {
+func TestBusy(t *testing.T) {
 	t.Parallel()
 	t0 := time.Unix(1000, 0)
 	samples := []MachineSample{
@@ -40,16 +40,17 @@ func TestBusyCores(t *testing.T) {
 		{At: t0.Add(2 * time.Second), Busy: 200, Total: 400},
 	}
 	for _, tc := range []struct {
-		name string
-		end  time.Time
-		want float64
+		name    string
+		end     time.Time
+		want    float64
+		wantCPU time.Duration
 	}{
-		{name: "up to the last effect", end: t0.Add(1500 * time.Millisecond), want: 1.8},
-		{name: "whole run", end: t0.Add(time.Hour), want: 1.0},
-		{name: "no reading after the first", end: t0.Add(time.Millisecond), want: 0},
+		{name: "up to the last effect", end: t0.Add(1500 * time.Millisecond), want: 1.8, wantCPU: 1800 * time.Millisecond},
+		{name: "whole run", end: t0.Add(time.Hour), want: 1.0, wantCPU: 2 * time.Second},
+		{name: "no reading after the first", end: t0.Add(time.Millisecond), want: 0, wantCPU: 0},
 	} {
-		if got := BusyCores(samples, tc.end, 2); math.Abs(got-tc.want) > 1e-9 {
-			t.Errorf("%s: BusyCores(…, %v, 2) = %v, want %v", tc.name, tc.end.Sub(t0), got, tc.want)
+		if got, cpu := Busy(samples, tc.end, 2); math.Abs(got-tc.want) > 1e-9 || cpu != tc.wantCPU {
+			t.Errorf("%s: Busy(…, %v, 2) = %v cores, %v, want %v, %v", tc.name, tc.end.Sub(t0), got, cpu, tc.want, tc.wantCPU)
 		}
 	}
 }

@@ -29,15 +29,10 @@ func SampleProc(pid int) (ProcSample, error) {
 	if err != nil {
 		return s, err
 	}
-	// Fields after the command name (which may hold spaces) start at state (field 3).
-	rest := string(b[bytes.LastIndexByte(b, ')')+2:])
-	f := strings.Fields(rest)
-	if len(f) < 13 {
+	var ok bool
+	if _, s.CPU, ok = parseStat(b); !ok {
 		return s, fmt.Errorf("short /proc/%d/stat", pid)
 	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	s.CPU = time.Duration(ut+st) * time.Second / clockTicks
 	status, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return s, err
@@ -51,6 +46,22 @@ func SampleProc(pid int) (ProcSample, error) {
 		}
 	}
 	return s, sc.Err()
+}
+
+// parseStat reads a /proc/<pid>/stat line: the command name and the CPU time used (user +
+// system). Fields after the name (which may hold spaces and parentheses) start at state.
+func parseStat(b []byte) (comm string, cpu time.Duration, ok bool) {
+	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open || end+2 > len(b) {
+		return "", 0, false
+	}
+	f := strings.Fields(string(b[end+2:]))
+	if len(f) < 13 {
+		return "", 0, false
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return string(b[open+1 : end]), time.Duration(ut+st) * time.Second / clockTicks, true
 }
 
 // CPUPercent is the CPU used between two samples as a percentage of one core.
