@@ -97,14 +97,17 @@ func serviceTable(b *strings.Builder, fp, rp *phase) ([]Series, map[string]float
 	return series, bounds
 }
 
-// servicesCPU is the CPU time the four services (not their sidecars) used in the phase.
-func servicesCPU(ph *phase) time.Duration {
+// cpuOf is the CPU time the named processes used in the phase together.
+func (ph *phase) cpuOf(names ...string) time.Duration {
 	var d time.Duration
-	for _, name := range benchServices {
-		d += ph.used[name]
+	for _, n := range names {
+		d += ph.used[n]
 	}
 	return d
 }
+
+// servicesCPU is the CPU time the four services (not their sidecars) used in the phase.
+func servicesCPU(ph *phase) time.Duration { return ph.cpuOf(benchServices...) }
 
 // machineLine says how busy the whole machine was in each phase and, for the flat-out
 // phase, the most each service's ratio could be with the four services' own CPU at zero
@@ -140,21 +143,14 @@ func cpuBreakdown(ph *phase) string {
 	if ph.busy <= 0 {
 		return ""
 	}
-	sum := func(names ...string) time.Duration {
-		var d time.Duration
-		for _, n := range names {
-			d += ph.used[n]
-		}
-		return d
-	}
-	var sidecars time.Duration
+	var sidecars []string
 	for _, name := range benchServices {
-		sidecars += ph.used["daprd-"+name]
+		sidecars = append(sidecars, "daprd-"+name)
 	}
 	groups := []cpuGroup{
 		{"the four services", servicesCPU(ph)},
-		{"their sidecars", sidecars},
-		{"the no-ops and their sidecars", sum(NoopServices, "daprd-"+NoopServices, NoopAudit, "daprd-"+NoopAudit)},
+		{"their sidecars", ph.cpuOf(sidecars...)},
+		{"the no-ops and their sidecars", ph.cpuOf(NoopServices, "daprd-"+NoopServices, NoopAudit, "daprd-"+NoopAudit)},
 		{"the Task API's daprd (publishes, creates)", ph.used[taskAPIDaprd]},
 		{"PostgreSQL", ph.used[postgres]},
 		{"the load tool (broker, publishers, Task API double, observers, SMTP sink)", ph.used[loadTool]},

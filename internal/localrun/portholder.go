@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -67,5 +68,6 @@ func PortHolders(port int) string {
 		}
 		out = append(out, s+" held by "+who)
 	}
+	slices.Sort(out) // the same sockets read the same way each time
 	return strings.Join(out, " | ")
 }
